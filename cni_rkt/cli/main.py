@@ -1,0 +1,36 @@
+"""`cni-rkt`: the command for people and CI. One module per subcommand under cni_rkt.cli."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module with `add_arguments(parser)` and `execute(args) -> int`.
+# Modules are imported only when their subcommand runs, to keep start-up cheap.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "install": ("cni_rkt.cli.install", "write the plugin executables into a CNI plugin directory"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cni-rkt", description="CNI networking for rkt-style contained networks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Build only the parser of the subcommand asked for when we can tell which it is.
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    return module.execute(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The tiny executables a runtime execs, rendered for one interpreter and one install.
+
+A runtime execs plugins with its own PATH and a minimal environment, so a launcher
+names its interpreter by absolute path (never `/usr/bin/env python3`), runs it
+isolated and without `site` (`-IS`, the cheapest start-up), and puts the directories
+holding cni_rkt and its dependencies on sys.path itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cni_rkt import __version__
+from cni_rkt.protocol.delegate import LAUNCHER_MARKER
+
+PLUGIN_NAMES = ("bridge", "host-local", "flannel")
+# What a plugin process may import; jsonschema is for `validate` only.
+_PLUGIN_DEPENDENCIES = ("cni_rkt", "pyroute2", "netaddr")
+
+
+def import_roots(modules: tuple[str, ...] = _PLUGIN_DEPENDENCIES) -> list[str]:
+    """The sys.path entries that hold these top-level packages, in order, without repeats."""
+    import importlib.util
+
+    roots: list[str] = []
+    for name in modules:
+        found = importlib.util.find_spec(name)
+        if found is None or not found.submodule_search_locations:
+            raise RuntimeError(f"{name} is not importable by {sys.executable}")
+        root = os.path.dirname(os.path.abspath(list(found.submodule_search_locations)[0]))
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def render_launcher(plugin: str, interpreter: str, roots: list[str]) -> str:
+    if not os.path.isabs(interpreter):
+        raise ValueError(f"interpreter must be an absolute path, got {interpreter!r}")
+    marker = LAUNCHER_MARKER.decode()
+    return (
+        f"#!{interpreter} -IS\n"
+        f"{marker}{plugin} {__version__}\n"
+        "import sys\n"
+        f"sys.path[:0] = {roots!r}\n"
+        "from cni_rkt.protocol.runner import main\n"
+        f"main({plugin!r})\n"
+    )
+
+
+def install_launchers(directory: str, interpreter: str | None = None, plugins=PLUGIN_NAMES) -> list[str]:
+    """Write one launcher per plugin into `directory` (atomically); return their paths."""
+    interpreter = interpreter or sys.executable
+    roots = import_roots()
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for plugin in plugins:
+        target = os.path.join(directory, plugin)
+        scratch = f"{target}.cni-rkt-tmp"
+        with open(scratch, "w") as f:
+            f.write(render_launcher(plugin, interpreter, roots))
+        os.chmod(scratch, 0o755)
+        os.replace(scratch, target)
+        written.append(target)
+    return written

@@ -1,0 +1,166 @@
+"""The protocol boundary: CNI_* environment and stdin bytes -> a frozen Invocation.
+
+Checks run in the order of the reference's skel, so that the same bad input gets the
+same error: the environment first (CNI_COMMAND, then the variables the verb needs),
+then the JSON on stdin, then the network name, then the container id and interface
+name, then the config's version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.protocol import spec
+
+# Which variables each verb needs, in skel's order (skel is stricter than the spec about
+# CNI_PATH; we keep its rule so runtimes see the same errors from either implementation).
+_REQUIRED_ENV: dict[str, frozenset[str]] = {
+    "CNI_COMMAND": frozenset(spec.VERBS) - {"VERSION"},
+    "CNI_CONTAINERID": frozenset({"ADD", "CHECK", "DEL"}),
+    "CNI_NETNS": frozenset({"ADD", "CHECK"}),
+    "CNI_IFNAME": frozenset({"ADD", "CHECK", "DEL"}),
+    "CNI_ARGS": frozenset(),
+    "CNI_PATH": frozenset({"ADD", "CHECK", "DEL", "GC", "STATUS"}),
+}
+
+# Verbs refused when the config's version predates them.
+_MIN_VERSION_FOR_VERB = {"CHECK": (0, 4, 0), "GC": (1, 1, 0), "STATUS": (1, 1, 0)}
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One exec of a plugin: what the runtime asked for, already checked."""
+
+    command: str
+    container_id: str
+    netns: str
+    ifname: str
+    cni_args: str
+    cni_path: tuple[str, ...]
+    config: dict = field(hash=False)  # the parsed stdin object
+    stdin: bytes = b""  # the raw bytes, passed unchanged to delegates
+    cni_version: str = spec.IMPLICIT_VERSION
+    environ: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def network_name(self) -> str:
+        return self.config["name"]
+
+
+def read_command(environ: Mapping[str, str]) -> str:
+    return environ.get("CNI_COMMAND", "")
+
+
+def check_environment(environ: Mapping[str, str]) -> str:
+    """Return the verb, or raise code 4 naming the missing variables."""
+    command = read_command(environ)
+    missing = [
+        name
+        for name, verbs in _REQUIRED_ENV.items()
+        if not environ.get(name) and (name == "CNI_COMMAND" or command in verbs)
+    ]
+    if missing:
+        raise CNIError(
+            ErrorCode.INVALID_ENVIRONMENT, f"required env variables [{','.join(missing)}] missing"
+        )
+    return command
+
+
+def parse_config(stdin: bytes) -> dict:
+    """Decode the network config and check its name (codes 6 and 7)."""
+    try:
+        config = json.loads(stdin)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = "unexpected end of JSON input" if not stdin.strip() else str(exc)
+        raise CNIError(ErrorCode.DECODING_FAILURE, f"error unmarshall network config: {detail}") from exc
+    if not isinstance(config, dict):
+        raise CNIError(
+            ErrorCode.DECODING_FAILURE,
+            f"error unmarshall network config: expected a JSON object, got {type(config).__name__}",
+        )
+    name = config.get("name")
+    if name in (None, ""):
+        raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "missing network name")
+    if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
+        raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "invalid characters found in network name", str(name))
+    return config
+
+
+def check_container_id(container_id: str) -> None:
+    if not container_id:
+        raise CNIError(ErrorCode.UNKNOWN_CONTAINER, "missing containerID")
+    if not spec.NAME_PATTERN.match(container_id):
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid characters in containerID", container_id)
+
+
+def check_ifname(ifname: str) -> None:
+    if not ifname:
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
+    if len(ifname) > spec.MAX_IFNAME_LENGTH:
+        raise CNIError(
+            ErrorCode.INVALID_ENVIRONMENT,
+            "interface name is too long",
+            f"interface name should be less than {spec.MAX_IFNAME_LENGTH + 1} characters",
+        )
+    if ifname in (".", ".."):
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is . or ..")
+    if any(c in "/:" or c.isspace() for c in ifname):
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name contains / or : or whitespace characters")
+
+
+def config_version(config: dict) -> str:
+    """The version the runtime asked for: cniVersion, else the highest of cniVersions, else 0.1.0."""
+    version = config.get("cniVersion")
+    if version in (None, ""):
+        versions = config.get("cniVersions")
+        if isinstance(versions, list) and versions:
+            return spec.highest_supported([v for v in versions if isinstance(v, str)]) or str(versions[0])
+        return spec.IMPLICIT_VERSION
+    if not isinstance(version, str):
+        raise CNIError(ErrorCode.DECODING_FAILURE, f"cniVersion must be a string, got {json.dumps(version)}")
+    return version
+
+
+def check_version(command: str, version: str) -> None:
+    if version not in spec.SUPPORTED_VERSIONS:
+        supported = " ".join(f'"{v}"' for v in spec.SUPPORTED_VERSIONS)
+        raise CNIError(
+            ErrorCode.INCOMPATIBLE_VERSION,
+            "incompatible CNI versions",
+            f'config is "{version}", plugin supports [{supported}]',
+        )
+    minimum = _MIN_VERSION_FOR_VERB.get(command)
+    if minimum and spec.version_tuple(version) < minimum:
+        raise CNIError(ErrorCode.INCOMPATIBLE_VERSION, f"config version does not allow {command}")
+
+
+def parse_invocation(environ: Mapping[str, str], stdin: bytes) -> Invocation:
+    """Everything a verb needs, or the CNIError the reference would give for this input."""
+    command = check_environment(environ)
+    if command not in spec.VERBS:
+        # skel validates stdin before it rejects the verb; the verb is the clearer error.
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}")
+    config = parse_config(stdin)
+    container_id = environ.get("CNI_CONTAINERID", "")
+    ifname = environ.get("CNI_IFNAME", "")
+    if command in ("ADD", "CHECK", "DEL"):
+        check_container_id(container_id)
+        check_ifname(ifname)
+    version = config_version(config)
+    check_version(command, version)
+    path = tuple(p for p in environ.get("CNI_PATH", "").split(":") if p)
+    return Invocation(
+        command=command,
+        container_id=container_id,
+        netns=environ.get("CNI_NETNS", ""),
+        ifname=ifname,
+        cni_args=environ.get("CNI_ARGS", ""),
+        cni_path=path,
+        config=config,
+        stdin=stdin,
+        cni_version=version,
+        environ=dict(environ),
+    )

@@ -1,0 +1,266 @@
+"""One result model at the latest spec version, converted to any older one.
+
+Plugins build a `Result`; `render_result` prints it in the config's version with the
+reference's conversion rules, and `parse_result` reads a result (a prevResult, or a
+delegate's output) of any version back into the model.
+
+Field order and omission follow the Go types, so our bytes match the reference's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field, replace
+
+from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.protocol import spec
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    name: str
+    mac: str = ""
+    mtu: int = 0
+    sandbox: str = ""
+    socket_path: str = ""
+    pci_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IPConfig:
+    address: str  # "10.22.0.2/16"
+    gateway: str = ""
+    interface: int | None = None  # index into Result.interfaces
+
+    @property
+    def family(self) -> int:
+        return ip_family(self.address)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    dst: str
+    gw: str = ""
+    mtu: int = 0
+    advmss: int = 0
+    priority: int = 0
+    table: int | None = None
+    scope: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DNS:
+    nameservers: tuple[str, ...] = ()
+    domain: str = ""
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.nameservers or self.domain or self.search or self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    cni_version: str = spec.CURRENT_VERSION
+    interfaces: tuple[Interface, ...] = ()
+    ips: tuple[IPConfig, ...] = ()
+    routes: tuple[Route, ...] = ()
+    dns: DNS = field(default_factory=DNS)
+
+    def with_version(self, version: str) -> Result:
+        return replace(self, cni_version=version)
+
+
+def ip_family(address: str) -> int:
+    """4 or 6 for an address with or without a prefix."""
+    return ipaddress.ip_interface(address).version
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _dns_dict(dns: DNS) -> dict:
+    out: dict = {}
+    if dns.nameservers:
+        out["nameservers"] = list(dns.nameservers)
+    if dns.domain:
+        out["domain"] = dns.domain
+    if dns.search:
+        out["search"] = list(dns.search)
+    if dns.options:
+        out["options"] = list(dns.options)
+    return out
+
+
+def _route_dict(route: Route, version: str) -> dict:
+    out: dict = {"dst": route.dst}
+    if route.gw:
+        out["gw"] = route.gw
+    if spec.is_v1_1(version):
+        if route.mtu:
+            out["mtu"] = route.mtu
+        if route.advmss:
+            out["advmss"] = route.advmss
+        if route.priority:
+            out["priority"] = route.priority
+        if route.table is not None:
+            out["table"] = route.table
+        if route.scope is not None:
+            out["scope"] = route.scope
+    return out
+
+
+def _interface_dict(iface: Interface, version: str) -> dict:
+    out: dict = {"name": iface.name}
+    if iface.mac:
+        out["mac"] = iface.mac
+    if iface.mtu and spec.is_v1_1(version):
+        out["mtu"] = iface.mtu
+    if iface.sandbox:
+        out["sandbox"] = iface.sandbox
+    if spec.is_v1_1(version):
+        if iface.socket_path:
+            out["socketPath"] = iface.socket_path
+        if iface.pci_id:
+            out["pciID"] = iface.pci_id
+    return out
+
+
+def _ip_dict(ip: IPConfig, version: str) -> dict:
+    out: dict = {}
+    if spec.has_ip_version_field(version):
+        out["version"] = str(ip.family)
+    if ip.interface is not None:
+        out["interface"] = ip.interface
+    out["address"] = ip.address
+    if ip.gateway:
+        out["gateway"] = ip.gateway
+    return out
+
+
+def _legacy_dict(result: Result, version: str) -> dict:
+    """0.1.0/0.2.0: the first address of each family, routes nested by family."""
+    out: dict = {"cniVersion": version}
+    for family, key in ((4, "ip4"), (6, "ip6")):
+        first = next((ip for ip in result.ips if ip.family == family), None)
+        if first is None:
+            continue
+        block: dict = {"ip": first.address}
+        if first.gateway:
+            block["gateway"] = first.gateway
+        routes = [_route_dict(r, version) for r in result.routes if ip_family(r.dst) == family]
+        if routes:
+            block["routes"] = routes
+        out[key] = block
+    if "ip4" not in out and "ip6" not in out:
+        raise CNIError(
+            ErrorCode.INCOMPATIBLE_VERSION,
+            "cannot convert: no valid IP addresses",
+            f"a cniVersion {version} result needs at least one IP address",
+        )
+    out["dns"] = _dns_dict(result.dns)
+    return out
+
+
+def result_to_dict(result: Result, version: str) -> dict:
+    if spec.is_legacy_result(version):
+        return _legacy_dict(result, version)
+    out: dict = {"cniVersion": version}
+    if result.interfaces:
+        out["interfaces"] = [_interface_dict(i, version) for i in result.interfaces]
+    if result.ips:
+        out["ips"] = [_ip_dict(ip, version) for ip in result.ips]
+    if result.routes:
+        out["routes"] = [_route_dict(r, version) for r in result.routes]
+    out["dns"] = _dns_dict(result.dns)
+    return out
+
+
+def render_json(obj: dict) -> bytes:
+    """Go's json.MarshalIndent(obj, "", "    "): four spaces, no trailing newline."""
+    return json.dumps(obj, indent=4).encode()
+
+
+def render_result(result: Result, version: str) -> bytes:
+    return render_json(result_to_dict(result, version))
+
+
+# --- parsing --------------------------------------------------------------------------
+
+
+def _bad_result(msg: str) -> CNIError:
+    return CNIError(ErrorCode.DECODING_FAILURE, f"failed to parse result: {msg}")
+
+
+def _parse_route(obj: dict) -> Route:
+    if not isinstance(obj, dict) or not isinstance(obj.get("dst"), str):
+        raise _bad_result(f"route without dst: {obj!r}")
+    return Route(
+        dst=obj["dst"],
+        gw=obj.get("gw", "") or "",
+        mtu=obj.get("mtu", 0) or 0,
+        advmss=obj.get("advmss", 0) or 0,
+        priority=obj.get("priority", 0) or 0,
+        table=obj.get("table"),
+        scope=obj.get("scope"),
+    )
+
+
+def _parse_dns(obj: dict | None) -> DNS:
+    obj = obj or {}
+    return DNS(
+        nameservers=tuple(obj.get("nameservers") or ()),
+        domain=obj.get("domain", "") or "",
+        search=tuple(obj.get("search") or ()),
+        options=tuple(obj.get("options") or ()),
+    )
+
+
+def parse_result(obj: dict, default_version: str) -> Result:
+    """Read a result of any version; a missing cniVersion means `default_version`."""
+    if not isinstance(obj, dict):
+        raise _bad_result("not a JSON object")
+    version = obj.get("cniVersion") or default_version
+    try:
+        legacy = spec.is_legacy_result(version)
+    except ValueError:
+        raise _bad_result(f"unknown cniVersion {version!r}") from None
+    if legacy:
+        ips: list[IPConfig] = []
+        routes: list[Route] = []
+        for key in ("ip4", "ip6"):
+            block = obj.get(key)
+            if not block:
+                continue
+            ips.append(IPConfig(address=block["ip"], gateway=block.get("gateway", "") or ""))
+            routes.extend(_parse_route(r) for r in block.get("routes") or ())
+        return Result(version, (), tuple(ips), tuple(routes), _parse_dns(obj.get("dns")))
+    interfaces = tuple(
+        Interface(
+            name=i.get("name", ""),
+            mac=i.get("mac", "") or "",
+            mtu=i.get("mtu", 0) or 0,
+            sandbox=i.get("sandbox", "") or "",
+            socket_path=i.get("socketPath", "") or "",
+            pci_id=i.get("pciID", "") or "",
+        )
+        for i in obj.get("interfaces") or ()
+    )
+    ips = tuple(
+        IPConfig(address=ip["address"], gateway=ip.get("gateway", "") or "", interface=ip.get("interface"))
+        for ip in obj.get("ips") or ()
+    )
+    routes = tuple(_parse_route(r) for r in obj.get("routes") or ())
+    return Result(version, interfaces, ips, routes, _parse_dns(obj.get("dns")))
+
+
+def prev_result(config: dict, config_version: str) -> Result | None:
+    """The config's prevResult, decoded at the config's version (as the reference does)."""
+    raw = config.get("prevResult")
+    if not raw:
+        return None
+    try:
+        return parse_result(raw, config_version)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad_result(f"prevResult: {exc}") from exc

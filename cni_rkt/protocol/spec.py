@@ -1,0 +1,59 @@
+"""Spec versions, verbs and the predicates that depend on them.
+
+Pure and stdlib-only: VERSION is answered from here without importing any plugin.
+"""
+
+from __future__ import annotations
+
+import re
+
+SUPPORTED_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+CURRENT_VERSION = "1.1.0"
+# A config without cniVersion is 0.1.0, as libcni and skel read it.
+IMPLICIT_VERSION = "0.1.0"
+
+VERBS: tuple[str, ...] = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
+
+# The name and container-id pattern of the spec (pkg/utils in the Go library).
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+MAX_IFNAME_LENGTH = 15
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """'0.3.1' -> (0, 3, 1); raises ValueError for anything that is not x.y.z."""
+    parts = version.split(".")
+    if len(parts) != 3:
+        raise ValueError(version)
+    major, minor, patch = (int(p) for p in parts)
+    return major, minor, patch
+
+
+def is_legacy_result(version: str) -> bool:
+    """0.1.0 and 0.2.0 print the ip4/ip6 result shape that rkt reads."""
+    return version_tuple(version) < (0, 3, 0)
+
+
+def has_ip_version_field(version: str) -> bool:
+    """0.3.x and 0.4.0 results carry ips[].version."""
+    return (0, 3, 0) <= version_tuple(version) < (1, 0, 0)
+
+
+def supports_check(version: str) -> bool:
+    return version_tuple(version) >= (0, 4, 0)
+
+
+def supports_gc_and_status(version: str) -> bool:
+    return version_tuple(version) >= (1, 1, 0)
+
+
+def is_v1_1(version: str) -> bool:
+    return version_tuple(version) >= (1, 1, 0)
+
+
+def highest_supported(versions: list[str]) -> str | None:
+    """Pick the highest of a config's `cniVersions` that we support, as libcni does."""
+    best: str | None = None
+    for version in versions:
+        if version in SUPPORTED_VERSIONS and (best is None or version_tuple(version) > version_tuple(best)):
+            best = version
+    return best

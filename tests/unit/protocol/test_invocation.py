@@ -1,0 +1,126 @@
+"""The protocol boundary: the reference skel's checks, codes and order."""
+
+import json
+
+import pytest
+
+from cni_rkt.errors import CNIError
+from cni_rkt.protocol.invocation import parse_invocation
+
+CONF = json.dumps({"cniVersion": "1.0.0", "name": "net1", "type": "bridge"}).encode()
+
+
+def env(**overrides):
+    base = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x",
+            "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin"}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def error_of(environ, stdin=CONF):
+    with pytest.raises(CNIError) as info:
+        parse_invocation(environ, stdin)
+    return info.value
+
+
+@pytest.mark.parametrize("missing,command", [
+    ("CNI_NETNS", "ADD"), ("CNI_CONTAINERID", "ADD"), ("CNI_IFNAME", "ADD"), ("CNI_PATH", "ADD"),
+    ("CNI_CONTAINERID", "DEL"), ("CNI_IFNAME", "CHECK"), ("CNI_PATH", "GC"), ("CNI_PATH", "STATUS"),
+])
+def test_missing_required_variable_is_code_4_naming_it(missing, command):
+    err = error_of(env(CNI_COMMAND=command, **{missing: None}))
+    assert (err.code, err.msg) == (4, f"required env variables [{missing}] missing")
+
+
+def test_several_missing_variables_are_listed_in_skel_order():
+    err = error_of(env(CNI_NETNS=None, CNI_PATH=None))
+    assert err.msg == "required env variables [CNI_NETNS,CNI_PATH] missing"
+
+
+def test_del_does_not_need_a_netns():
+    inv = parse_invocation(env(CNI_COMMAND="DEL", CNI_NETNS=None), CONF)
+    assert inv.netns == "" and inv.command == "DEL"
+
+
+def test_environment_is_checked_before_stdin():
+    err = error_of(env(CNI_NETNS=None), b"{bad")
+    assert err.code == 4
+
+
+@pytest.mark.parametrize("command", ["FOO", "add"])
+def test_unknown_command_is_code_4(command):
+    err = error_of(env(CNI_COMMAND=command))
+    assert (err.code, err.msg) == (4, f"unknown CNI_COMMAND: {command}")
+
+
+@pytest.mark.parametrize("stdin", [b"{not json", b"", b"[1]"])
+def test_undecodable_config_is_code_6(stdin):
+    assert error_of(env(), stdin).code == 6
+
+
+def test_empty_stdin_message_matches_the_reference():
+    assert error_of(env(), b"").msg == "error unmarshall network config: unexpected end of JSON input"
+
+
+def test_missing_and_invalid_network_names_are_code_7():
+    err = error_of(env(), b'{"cniVersion":"1.0.0"}')
+    assert (err.code, err.msg) == (7, "missing network name")
+    err = error_of(env(), b'{"cniVersion":"1.0.0","name":"bad name/x"}')
+    assert (err.code, err.msg, err.details) == (7, "invalid characters found in network name", "bad name/x")
+
+
+def test_container_id_rules():
+    assert error_of(env(CNI_CONTAINERID="bad id")).code == 4
+    assert error_of(env(CNI_CONTAINERID="-x")).details == "-x"
+
+
+@pytest.mark.parametrize("ifname,msg", [
+    ("a" * 16, "interface name is too long"),
+    (".", "interface name is . or .."),
+    ("eth/0", "interface name contains / or : or whitespace characters"),
+    ("eth 0", "interface name contains / or : or whitespace characters"),
+])
+def test_ifname_rules(ifname, msg):
+    err = error_of(env(CNI_IFNAME=ifname))
+    assert (err.code, err.msg) == (4, msg)
+
+
+def test_fifteen_character_ifname_is_fine():
+    assert parse_invocation(env(CNI_IFNAME="a" * 15), CONF).ifname == "a" * 15
+
+
+@pytest.mark.parametrize("version", ["9.9.9", "abc", "0.5.0"])
+def test_unsupported_version_is_code_1_with_the_supported_list(version):
+    stdin = json.dumps({"cniVersion": version, "name": "n"}).encode()
+    err = error_of(env(), stdin)
+    assert (err.code, err.msg) == (1, "incompatible CNI versions")
+    assert err.details.startswith(f'config is "{version}", plugin supports ["0.1.0" "0.2.0"')
+
+
+def test_missing_version_means_0_1_0():
+    assert parse_invocation(env(), b'{"name":"n"}').cni_version == "0.1.0"
+
+
+def test_cni_versions_list_picks_the_highest_supported():
+    stdin = json.dumps({"cniVersions": ["0.3.1", "1.1.0", "9.0.0"], "name": "n"}).encode()
+    assert parse_invocation(env(), stdin).cni_version == "1.1.0"
+
+
+@pytest.mark.parametrize("command,version,allowed", [
+    ("CHECK", "0.3.1", False), ("CHECK", "0.4.0", True),
+    ("GC", "1.0.0", False), ("GC", "1.1.0", True), ("STATUS", "1.0.0", False), ("STATUS", "1.1.0", True),
+])
+def test_verbs_refused_below_their_version(command, version, allowed):
+    stdin = json.dumps({"cniVersion": version, "name": "n"}).encode()
+    environ = env(CNI_COMMAND=command)
+    if allowed:
+        assert parse_invocation(environ, stdin).command == command
+    else:
+        err = error_of(environ, stdin)
+        assert (err.code, err.msg) == (1, f"config version does not allow {command}")
+
+
+def test_gc_and_status_need_no_container():
+    stdin = json.dumps({"cniVersion": "1.1.0", "name": "n"}).encode()
+    inv = parse_invocation({"CNI_COMMAND": "GC", "CNI_PATH": "/x"}, stdin)
+    assert inv.container_id == "" and inv.cni_path == ("/x",)

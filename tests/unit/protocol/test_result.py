@@ -1,0 +1,92 @@
+"""One result model, printed in every spec version with the reference's conversion rules."""
+
+import json
+
+import pytest
+
+from cni_rkt.errors import CNIError
+from cni_rkt.protocol.result import (DNS, Interface, IPConfig, Result, Route, parse_result,
+                                     prev_result, render_result)
+from cni_rkt.protocol.spec import SUPPORTED_VERSIONS
+
+BRIDGE_RESULT = Result(
+    interfaces=(Interface("mybridge", "aa:00:00:00:00:01"), Interface("veth1234abcd", "aa:00:00:00:00:02"),
+                Interface("eth0", "aa:00:00:00:00:03", sandbox="/var/run/netns/p")),
+    ips=(IPConfig("10.22.0.2/16", "10.22.0.1", 2), IPConfig("fd00::2/64", "fd00::1", 2),
+         IPConfig("10.23.0.2/16", "10.23.0.1", 2)),
+    routes=(Route("0.0.0.0/0"), Route("::/0", "fd00::1"), Route("192.168.0.0/16", "10.22.0.9")),
+    dns=DNS(nameservers=("10.0.0.10",), search=("svc.local",)),
+)
+
+
+def printed(result, version):
+    return json.loads(render_result(result, version))
+
+
+def test_go_byte_format_four_space_indent_no_trailing_newline():
+    out = render_result(Result(ips=(IPConfig("10.0.0.2/24"),)), "1.0.0")
+    assert out == b'{\n    "cniVersion": "1.0.0",\n    "ips": [\n        {\n            "address": "10.0.0.2/24"\n        }\n    ],\n    "dns": {}\n}'
+
+
+def test_1_0_0_shape_and_key_order():
+    out = printed(BRIDGE_RESULT, "1.0.0")
+    assert list(out) == ["cniVersion", "interfaces", "ips", "routes", "dns"]
+    assert out["ips"][0] == {"interface": 2, "address": "10.22.0.2/16", "gateway": "10.22.0.1"}
+    assert list(out["ips"][0]) == ["interface", "address", "gateway"]
+    assert out["interfaces"][2] == {"name": "eth0", "mac": "aa:00:00:00:00:03", "sandbox": "/var/run/netns/p"}
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0"])
+def test_0_3_and_0_4_carry_ip_version(version):
+    out = printed(BRIDGE_RESULT, version)
+    assert [ip["version"] for ip in out["ips"]] == ["4", "6", "4"]
+    assert list(out["ips"][0]) == ["version", "interface", "address", "gateway"]
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "0.2.0"])
+def test_legacy_shape_first_ip_per_family_and_routes_split(version):
+    out = printed(BRIDGE_RESULT, version)
+    assert out == {
+        "cniVersion": version,
+        "ip4": {"ip": "10.22.0.2/16", "gateway": "10.22.0.1",
+                "routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.22.0.9"}]},
+        "ip6": {"ip": "fd00::2/64", "gateway": "fd00::1", "routes": [{"dst": "::/0", "gw": "fd00::1"}]},
+        "dns": {"nameservers": ["10.0.0.10"], "search": ["svc.local"]},
+    }
+
+
+def test_legacy_shape_without_any_ip_is_an_error():
+    with pytest.raises(CNIError) as info:
+        render_result(Result(interfaces=(Interface("br0"),)), "0.2.0")
+    assert info.value.msg == "cannot convert: no valid IP addresses"
+
+
+def test_1_1_fields_only_in_1_1():
+    result = Result(interfaces=(Interface("eth0", mtu=1400),), ips=(IPConfig("10.0.0.2/24"),),
+                    routes=(Route("10.1.0.0/16", mtu=1300, priority=5, table=100),))
+    assert printed(result, "1.1.0")["routes"][0] == {"dst": "10.1.0.0/16", "mtu": 1300, "priority": 5, "table": 100}
+    assert printed(result, "1.1.0")["interfaces"][0]["mtu"] == 1400
+    assert printed(result, "1.0.0")["routes"][0] == {"dst": "10.1.0.0/16"}
+    assert "mtu" not in printed(result, "1.0.0")["interfaces"][0]
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+def test_round_trip_through_every_version(version):
+    back = parse_result(printed(BRIDGE_RESULT, version), version)
+    assert back.ips[0].address == "10.22.0.2/16" and back.ips[0].gateway == "10.22.0.1"
+    assert Route("0.0.0.0/0") in back.routes
+    assert back.dns == BRIDGE_RESULT.dns
+
+
+def test_legacy_parse_flattens_routes_v4_first():
+    legacy = {"cniVersion": "0.2.0", "ip4": {"ip": "10.0.0.2/24", "routes": [{"dst": "0.0.0.0/0"}]},
+              "ip6": {"ip": "fd00::2/64", "routes": [{"dst": "::/0"}]}}
+    back = parse_result(legacy, "0.2.0")
+    assert [r.dst for r in back.routes] == ["0.0.0.0/0", "::/0"]
+    assert [ip.address for ip in back.ips] == ["10.0.0.2/24", "fd00::2/64"]
+
+
+def test_prev_result_without_version_is_read_at_the_config_version():
+    config = {"prevResult": {"ip4": {"ip": "10.0.0.2/24"}}}
+    assert prev_result(config, "0.2.0").ips[0].address == "10.0.0.2/24"
+    assert prev_result({}, "1.0.0") is None
