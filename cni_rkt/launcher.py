@@ -34,22 +34,43 @@ def import_roots(modules: tuple[str, ...] = _PLUGIN_DEPENDENCIES) -> list[str]:
     return roots
 
 
-def render_launcher(plugin: str, interpreter: str, roots: list[str]) -> str:
+def render_launcher(plugin: str, interpreter: str, roots: list[str], worker_socket_dir: str = "") -> str:
+    """The launcher: our marker line, VERSION, then the worker client (cni_rkt.worker.client).
+
+    VERSION's reply is rendered in and answered before any import (`posix` is built in),
+    so that a runtime's VERSION probe costs an interpreter start and nothing more.
+    """
+    from cni_rkt.protocol.runner import version_reply
+    from cni_rkt.worker.identity import install_id
+
     if not os.path.isabs(interpreter):
         raise ValueError(f"interpreter must be an absolute path, got {interpreter!r}")
     marker = LAUNCHER_MARKER.decode()
+    arguments = [repr(plugin), "roots", repr(install_id(interpreter, roots))]
+    if worker_socket_dir:
+        arguments.append(repr(worker_socket_dir))
     return (
         f"#!{interpreter} -IS\n"
         f"{marker}{plugin} {__version__}\n"
-        "import sys\n"
-        f"sys.path[:0] = {roots!r}\n"
-        "from cni_rkt.protocol.runner import main\n"
-        f"main({plugin!r})\n"
+        "import posix, sys\n"
+        'if posix.environ.get(b"CNI_COMMAND") == b"VERSION":\n'
+        f"    sys.stdout.buffer.write({version_reply()!r})\n"
+        "    raise SystemExit(0)\n"
+        f"roots = {roots!r}\n"
+        "sys.path[:0] = roots\n"
+        "from cni_rkt.worker.client import main\n"
+        f"main({', '.join(arguments)})\n"
     )
 
 
-def install_launchers(directory: str, interpreter: str | None = None, plugins=PLUGIN_NAMES) -> list[str]:
-    """Write one launcher per plugin into `directory` (atomically); return their paths."""
+def install_launchers(
+    directory: str, interpreter: str | None = None, plugins=PLUGIN_NAMES, worker_socket_dir: str = ""
+) -> list[str]:
+    """Write one launcher per plugin into `directory` (atomically); return their paths.
+
+    `worker_socket_dir` overrides where the launchers look for their worker (tests give
+    each run its own); CNI_RKT_WORKER_SOCKET_DIR in a runtime's environment overrides both.
+    """
     interpreter = interpreter or sys.executable
     roots = import_roots()
     os.makedirs(directory, exist_ok=True)
@@ -58,7 +79,7 @@ def install_launchers(directory: str, interpreter: str | None = None, plugins=PL
         target = os.path.join(directory, plugin)
         scratch = f"{target}.cni-rkt-tmp"
         with open(scratch, "w") as f:
-            f.write(render_launcher(plugin, interpreter, roots))
+            f.write(render_launcher(plugin, interpreter, roots, worker_socket_dir))
         os.chmod(scratch, 0o755)
         os.replace(scratch, target)
         written.append(target)

@@ -47,6 +47,15 @@ def error_reply(error: CNIError, cni_version: str = "") -> bytes:
     return render_json(error.to_dict(cni_version))
 
 
+def config_version_hint(stdin: bytes) -> str:
+    """The config's cniVersion if it is one we render errors in, else ""."""
+    try:
+        hint = json.loads(stdin).get("cniVersion", "") if stdin else ""
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return ""
+    return hint if hint in spec.SUPPORTED_VERSIONS else ""
+
+
 def log(message: str) -> None:
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
@@ -79,11 +88,7 @@ def run(plugin: str, environ: Mapping[str, str], stdin: bytes) -> tuple[bytes, i
             except CNIError:
                 sys.stderr.write(about_text(plugin))
                 return b"", 0
-        try:
-            version_hint = json.loads(stdin).get("cniVersion", "") if stdin else ""
-            version_hint = version_hint if version_hint in spec.SUPPORTED_VERSIONS else ""
-        except (ValueError, AttributeError, UnicodeDecodeError):
-            version_hint = ""
+        version_hint = config_version_hint(stdin)
         return _dispatch(plugin, environ, stdin), 0
     except CNIError as error:
         return error_reply(error, version_hint), 1

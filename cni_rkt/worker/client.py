@@ -1,0 +1,176 @@
+"""The launcher's entry point: ask the worker, else run in-process and start a worker.
+
+Imports only what a bare `python -IS` start needs (os, _socket and the two tiny worker
+modules; the launcher answers VERSION before even that); the plugin code (pyroute2 and
+all) is imported only when no worker answers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import _socket
+
+import cni_rkt
+from cni_rkt.worker import identity, wire
+
+ACCEPT_TIMEOUT = 5.0  # seconds to wait for "accepted" before running in-process instead
+_BOOTSTRAP = (
+    "import sys;sys.path[:0]=sys.argv[3:];from cni_rkt.worker.server import main;"
+    "main(sys.argv[1],float(sys.argv[2]),sys.argv[3:])"
+)
+
+
+class WorkerLost(Exception):
+    """The worker accepted the request, then went away without a result."""
+
+
+class Declined(Exception):
+    """No worker took the request (none listening, refused, stale); it did not run."""
+
+    def __init__(self, reason: str, start_another: bool) -> None:
+        super().__init__(reason)
+        self.start_another = start_another  # true when no usable worker is there
+
+
+def main(plugin: str, roots: list[str], install: str, rendered_socket_dir: str = "") -> None:
+    environ = os.environ
+    command = environ.get("CNI_COMMAND", "")
+    stdin = sys.stdin.buffer.read()
+    path = None
+    if command not in ("", "VERSION") and identity.worker_enabled(environ):
+        directory = identity.socket_dir(environ, rendered_socket_dir)
+        if directory is not None:
+            path = identity.socket_path(directory, cni_rkt.__version__, install)
+    if path is not None:
+        key = identity.request_key(cni_rkt.__version__, install, identity.code_stamp(os.path.dirname(cni_rkt.__file__), roots))
+        try:
+            _finish(*request(path, key, plugin, environ, stdin))
+        except WorkerLost as lost:
+            _finish(*_lost_reply(plugin, command, str(lost), stdin))
+        except Declined as declined:
+            if declined.start_another:
+                start_worker(path, identity.idle_seconds(environ), roots)
+    from cni_rkt.protocol.runner import run
+
+    _finish(*run(plugin, environ, stdin))
+
+
+def _finish(stdout: bytes, code: int) -> None:
+    sys.stdout.buffer.write(stdout)
+    sys.stdout.buffer.flush()
+    sys.exit(code)
+
+
+def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[bytes, int]:
+    """(stdout, exit code) from the worker at `path`.
+
+    Raises Declined when no worker took the request (it did not run: run it in-process),
+    WorkerLost when the worker took it and gave no result: it may have run, so running it
+    again in-process would not be safe.
+    """
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    fds: list[int] = []
+    try:
+        sock.settimeout(ACCEPT_TIMEOUT)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise Declined(f"no worker at {path}: {exc.strerror}", start_another=True) from None
+        if not _trusted_server(sock):
+            raise Declined("the worker's socket belongs to another user", start_another=False)
+        try:
+            fds = _namespace_fds()
+            _send_request(sock, key, plugin, environ, stdin, fds)
+            answer = wire.read_frame(sock)
+        except (OSError, wire.ProtocolError) as exc:
+            raise Declined(f"worker did not answer: {exc}", start_another=True) from None
+        if answer[:1] != [b"accepted"]:
+            reason = answer[1].decode(errors="replace") if len(answer) > 1 else "refused"
+            raise Declined(reason, start_another=reason.startswith("stale"))
+        try:
+            sock.sendall(wire.encode_fields([b"go"]))
+            sock.settimeout(None)  # committed: a plugin may take as long as it takes
+            reply = wire.read_frame(sock)
+        except (OSError, wire.ProtocolError) as exc:
+            raise WorkerLost(str(exc)) from None
+        if len(reply) != 3 or reply[0] != b"result":
+            raise WorkerLost("malformed reply")
+        return reply[2], int(reply[1])
+    finally:
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        sock.close()
+
+
+def _trusted_server(sock) -> bool:
+    """Only a worker run by root or by us may answer (the socket could be anyone's)."""
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    uid = int.from_bytes(creds[4:8], sys.byteorder)
+    return uid in (0, os.geteuid())
+
+
+def _namespace_fds() -> list[int]:
+    """The fds named by wire.FD_NAMES: where the request must run, and where its logs go."""
+    flags = os.O_RDONLY | os.O_CLOEXEC
+    fds = [os.open("/proc/self/ns/net", flags), os.open("/proc/self/ns/mnt", flags)]
+    fds.append(os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+    try:
+        os.fstat(2)
+        fds.append(2)
+    except OSError:  # no stderr: the request's logs go nowhere, as they would in-process
+        fds.append(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
+    return fds
+
+
+def _send_request(sock, key: bytes, plugin: str, environ, stdin: bytes, fds: list[int]) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    fields = [wire.PROTOCOL, key, plugin.encode(), str(umask).encode(), wire.encode_environ(environ), stdin]
+    frame = wire.encode_fields(fields)
+    rights = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+    sent = sock.sendmsg([frame], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+    if sent < len(frame):
+        sock.sendall(frame[sent:])
+
+
+def _lost_reply(plugin: str, command: str, reason: str, stdin: bytes) -> tuple[bytes, int]:
+    from cni_rkt.errors import CNIError, ErrorCode
+    from cni_rkt.protocol.runner import config_version_hint, error_reply, log
+
+    log(f"{plugin}: the cni-rkt worker went away during {command}: {reason}")
+    error = CNIError(
+        ErrorCode.INTERNAL,
+        f"cni-rkt worker ended without a result for {command}; the network state of this container is unknown",
+        "run DEL for this container before retrying",
+    )
+    return error_reply(error, config_version_hint(stdin)), 1
+
+
+def start_worker(path: str, idle: float, roots: list[str]) -> None:
+    """Start a worker for next time: detached (double fork, own session), stdio on /dev/null.
+
+    Failures are ignored: without a worker every call simply runs in-process.
+    """
+    argv = [sys.executable, "-IS", "-c", _BOOTSTRAP, path, repr(idle), *roots]
+    try:
+        first = os.fork()
+    except OSError:
+        return
+    if first:
+        os.waitpid(first, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 65536)
+        os.chdir("/")
+        os.execve(sys.executable, argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    finally:
+        os._exit(127)

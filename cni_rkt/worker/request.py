@@ -1,0 +1,86 @@
+"""One request inside the worker's forked child: become the caller, then run the plugin.
+
+The child enters the caller's network and mount namespaces, takes its cwd, stderr, umask,
+group and environment, and calls `runner.run`: what the launcher would have done itself.
+If it cannot become the caller it runs nothing and reports why.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.protocol.runner import config_version_hint, error_reply, run
+from cni_rkt.worker import namespaces, wire
+
+
+@dataclass(slots=True)
+class Request:
+    key: bytes
+    plugin: str
+    umask: int
+    environ: dict[str, str]
+    stdin: bytes
+    fds: dict[str, int]  # wire.FD_NAMES -> fd received from the caller
+    uid: int
+    gid: int
+
+    @property
+    def command(self) -> str:
+        return self.environ.get("CNI_COMMAND", "")
+
+
+def parse_request(fields: list[bytes], fds: list[int], uid: int, gid: int) -> Request:
+    if len(fields) != 6 or fields[0] != wire.PROTOCOL:
+        raise wire.ProtocolError("not a request of this protocol version")
+    if len(fds) != len(wire.FD_NAMES):
+        raise wire.ProtocolError(f"expected {len(wire.FD_NAMES)} fds, got {len(fds)}")
+    _protocol, key, plugin, umask, environ, stdin = fields
+    return Request(
+        key=key,
+        plugin=plugin.decode(),
+        umask=int(umask),
+        environ=wire.decode_environ(environ),
+        stdin=stdin,
+        fds=dict(zip(wire.FD_NAMES, fds)),
+        uid=uid,
+        gid=gid,
+    )
+
+
+def _raise_on_sigterm(signum, _frame) -> None:
+    # SystemExit unwinds the verb's undo stack, as the request is interrupted.
+    raise SystemExit(128 + signum)
+
+
+def become_caller(request: Request) -> None:
+    namespaces.enter(request.fds["netns"], "net")
+    namespaces.enter(request.fds["mntns"], "mnt")
+    os.fchdir(request.fds["cwd"])
+    os.dup2(request.fds["stderr"], 2)
+    os.umask(request.umask)
+    if request.gid != os.getegid():
+        os.setgid(request.gid)  # the server admits only its own uid, so only the group may differ
+    os.environ.clear()
+    os.environ.update(request.environ)
+
+
+def serve(request: Request) -> tuple[bytes, int]:
+    """Run the request as its caller would have; the reply to send back."""
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        become_caller(request)
+    except OSError as exc:
+        error = CNIError(ErrorCode.INTERNAL, f"cni-rkt worker could not take on the caller's context: {exc}")
+        return error_reply(error, config_version_hint(request.stdin)), 1
+    try:
+        return run(request.plugin, dict(os.environ), request.stdin)
+    except BaseException as exc:  # noqa: BLE001 - SIGTERM's SystemExit, after the undo ran
+        error = CNIError(ErrorCode.INTERNAL, f"{request.plugin} interrupted during {request.command}: {exc!r}")
+        return error_reply(error, config_version_hint(request.stdin)), 1
+    finally:
+        sys.stderr.flush()

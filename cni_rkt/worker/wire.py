@@ -1,0 +1,86 @@
+"""Framing of the worker protocol; stdlib-only and json-free, as the launcher imports it.
+
+A frame is a 4-byte big-endian length and that many bytes, which hold a list of fields,
+each again length-prefixed. The conversation on one connection:
+
+    client -> server   request frame [protocol, key, plugin, umask, environ, stdin]
+                       with SCM_RIGHTS fds [netns, mntns, cwd, stderr]
+    server -> client   [b"accepted"]  or  [b"refused", reason]      (then it closes)
+    client -> server   [b"go"]        the client is committed: it will not fall back
+    server -> client   [b"result", exit code, stdout]
+
+The "go" step makes a request run at most once: a client that gave up waiting for
+"accepted" (and runs in-process) closes the socket, and the server never forks for it.
+"""
+
+from __future__ import annotations
+
+PROTOCOL = b"cni-rkt-worker/1"
+FD_NAMES = ("netns", "mntns", "cwd", "stderr")
+MAX_FRAME = 64 * 1024 * 1024  # a network config is kilobytes; anything bigger is not ours
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a frame of this protocol, or hung up early."""
+
+
+def encode_fields(fields: list[bytes]) -> bytes:
+    body = b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+    return len(body).to_bytes(4, "big") + body
+
+
+def decode_fields(body: bytes) -> list[bytes]:
+    fields = []
+    offset = 0
+    while offset < len(body):
+        if offset + 4 > len(body):
+            raise ProtocolError("truncated field length")
+        size = int.from_bytes(body[offset : offset + 4], "big")
+        offset += 4
+        if offset + size > len(body):
+            raise ProtocolError("truncated field")
+        fields.append(body[offset : offset + size])
+        offset += size
+    return fields
+
+
+def frame_length(head: bytes) -> int:
+    size = int.from_bytes(head[:4], "big")
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is too large")
+    return size
+
+
+def read_frame(sock, first: bytes = b"") -> list[bytes]:
+    """Read one whole frame from a blocking socket (`first`: bytes already received)."""
+    data = bytearray(first)
+    while len(data) < 4:
+        _receive_into(sock, data)
+    size = frame_length(data)
+    while len(data) < 4 + size:
+        _receive_into(sock, data)
+    if len(data) != 4 + size:
+        raise ProtocolError("unexpected bytes after a frame")
+    return decode_fields(bytes(data[4:]))
+
+
+def _receive_into(sock, data: bytearray) -> None:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ProtocolError("connection closed mid-frame" if data else "connection closed")
+    data += chunk
+
+
+def encode_environ(environ) -> bytes:
+    """The environment as /proc/<pid>/environ spells it: KEY=VALUE, NUL-separated."""
+    return b"\0".join(f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in environ.items())
+
+
+def decode_environ(data: bytes) -> dict[str, str]:
+    environ = {}
+    for item in data.split(b"\0") if data else ():
+        key, sep, value = item.partition(b"=")
+        if not sep:
+            raise ProtocolError("environment entry without '='")
+        environ[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+    return environ
