@@ -4,9 +4,11 @@ The delegate gets the same environment with CNI_COMMAND replaced and the given s
 its stderr goes to ours. A failing delegate's error JSON comes back as a CNIError with
 the delegate's own code and message.
 
-When the plugin found on CNI_PATH is one of our own launchers, it runs in this process
-through `runner.run` instead: the same function the launcher would call, without a second
-interpreter start. Set CNI_RKT_INPROCESS_DELEGATE=0 to always exec.
+When the plugin found on CNI_PATH is one of our own launchers of this very version, it
+runs in this process through `runner.run` instead: the same function the launcher would
+call, with the same environment (CNI_COMMAND replaced) and stdin, its logs on our stderr,
+without a second interpreter start. A launcher of another version is exec'd, so that a
+node mid-upgrade runs each plugin's own code. Set CNI_RKT_INPROCESS_DELEGATE=0 to always exec.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def find_plugin(plugin_type: str, cni_path: tuple[str, ...] | list[str]) -> str:
 
 
 def own_launcher_plugin(executable: str) -> str | None:
-    """The plugin name if `executable` is one of our launchers, else None."""
+    """The plugin name if `executable` is one of our launchers of this version, else None."""
+    from cni_rkt import __version__
+
     try:
         with open(executable, "rb") as f:
             head = f.read(512)
@@ -46,7 +50,9 @@ def own_launcher_plugin(executable: str) -> str | None:
     start = head.find(LAUNCHER_MARKER)
     if start < 0:
         return None
-    return head[start + len(LAUNCHER_MARKER) :].split(b"\n", 1)[0].decode().strip() or None
+    line = head[start + len(LAUNCHER_MARKER) :].split(b"\n", 1)[0].decode(errors="replace")
+    name, _, version = line.strip().partition(" ")
+    return name if name and version == __version__ else None
 
 
 def _environment(environ: Mapping[str, str], command: str) -> dict[str, str]:
