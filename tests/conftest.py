@@ -22,12 +22,21 @@ needs_go_plugins = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def plugin_dir(tmp_path_factory) -> str:
-    """Our plugins installed as a runtime would exec them (absolute interpreter path)."""
+    """Our plugins installed as a runtime would exec them (absolute interpreter path).
+
+    They use the pre-loaded worker as in production, on a socket private to this test
+    session; the workers they start are ended by PID when the session ends.
+    """
     from cni_rkt.launcher import install_launchers
+    from worker_process import end_background_workers
 
     directory = str(tmp_path_factory.mktemp("cni-bin"))
-    install_launchers(directory)
-    return directory
+    sockets = os.path.join(str(tmp_path_factory.mktemp("cni-worker")), "sockets")
+    install_launchers(directory, worker_socket_dir=sockets)
+    try:
+        yield directory
+    finally:
+        end_background_workers(sockets)
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""A real worker process on a private socket: who it serves, and when it goes away.
+
+Every worker here is started by `running_worker`, which ends it by PID afterwards.
+"""
+
+import json
+import os
+
+import pytest
+from worker_process import request_key, running_worker
+
+from cni_rkt.protocol import runner
+from cni_rkt.worker import client, server
+
+MISSING_NETNS = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
+CONFIG = b'{"cniVersion":"1.0.0","name":"n"}'
+
+
+@pytest.fixture
+def worker(tmp_path):
+    with running_worker(str(tmp_path / "sockets")) as (proc, path):
+        yield proc, path
+
+
+def test_worker_reply_equals_the_in_process_reply(worker):
+    _proc, path = worker
+    for environ, stdin in [(MISSING_NETNS, CONFIG), ({"CNI_COMMAND": "FOO"}, b"{}"), ({"CNI_COMMAND": "DEL"}, b"")]:
+        assert client.request(path, request_key(), "bridge", environ, stdin) == runner.run("bridge", environ, stdin)
+
+
+def test_request_of_another_version_is_refused_and_the_worker_stays(worker):
+    proc, path = worker
+    with pytest.raises(client.Declined, match="another version") as declined:
+        client.request(path, request_key("0.0.9"), "bridge", MISSING_NETNS, CONFIG)
+    assert not declined.value.start_another
+    assert proc.poll() is None
+    assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+
+
+def test_request_with_a_changed_code_stamp_makes_the_worker_retire(worker):
+    proc, path = worker
+    stale_key = request_key().rsplit(b"|", 1)[0] + b"|0.0.0"
+    with pytest.raises(client.Declined, match="stale") as declined:
+        client.request(path, stale_key, "bridge", MISSING_NETNS, CONFIG)
+    assert declined.value.start_another
+    assert proc.wait(timeout=30) == 0
+    assert not os.path.exists(path) and not os.path.exists(path + ".pid")
+
+
+def test_unknown_plugin_is_refused(worker):
+    _proc, path = worker
+    with pytest.raises(client.Declined, match="unknown plugin"):
+        client.request(path, request_key(), "ptp", MISSING_NETNS, CONFIG)
+
+
+def test_worker_exits_when_idle_and_removes_its_socket(tmp_path):
+    with running_worker(str(tmp_path / "sockets"), idle=0.5) as (proc, path):
+        assert proc.wait(timeout=30) == 0
+        assert not os.path.exists(path) and not os.path.exists(path + ".pid")
+
+
+def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
+    with pytest.raises(client.Declined) as declined:
+        client.request(str(tmp_path / "none.sock"), request_key(), "bridge", MISSING_NETNS, CONFIG)
+    assert declined.value.start_another
+
+
+def test_refusal_names_the_reason_for_other_users_and_hidden_callers():
+    assert server.refusal(os.getpid(), os.geteuid()) == ""
+    assert "uid 12345 may not use" in server.refusal(os.getpid(), 12345)
+    assert "another pid namespace" in server.refusal(0, os.geteuid())
+
+
+def test_socket_directory_open_to_others_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    assert server.take_lock(str(shared / "w.sock")) is None
+
+
+def test_error_json_from_the_worker_is_the_spec_shape(worker):
+    _proc, path = worker
+    out, code = client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)
+    assert code == 1
+    assert json.loads(out) == {"cniVersion": "1.0.0", "code": 4, "msg": "required env variables [CNI_NETNS] missing"}

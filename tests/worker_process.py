@@ -1,0 +1,97 @@
+"""Start and end cni-rkt workers in tests and benchmarks, each on a private socket path.
+
+A worker is ended by its PID (from the Popen, or the pid file a launcher's background
+start leaves beside the socket), never by name.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+from cni_rkt import __version__
+from cni_rkt.launcher import import_roots
+from cni_rkt.worker import client, identity
+
+READY_TIMEOUT = 60.0  # generous: the worker imports pyroute2 on a shared 2-core machine
+
+
+def worker_socket(directory: str) -> str:
+    roots = import_roots()
+    return identity.socket_path(directory, __version__, identity.install_id(sys.executable, roots))
+
+
+def wait_ready(path: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not os.path.exists(path + ".pid"):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode} before listening")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no worker listening on {path}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def running_worker(directory: str, idle: float = 120.0):
+    """A worker on a private socket in `directory`; yields (Popen, socket path)."""
+    path = worker_socket(directory)
+    roots = import_roots()
+    argv = [sys.executable, "-IS", "-c", client._BOOTSTRAP, path, repr(idle), *roots]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_ready(path, proc)
+        yield proc, path
+    finally:
+        end_process(proc.pid)
+        proc.wait(timeout=30)
+
+
+def end_process(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
+def end_background_workers(directory: str) -> list[int]:
+    """End the workers launchers started in the background under `directory`; their PIDs."""
+    pids = []
+    for pid_file in glob.glob(os.path.join(directory, "*.pid")):
+        try:
+            with open(pid_file) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        end_process(pid)
+        pids.append(pid)
+    for pid in pids:
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def request_key(version: str = __version__) -> bytes:
+    """The key a launcher of this checkout sends (version, installation, code stamp)."""
+    import cni_rkt
+
+    roots = import_roots()
+    stamp = identity.code_stamp(os.path.dirname(cni_rkt.__file__), roots)
+    return identity.request_key(version, identity.install_id(sys.executable, roots), stamp)
