@@ -1,0 +1,186 @@
+"""Pod network set-up: our plugins against Debian's Go plugins, in one run, in sandboxes.
+
+    sudo .venv/bin/python benchmarks/pod_setup.py [--pods 30] [--parallel-pods 100] [--workers 4]
+
+Not a test. Each implementation gets its own sandbox (a host netns and pod netns, see
+tests/sandbox.py) and its own host-local dataDir; the config is the seed's
+rkt.kubernetes.io bridge network at cniVersion 1.0.0, with ipMasq on and off. Scenarios:
+sequential (ADD every pod, CHECK every pod, DEL every pod) and parallel (ADD then DEL
+`--parallel-pods` pods from `--workers` threads), plus VERSION probes. The two
+implementations alternate scenario by scenario, so that both see the same machine.
+
+Each exec is timed alone, exec to exit, by benchmarks/execs.py running inside the sandbox
+host netns. Peak memory is each plugin process's own ru_maxrss (wait4); our worker's
+resident memory is reported beside it, since its children do the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
+
+from sandbox import Sandbox  # noqa: E402
+from worker_process import end_background_workers, worker_socket  # noqa: E402
+
+from cni_rkt.launcher import install_launchers  # noqa: E402
+
+GO_DIR = "/usr/lib/cni"
+SEED_CONFIG = os.path.join(REPO, "examples", "rkt", "net.d", "10-rkt.kubernetes.io.conf")
+EXECS = os.path.join(REPO, "benchmarks", "execs.py")
+IMPLEMENTATIONS = ("go", "ours")
+
+
+def write_config(directory: str, name: str, ip_masq: bool) -> str:
+    with open(SEED_CONFIG) as f:
+        config = json.load(f)
+    config["cniVersion"] = "1.0.0"
+    config["ipMasq"] = ip_masq
+    config["ipam"]["dataDir"] = os.path.join(directory, "data", name)
+    path = os.path.join(directory, f"{name}.conf")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def run_in_sandbox(box: Sandbox, spec: dict) -> dict:
+    done = box.run([sys.executable, EXECS, json.dumps(spec)], timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark run failed: {done.stderr.decode(errors='replace')}")
+    return done.json()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def summarize(run: dict, verb: str) -> dict:
+    samples = run["samples"][verb]
+    ms = [s["ms"] for s in samples]
+    wall = run["wall"].get(verb)
+    peak = run["memory"].get(verb)
+    return {
+        "median": statistics.median(ms),
+        "p95": percentile(ms, 0.95),
+        "per_s": len(ms) / wall if wall else 1000 * len(ms) / sum(ms),
+        "peak": f"{peak / 1024:.1f}" if peak else "",
+        "failures": [s["failure"] for s in samples if s["code"] != 0],
+    }
+
+
+def worker_memory(sockets: str) -> str:
+    try:
+        with open(worker_socket(sockets) + ".pid") as f:
+            pid = f.read().strip()
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith(("VmHWM", "VmRSS")))
+    except (OSError, ValueError):
+        return "no worker running"
+    return f"worker pid {pid}: peak resident {fields['VmHWM'].strip()}, now {fields['VmRSS'].strip()}"
+
+
+def scenarios(args) -> list[tuple[str, str, bool]]:
+    """(label, mode, ipMasq)"""
+    out = [("VERSION", "version", False)]
+    for masq in (False, True):
+        out.append((f"{args.pods} pods sequential, ipMasq {str(masq).lower()}", "sequential", masq))
+        out.append((f"{args.parallel_pods} pods, {args.workers} parallel, ipMasq {str(masq).lower()}", "parallel", masq))
+    return out
+
+
+def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str) -> list[tuple[str, dict]]:
+    plugin = {"go": os.path.join(GO_DIR, "bridge"), "ours": os.path.join(ours_bin, "bridge")}
+    cni_path = {"go": GO_DIR, "ours": ours_bin}
+    rows = []
+    base = {"workers": args.workers, "runs": args.version_runs}
+    for number, (label, mode, masq) in enumerate(scenarios(args)):
+        order = IMPLEMENTATIONS if number % 2 == 0 else IMPLEMENTATIONS[::-1]
+        results = {}
+        for impl in order:
+            count = args.pods if mode == "sequential" else args.parallel_pods
+            spec = dict(base, mode=mode, plugin=plugin[impl], cni_path=cni_path[impl],
+                        config=write_config(tmp, f"{impl}-{number}", masq), pods=pods[impl][:count],
+                        container_prefix=f"bench{number}-")
+            if impl == "ours" and number == 0:
+                warm = dict(spec, mode="warm-up", worker_pid_file=worker_socket(sockets) + ".pid",
+                            config=write_config(tmp, "warm-up", False))
+                results["first"] = {"ours": run_in_sandbox(boxes[impl], warm)}
+            results.setdefault("run", {})[impl] = run_in_sandbox(boxes[impl], spec)
+        rows.append((label, results))
+    return rows
+
+
+def print_table(rows: list[tuple[str, dict]]) -> None:
+    print("| scenario | verb | Go median | ours median | ratio | Go p95 | ours p95 | Go /s | ours /s "
+          "| Go peak MiB | ours peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    failures = []
+    for label, results in rows:
+        if "first" in results:
+            first = results["first"]["ours"]["samples"]["first"][0]
+            print(f"| first exec, no worker yet: in-process | DEL | | {first['ms']:.1f} ms | | | | | | "
+                  f"| {first['maxrss_kib'] / 1024:.1f} |")
+        run = results["run"]
+        for verb in run["go"]["samples"]:
+            go, ours = summarize(run["go"], verb), summarize(run["ours"], verb)
+            failures += [(label, verb, "go", f) for f in go["failures"][:2]]
+            failures += [(label, verb, "ours", f) for f in ours["failures"][:2]]
+            print(f"| {label} | {verb} | {go['median']:.1f} ms | {ours['median']:.1f} ms "
+                  f"| {ours['median'] / go['median']:.2f}x | {go['p95']:.1f} | {ours['p95']:.1f} "
+                  f"| {go['per_s']:.0f} | {ours['per_s']:.0f} | {go['peak']} | {ours['peak']} |")
+    for label, verb, impl, failure in failures:
+        print(f"FAILED {impl} {verb} in {label}: {failure}", file=sys.stderr)
+
+
+def machine() -> str:
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    go = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"],
+                        capture_output=True, text=True, check=False).stdout or "?"
+    return (f"{os.cpu_count()} CPU ({model}), Linux {platform.release()}, Python {platform.python_version()}, "
+            f"containernetworking-plugins {go}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pods", type=int, default=30, help="pods in the sequential scenarios")
+    parser.add_argument("--parallel-pods", type=int, default=100, help="pods in the parallel scenarios")
+    parser.add_argument("--workers", type=int, default=4, help="parallel execs in the parallel scenarios")
+    parser.add_argument("--version-runs", type=int, default=30, help="VERSION execs per implementation")
+    args = parser.parse_args()
+    if os.geteuid() != 0 or not os.path.exists(os.path.join(GO_DIR, "bridge")):
+        print("needs root and Debian's containernetworking-plugins in /usr/lib/cni", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="cni-rkt-bench-") as tmp:
+        sockets = os.path.join(tmp, "sockets")
+        ours_bin = os.path.join(tmp, "bin")
+        install_launchers(ours_bin, worker_socket_dir=sockets)
+        boxes: dict[str, Sandbox] = {}
+        try:
+            for impl in IMPLEMENTATIONS:
+                boxes[impl] = Sandbox()
+            count = max(args.pods, args.parallel_pods)
+            pods = {impl: [boxes[impl].pod(str(i)) for i in range(count)] for impl in IMPLEMENTATIONS}
+            rows = measure(args, tmp, boxes, pods, sockets, ours_bin)
+            memory = worker_memory(sockets)
+        finally:
+            end_background_workers(sockets)
+            for box in boxes.values():
+                box.close()
+    print(f"machine: {machine()}")
+    print(f"ours: {memory}")
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
