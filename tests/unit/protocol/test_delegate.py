@@ -65,3 +65,24 @@ def test_delegate_failure_without_json_reports_its_stderr(fp, plugin_path):
     with pytest.raises(CNIError) as info:
         call_plugin("fake-ipam", "DEL", CONF, ENV, plugin_path)
     assert info.value.msg == 'netplugin failed: "segfault"'
+
+
+def test_own_launcher_of_this_version_runs_in_process(tmp_path, fp):
+    from cni_rkt.launcher import install_launchers
+
+    install_launchers(str(tmp_path), plugins=("host-local",))
+    # pytest-subprocess fails any exec it was not told about: this proves no process is started.
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/x", "CNI_IFNAME": "eth0",
+           "CNI_PATH": str(tmp_path)}
+    with pytest.raises(CNIError) as info:
+        call_plugin("host-local", "ADD", b'{"cniVersion":"9.9.9","name":"n"}', env, (str(tmp_path),))
+    assert info.value.code == 1  # the in-process host-local's own version check
+
+
+def test_launcher_of_another_version_is_execd(tmp_path, fp):
+    exe = tmp_path / "host-local"
+    exe.write_text("#!/bin/sh\n# cni-rkt launcher: host-local 0.0.1\n")
+    exe.chmod(0o755)
+    fp.register([str(exe)], stdout="{}")
+    assert call_plugin("host-local", "DEL", CONF, ENV, (str(tmp_path),)) == b"{}"
+    assert fp.call_count([str(exe)]) == 1
