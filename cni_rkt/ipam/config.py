@@ -88,7 +88,8 @@ def _cni_args_ip(cni_args: str) -> list[IPAddress]:
 def load_requested_ips(config: dict, cni_args: str) -> tuple[IPAddress, ...]:
     """CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips, without repeats (as Go's map)."""
     requested = _cni_args_ip(cni_args)
-    cni = ((config.get("args") or {}).get("cni") or {}) if isinstance(config.get("args"), dict) else {}
+    args = config.get("args")
+    cni = args.get("cni") if isinstance(args, dict) else None
     if isinstance(cni, dict) and cni.get("ips"):
         requested += _ip_list(cni["ips"], "args.cni.ips")
     runtime = config.get("runtimeConfig") or {}

@@ -104,11 +104,13 @@ class Index:
         self._set_meta("stamp", stamp)
 
     def replace_all(self, reservations: Iterable[Reservation]) -> None:
+        """Bulk load: rows in primary-key order, secondary indexes built afterwards (much faster)."""
+        rows = sorted((r.name, r.family, _key(r.family, r.number), r.container_id, r.ifname) for r in reservations)
+        self._db.execute("DROP INDEX IF EXISTS by_address")
+        self._db.execute("DROP INDEX IF EXISTS by_attachment")
         self._db.execute("DELETE FROM reservation")
-        self._db.executemany(
-            "INSERT OR REPLACE INTO reservation VALUES (?, ?, ?, ?, ?)",
-            ((r.name, r.family, _key(r.family, r.number), r.container_id, r.ifname) for r in reservations),
-        )
+        self._db.executemany("INSERT OR REPLACE INTO reservation VALUES (?, ?, ?, ?, ?)", rows)
+        self._create_schema()
 
     # --- changes ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -69,6 +70,19 @@ def parse_content(data: bytes) -> tuple[str, str | None]:
     return (container_id, ifname) if sep else (text, None)
 
 
+def address_of_name(name: str) -> tuple[int, int] | None:
+    """(family, number) of an address file's name, None for any other file.
+
+    inet_pton rather than netaddr: a rebuild parses every name, and this is 10x faster.
+    """
+    for family, af in ((4, socket.AF_INET), (6, socket.AF_INET6)):
+        try:
+            return family, int.from_bytes(socket.inet_pton(af, name), "big")
+        except OSError:
+            continue
+    return None
+
+
 def check_attachment(container_id: str, ifname: str) -> None:
     """Values that end up in file contents: no forged line breaks, no path characters."""
     if not spec.NAME_PATTERN.match(container_id or ""):
@@ -95,9 +109,9 @@ def _boot_id() -> str:
         return ""
 
 
-def _read_nofollow(path: str) -> bytes | None:
+def _read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return None
     try:
@@ -134,26 +148,32 @@ class DiskStore:
         self._index.replace_all(self.scan())
         return True
 
-    def scan(self) -> Iterator[Reservation]:
+    def scan(self) -> list[Reservation]:
         """Every address file; scratch files left by a killed process are removed."""
-        for entry in os.scandir(self.directory):
-            if entry.name.startswith(SCRATCH_PREFIX):
-                self._remove(entry.name)
-                continue
-            reservation = self._read_reservation(entry.name)
-            if reservation is not None:
-                yield reservation
-
-    def _read_reservation(self, name: str) -> Reservation | None:
+        found = []
+        dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            ip = parse_ip(name)
-        except ValueError:
+            for name in os.listdir(dir_fd):
+                if name.startswith(SCRATCH_PREFIX):
+                    self._remove(name)
+                    continue
+                reservation = self._read_reservation(name, dir_fd)
+                if reservation is not None:
+                    found.append(reservation)
+        finally:
+            os.close(dir_fd)
+        return found
+
+    def _read_reservation(self, name: str, dir_fd: int | None = None) -> Reservation | None:
+        address = address_of_name(name)
+        if address is None:
             return None  # lock, last_reserved_ip.*, anything else
-        data = _read_nofollow(os.path.join(self.directory, name))
+        path = name if dir_fd is not None else os.path.join(self.directory, name)
+        data = _read_nofollow(path, dir_fd)
         if data is None:
             return None
         container_id, ifname = parse_content(data)
-        return Reservation(name, ip.version, int(ip), container_id, ifname)
+        return Reservation(name, address[0], address[1], container_id, ifname)
 
     def _remove(self, name: str) -> bool:
         try:
