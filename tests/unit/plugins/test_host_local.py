@@ -49,6 +49,25 @@ def files(data_dir):
 DUAL = {"ranges": [[{"subnet": "10.1.0.0/24"}], [{"subnet": "fd00::/120", "rangeStart": "fd00::10"}]],
         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd00::1"}]}
 
+ROUTES_AND_DNS = """    "routes": [
+        {
+            "dst": "0.0.0.0/0"
+        },
+        {
+            "dst": "::/0",
+            "gw": "fd00::1"
+        }
+    ],
+    "dns": {
+        "nameservers": [
+            "192.0.2.53"
+        ],
+        "search": [
+            "example.org"
+        ]
+    }
+}"""
+
 EXPECTED = {
     "0.2.0": """{
     "cniVersion": "0.2.0",
@@ -94,24 +113,7 @@ EXPECTED = {
             "gateway": "fd00::1"
         }
     ],
-    "routes": [
-        {
-            "dst": "0.0.0.0/0"
-        },
-        {
-            "dst": "::/0",
-            "gw": "fd00::1"
-        }
-    ],
-    "dns": {
-        "nameservers": [
-            "192.0.2.53"
-        ],
-        "search": [
-            "example.org"
-        ]
-    }
-}""",
+""" + ROUTES_AND_DNS,
     "1.0.0": """{
     "cniVersion": "1.0.0",
     "ips": [
@@ -124,24 +126,7 @@ EXPECTED = {
             "gateway": "fd00::1"
         }
     ],
-    "routes": [
-        {
-            "dst": "0.0.0.0/0"
-        },
-        {
-            "dst": "::/0",
-            "gw": "fd00::1"
-        }
-    ],
-    "dns": {
-        "nameservers": [
-            "192.0.2.53"
-        ],
-        "search": [
-            "example.org"
-        ]
-    }
-}""",
+""" + ROUTES_AND_DNS,
 }
 EXPECTED["0.1.0"] = EXPECTED["0.2.0"].replace('"0.2.0"', '"0.1.0"')
 EXPECTED["0.3.0"] = EXPECTED["0.3.1"].replace('"0.3.1"', '"0.3.0"')
