@@ -4,11 +4,9 @@ The delegate gets the same environment with CNI_COMMAND replaced and the given s
 its stderr goes to ours. A failing delegate's error JSON comes back as a CNIError with
 the delegate's own code and message.
 
-When the plugin found on CNI_PATH is one of our own launchers of this very version, it
-runs in this process through `runner.run` instead: the same function the launcher would
-call, with the same environment (CNI_COMMAND replaced) and stdin, its logs on our stderr,
-without a second interpreter start. A launcher of another version is exec'd, so that a
-node mid-upgrade runs each plugin's own code. Set CNI_RKT_INPROCESS_DELEGATE=0 to always exec.
+When the plugin found on CNI_PATH is one of our own launchers, it runs in this process
+through `runner.run` instead: the same function the launcher would call, without a second
+interpreter start. Set CNI_RKT_INPROCESS_DELEGATE=0 to always exec.
 """
 
 from __future__ import annotations
@@ -39,9 +37,7 @@ def find_plugin(plugin_type: str, cni_path: tuple[str, ...] | list[str]) -> str:
 
 
 def own_launcher_plugin(executable: str) -> str | None:
-    """The plugin name if `executable` is one of our launchers of this version, else None."""
-    from cni_rkt import __version__
-
+    """'<plugin> <version>' if `executable` is one of our launchers, else None."""
     try:
         with open(executable, "rb") as f:
             head = f.read(512)
@@ -50,9 +46,21 @@ def own_launcher_plugin(executable: str) -> str | None:
     start = head.find(LAUNCHER_MARKER)
     if start < 0:
         return None
-    line = head[start + len(LAUNCHER_MARKER) :].split(b"\n", 1)[0].decode(errors="replace")
-    name, _, version = line.strip().partition(" ")
-    return name if name and version == __version__ else None
+    return head[start + len(LAUNCHER_MARKER) :].split(b"\n", 1)[0].decode().strip() or None
+
+
+def _in_process_plugin(executable: str, environ: Mapping[str, str]) -> str | None:
+    """The plugin to run in this process instead of exec'ing `executable`, if safe.
+
+    Only a launcher of this very version: another install may run other code.
+    """
+    if environ.get("CNI_RKT_INPROCESS_DELEGATE", "1") == "0":
+        return None
+    from cni_rkt import __version__
+    from cni_rkt.protocol.runner import PLUGIN_MODULES
+
+    name, _, version = (own_launcher_plugin(executable) or "").partition(" ")
+    return name if name in PLUGIN_MODULES and version == __version__ else None
 
 
 def _environment(environ: Mapping[str, str], command: str) -> dict[str, str]:
@@ -93,15 +101,14 @@ def call_plugin(
     """Run `plugin_type` with `command`; return its stdout, or raise its error."""
     executable = find_plugin(plugin_type, cni_path)
     env = _environment(environ, command)
-    own = own_launcher_plugin(executable)
-    if own is not None and environ.get("CNI_RKT_INPROCESS_DELEGATE", "1") != "0":
-        from cni_rkt.protocol.runner import PLUGIN_MODULES, run
+    in_process = _in_process_plugin(executable, environ)
+    if in_process:
+        from cni_rkt.protocol.runner import run
 
-        if own in PLUGIN_MODULES:
-            stdout, code = run(own, env, stdin)
-            if code != 0:
-                raise _error_from_output(stdout, b"", plugin_type)
-            return stdout
+        stdout, code = run(in_process, env, stdin)
+        if code != 0:
+            raise _error_from_output(stdout, b"", plugin_type)
+        return stdout
     stdout, stderr, code = _exec(executable, env, stdin)
     if code != 0:
         raise _error_from_output(stdout, stderr, plugin_type)
