@@ -129,11 +129,7 @@ def _send_request(sock, key: bytes, plugin: str, environ, stdin: bytes, fds: lis
     umask = os.umask(0o022)
     os.umask(umask)
     fields = [wire.PROTOCOL, key, plugin.encode(), str(umask).encode(), wire.encode_environ(environ), stdin]
-    frame = wire.encode_fields(fields)
-    rights = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
-    sent = sock.sendmsg([frame], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
-    if sent < len(frame):
-        sock.sendall(frame[sent:])
+    wire.send_frame_with_fds(sock, fields, fds)
 
 
 def _lost_reply(plugin: str, command: str, reason: str, stdin: bytes) -> tuple[bytes, int]:

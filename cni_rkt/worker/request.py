@@ -33,6 +33,20 @@ class Request:
         return self.environ.get("CNI_COMMAND", "")
 
 
+def handoff_fields(request: Request) -> list[bytes]:
+    """What the worker sends the child that will serve `request` (with request.fds)."""
+    return [
+        wire.PROTOCOL, request.key, request.plugin.encode(), str(request.umask).encode(),
+        wire.encode_environ(request.environ), request.stdin, str(request.uid).encode(), str(request.gid).encode(),
+    ]
+
+
+def parse_handoff(fields: list[bytes], fds: list[int]) -> Request:
+    if len(fields) != 8:
+        raise wire.ProtocolError("not a hand-off")
+    return parse_request(fields[:6], fds, int(fields[6]), int(fields[7]))
+
+
 def parse_request(fields: list[bytes], fds: list[int], uid: int, gid: int) -> Request:
     if len(fields) != 6 or fields[0] != wire.PROTOCOL:
         raise wire.ProtocolError("not a request of this protocol version")

@@ -1,8 +1,9 @@
-"""The worker process: import everything once, then fork a child per request.
+"""The worker process: import everything once, then hand each request to a fresh child.
 
-Life cycle: enter pid 1's namespaces (root only), stamp the code on disk, take the lock
-beside the socket (one worker per socket), import the plugins, listen, serve, and exit
-after `idle` seconds without a request, or as soon as a client shows the code changed.
+Life cycle: leave the spawner's namespaces (root only, see namespaces.py), stamp the code
+on disk, take the lock beside the socket (one worker per socket), import the plugins,
+listen, serve (pool.py: one pre-forked child per request), and exit after `idle` seconds
+without a request, or as soon as a client shows that the code on disk changed.
 
 Who is served: a caller with the worker's own uid, in the same user namespace, with the
 same effective capabilities (so a request never runs with more privilege than its caller),
@@ -26,28 +27,19 @@ import socket
 import stat
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from cni_rkt import __version__
 from cni_rkt.worker import identity, namespaces, wire
+from cni_rkt.worker.pool import Child, close_all, fork_child
+from cni_rkt.worker.request import handoff_fields, parse_request
 
 # Imported before serving, so that no request pays for them.
 PRELOAD = ("json", "subprocess", "ctypes", "pyroute2", "netaddr", "cni_rkt.protocol.result",
            "cni_rkt.protocol.delegate", "cni_rkt.protocol.undo")
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
 REQUEST_READ_TIMEOUT = 5.0
-
-
-@dataclass(slots=True)
-class Running:
-    """A forked child serving one request; its reply arrives on `pipe`."""
-
-    request: object  # request.Request
-    conn: socket.socket
-    pid: int
-    pipe: int
-    output: bytearray = field(default_factory=bytearray)
-    undoing: str = ""  # set on the DEL child that undoes a lost ADD: what happened to the ADD
+SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2 cores
 
 
 def main(path: str, idle: float, roots: list[str]) -> None:
@@ -116,45 +108,21 @@ def _effective_capabilities(pid: str) -> str:
         return next((line for line in f if line.startswith("CapEff:")), "")
 
 
-def receive_request(conn: socket.socket) -> tuple[list[bytes], list[int]]:
-    fd_bytes = 4 * len(wire.FD_NAMES)
-    data, ancdata, _flags, _addr = conn.recvmsg(65536, socket.CMSG_SPACE(fd_bytes))
-    fds: list[int] = []
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            usable = len(payload) - len(payload) % 4
-            fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
-    for fd in fds:
-        os.set_inheritable(fd, False)
-    if not data:
-        _close_all(fds)
-        raise wire.ProtocolError("connection closed")
-    try:
-        return wire.read_frame(conn, data), fds
-    except (OSError, wire.ProtocolError):
-        _close_all(fds)
-        raise
-
-
-def _close_all(fds) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 def _send(conn: socket.socket, *fields: bytes) -> None:
     conn.sendall(wire.encode_fields(list(fields)))
 
 
 class Worker:
-    def __init__(self, path: str, key: bytes, lock: int, idle: float) -> None:
+    """The accept loop: admit a caller, hand its request to a spare child, relay the reply."""
+
+    def __init__(self, path: str, key: bytes, lock: int, idle: float, spares: int = SPARE_CHILDREN) -> None:
         self.path = path
         self.key = key
         self.lock = lock
         self.idle = idle
-        self.running: dict[int, Running] = {}  # by pipe fd
+        self.spare_target = spares
+        self.spares: list[Child] = []
+        self.busy: list[Child] = []
         self.selector = selectors.DefaultSelector()
         self.listener = self._listen()
         self.last_activity = time.monotonic()
@@ -178,23 +146,32 @@ class Worker:
     def serve_forever(self) -> None:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
-            while self.listener is not None or self.running:
+            while self.listener is not None or self.busy:
                 events = self.selector.select(self._timeout())
                 for selected, _mask in events:
                     if selected.fileobj is self.listener:
                         self._accept()
                     else:
                         self._collect(selected.data)
-                if self.running or events:
+                if self.busy or events:
                     self.last_activity = time.monotonic()
                 elif self.listener is not None and time.monotonic() - self.last_activity >= self.idle:
                     self.retire()
+                if self._wants_spare() and not self.selector.select(0):
+                    self._add_spare()
         finally:
             self.retire()
 
+    def _wants_spare(self) -> bool:
+        """Fork only while no child is busy: a fork takes milliseconds in which no reply
+        could be relayed. Under load, _dispatch forks when it finds no spare."""
+        return self.listener is not None and not self.busy and len(self.spares) < self.spare_target
+
     def _timeout(self) -> float | None:
-        if self.listener is None or self.running:
+        if self.busy:
             return None
+        if self._wants_spare():
+            return 0.0
         return max(0.0, self.idle - (time.monotonic() - self.last_activity))
 
     def retire(self) -> None:
@@ -204,13 +181,34 @@ class Worker:
         self.selector.unregister(self.listener)
         self.listener.close()
         self.listener = None
-        for suffix, name in (("", self.path), (".pid", self.path + ".pid")):
+        for name, mine in ((self.path, None), (self.path + ".pid", True)):
             try:
-                if suffix or os.stat(name).st_ino == self.socket_inode:
+                if mine or os.stat(name).st_ino == self.socket_inode:
                     os.unlink(name)
             except FileNotFoundError:
                 pass
         os.close(self.lock)
+        for spare in self.spares:  # a spare exits when its control socket closes
+            self._drop(spare)
+            os.waitpid(spare.pid, 0)
+        self.spares.clear()
+
+    def _inherited_fds(self) -> list[int]:
+        """What a new child must close: everything the worker holds for itself and others."""
+        fds = [self.lock, self.selector.fileno()]
+        if self.listener is not None:
+            fds.append(self.listener.fileno())
+        for child in (*self.spares, *self.busy):
+            fds.append(child.control.fileno())
+            if child.conn is not None:
+                fds.append(child.conn.fileno())
+                fds.extend(child.request.fds.values())
+        return fds
+
+    def _add_spare(self) -> None:
+        child = fork_child(self._inherited_fds())
+        self.spares.append(child)
+        self.selector.register(child.control, selectors.EVENT_READ, child)
 
     def _accept(self) -> None:
         try:
@@ -220,11 +218,9 @@ class Worker:
         conn.settimeout(REQUEST_READ_TIMEOUT)
         fds: list[int] = []
         try:
-            from cni_rkt.worker.request import parse_request
-
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             pid, uid, gid = (int.from_bytes(creds[i : i + 4], sys.byteorder) for i in (0, 4, 8))
-            fields, fds = receive_request(conn)
+            fields, fds = wire.receive_frame_with_fds(conn)
             reason = refusal(pid, uid)
             request = None if reason else parse_request(fields, fds, uid, gid)
             reason = reason or self._key_refusal(request.key) or self._plugin_refusal(request.plugin)
@@ -236,10 +232,10 @@ class Worker:
                 raise wire.ProtocolError("client did not confirm")
             conn.settimeout(None)
         except (OSError, ValueError, wire.ProtocolError):
-            _close_all(fds)
+            close_all(fds)
             conn.close()
             return
-        self._start(request, conn)
+        self._dispatch(request, conn)
 
     def _key_refusal(self, key: bytes) -> str:
         if key == self.key:
@@ -255,74 +251,62 @@ class Worker:
 
         return "" if plugin in PLUGIN_MODULES else f"unknown plugin {plugin!r}"
 
-    def _start(self, request, conn: socket.socket, undoing: str = "") -> None:
-        read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            self._child(request, conn, read_end, write_end)
-        os.close(write_end)
-        running = Running(request, conn, pid, read_end, undoing=undoing)
-        self.running[read_end] = running
-        self.selector.register(read_end, selectors.EVENT_READ, running)
-
-    def _child(self, request, conn: socket.socket, read_end: int, write_end: int) -> None:
-        """In the forked child: drop the worker's own fds, serve, reply on the pipe, exit."""
-        status = 1
+    def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
+        if not self.spares:
+            self._add_spare()
+        child = self.spares.pop(0)
+        child.request, child.conn, child.undoing = request, conn, undoing
+        self.busy.append(child)
         try:
-            from cni_rkt.worker.request import serve
+            wire.send_frame_with_fds(child.control, handoff_fields(request), list(request.fds.values()))
+        except OSError:
+            pass  # the child is gone: _collect sees its end of file and reports it
 
-            os.close(read_end)
-            conn.close()  # the parent replies: it can tell a complete result from a lost one
-            if self.listener is not None:
-                self.listener.close()
-                os.close(self.lock)
-            for other in self.running.values():
-                os.close(other.pipe)
-                other.conn.close()
-                if other.request is not request:
-                    _close_all(other.request.fds.values())
-            stdout, code = serve(request)
-            reply = wire.encode_fields([b"result", str(code).encode(), stdout])
-            view = memoryview(reply)
-            while view:
-                view = view[os.write(write_end, view) :]
-            status = 0
-        finally:
-            os._exit(status)
-
-    def _collect(self, running: Running) -> None:
-        chunk = os.read(running.pipe, 65536)
+    def _collect(self, child: Child) -> None:
+        try:
+            chunk = child.control.recv(65536)
+        except OSError:
+            chunk = b""
         if chunk:
-            running.output += chunk
+            child.output += chunk
+            reply = child.complete_reply()
+            if reply is not None and not child.replied:
+                child.replied = True
+                self._child_replied(child, reply)
             return
-        self.selector.unregister(running.pipe)
-        os.close(running.pipe)
-        del self.running[running.pipe]
-        _, status = os.waitpid(running.pid, 0)
-        reply = self._complete_reply(running.output) if status == 0 else None
-        if running.undoing:
-            self._reply_lost_add(running, reply)
-        elif reply is not None:
-            self._finish(running, reply)
-        elif running.request.command == "ADD":
-            undo_env = dict(running.request.environ, CNI_COMMAND="DEL")
-            self._start(replace(running.request, environ=undo_env), running.conn, undoing=_describe(status))
+        self._drop(child)
+        _, status = os.waitpid(child.pid, 0)
+        if child in self.spares:
+            self.spares.remove(child)  # died before it was needed; a new one will be forked
+        elif not child.replied:
+            self._child_lost(child, status)
+
+    def _drop(self, child: Child) -> None:
+        self.selector.unregister(child.control)
+        child.control.close()
+        if child in self.busy:
+            self.busy.remove(child)
+
+    def _child_replied(self, child: Child, reply: list[bytes]) -> None:
+        if child.undoing:
+            self._reply_lost_add(child, reply)
         else:
-            self._finish_with_error(running, f"the worker's process for {running.request.command} {_describe(status)}")
+            self._finish(child, reply)
 
-    @staticmethod
-    def _complete_reply(output: bytearray) -> list[bytes] | None:
-        try:
-            size = wire.frame_length(output)
-            fields = wire.decode_fields(bytes(output[4:])) if len(output) == 4 + size else None
-        except wire.ProtocolError:
-            return None
-        return fields if fields and len(fields) == 3 and fields[0] == b"result" else None
+    def _child_lost(self, child: Child, status: int) -> None:
+        """The child ended without a complete reply: tell the caller; undo a lost ADD first."""
+        if child.undoing:
+            self._reply_lost_add(child, None)
+        elif child.request.command == "ADD":
+            undo_env = dict(child.request.environ, CNI_COMMAND="DEL")
+            self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=_describe(status))
+        else:
+            self._finish_with_error(child, f"the worker's process for {child.request.command} {_describe(status)}")
 
-    def _reply_lost_add(self, running: Running, undo_reply: list[bytes] | None) -> None:
-        what = f"the worker's process for ADD {running.undoing}"
+    def _reply_lost_add(self, child: Child, undo_reply: list[bytes] | None) -> None:
+        what = f"the worker's process for ADD {child.undoing}"
         if undo_reply is not None and undo_reply[1] == b"0":
-            self._finish_with_error(running, f"{what}; DEL ran and removed what it had set up")
+            self._finish_with_error(child, f"{what}; DEL ran and removed what it had set up")
             return
         detail = "DEL did not finish either"
         if undo_reply is not None:
@@ -330,23 +314,24 @@ class Worker:
                 detail = "DEL failed too: " + json.loads(undo_reply[2]).get("msg", "")
             except (ValueError, AttributeError):
                 pass
-        self._finish_with_error(running, f"{what}; {detail}: run DEL for this container")
+        self._finish_with_error(child, f"{what}; {detail}: run DEL for this container")
 
-    def _finish_with_error(self, running: Running, message: str) -> None:
+    def _finish_with_error(self, child: Child, message: str) -> None:
         from cni_rkt.errors import CNIError, ErrorCode
         from cni_rkt.protocol.runner import config_version_hint, error_reply
 
-        stdin = running.request.stdin
+        stdin = child.request.stdin
         stdout = error_reply(CNIError(ErrorCode.INTERNAL, message), config_version_hint(stdin))
-        self._finish(running, [b"result", b"1", stdout])
+        self._finish(child, [b"result", b"1", stdout])
 
-    def _finish(self, running: Running, reply: list[bytes]) -> None:
+    def _finish(self, child: Child, reply: list[bytes]) -> None:
         try:
-            running.conn.sendall(wire.encode_fields(reply))
+            child.conn.sendall(wire.encode_fields(reply))
         except OSError:
             pass  # the caller is gone (a runtime timeout killed it): nobody to tell
-        running.conn.close()
-        _close_all(running.request.fds.values())
+        child.conn.close()
+        close_all(child.request.fds.values())
+        child.conn = None
 
 
 def _exit_on_sigterm(signum, _frame) -> None:

@@ -11,9 +11,16 @@ each again length-prefixed. The conversation on one connection:
 
 The "go" step makes a request run at most once: a client that gave up waiting for
 "accepted" (and runs in-process) closes the socket, and the server never forks for it.
+
+Inside the worker, the parent hands an admitted request to a pre-forked child the same
+way: the request's fields plus the caller's uid and gid, with the same four fds.
 """
 
 from __future__ import annotations
+
+import sys
+
+import _socket
 
 PROTOCOL = b"cni-rkt-worker/1"
 FD_NAMES = ("netns", "mntns", "cwd", "stderr")
@@ -62,6 +69,36 @@ def read_frame(sock, first: bytes = b"") -> list[bytes]:
     if len(data) != 4 + size:
         raise ProtocolError("unexpected bytes after a frame")
     return decode_fields(bytes(data[4:]))
+
+
+def send_frame_with_fds(sock, fields: list[bytes], fds: list[int]) -> None:
+    frame = encode_fields(fields)
+    rights = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+    sent = sock.sendmsg([frame], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+    if sent < len(frame):
+        sock.sendall(frame[sent:])
+
+
+def receive_frame_with_fds(sock) -> tuple[list[bytes], list[int]]:
+    """One frame and the fds that came with it (closed again if the frame is broken)."""
+    import os
+
+    data, ancdata, _flags, _addr = sock.recvmsg(65536, _socket.CMSG_SPACE(4 * len(FD_NAMES)))
+    fds: list[int] = []
+    for level, kind, payload in ancdata:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % 4
+            fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
+    try:
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        if not data:
+            raise ProtocolError("connection closed")
+        return read_frame(sock, data), fds
+    except (OSError, ProtocolError):
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _receive_into(sock, data: bytearray) -> None:
