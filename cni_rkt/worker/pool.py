@@ -64,6 +64,7 @@ def fork_child(inherited_fds: list[int]) -> Child:
 def _serve_one(control: socket.socket) -> int:
     from cni_rkt.worker.request import parse_handoff, serve
 
+    signal.set_wakeup_fd(-1)  # the worker's; closed in this child
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until a request runs: nothing to undo
     gc.disable()  # one short request: collecting would only copy the worker's shared pages
     try:

@@ -124,6 +124,11 @@ class Worker:
         self.spares: list[Child] = []
         self.busy: list[Child] = []
         self.selector = selectors.DefaultSelector()
+        self.stopping = False
+        # SIGTERM only sets a flag and wakes the loop: an exception raised from a handler
+        # can land in os.fork()'s at-fork hooks, where Python ignores it.
+        self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.selector.register(self.wakeup_read, selectors.EVENT_READ)
         self.listener = self._listen()
         self.last_activity = time.monotonic()
         with open(path + ".pid", "w") as f:
@@ -144,15 +149,20 @@ class Worker:
         return listener
 
     def serve_forever(self) -> None:
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        signal.set_wakeup_fd(self.wakeup_write)
+        signal.signal(signal.SIGTERM, self._stop)
         try:
             while self.listener is not None or self.busy:
                 events = self.selector.select(self._timeout())
                 for selected, _mask in events:
                     if selected.fileobj is self.listener:
                         self._accept()
+                    elif selected.fileobj == self.wakeup_read:
+                        _drain(self.wakeup_read)
                     else:
                         self._collect(selected.data)
+                if self.stopping:
+                    self.retire()  # busy children still finish and get their replies relayed
                 if self.busy or events:
                     self.last_activity = time.monotonic()
                 elif self.listener is not None and time.monotonic() - self.last_activity >= self.idle:
@@ -161,6 +171,9 @@ class Worker:
                     self._add_spare()
         finally:
             self.retire()
+
+    def _stop(self, _signum, _frame) -> None:
+        self.stopping = True
 
     def _wants_spare(self) -> bool:
         """Fork only while no child is busy: a fork takes milliseconds in which no reply
@@ -195,7 +208,7 @@ class Worker:
 
     def _inherited_fds(self) -> list[int]:
         """What a new child must close: everything the worker holds for itself and others."""
-        fds = [self.lock, self.selector.fileno()]
+        fds = [self.lock, self.selector.fileno(), self.wakeup_read, self.wakeup_write]
         if self.listener is not None:
             fds.append(self.listener.fileno())
         for child in (*self.spares, *self.busy):
@@ -334,8 +347,12 @@ class Worker:
         child.conn = None
 
 
-def _exit_on_sigterm(signum, _frame) -> None:
-    raise SystemExit(128 + signum)  # through serve_forever's finally: the socket is removed
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _describe(status: int) -> str:
