@@ -36,16 +36,16 @@ def run_plugin(sandbox: Sandbox, plugin_dir: str, plugin: str, command: str, con
     return sandbox.run([os.path.join(plugin_dir, plugin)], env=env, stdin=json.dumps(config).encode())
 
 
-def call_in_sandbox(sandbox: Sandbox, module: str, function: str, *args):
-    """Call cni_rkt.<module>.<function>(*args) in the sandbox host netns; return its JSON-able
-    result, or raise AssertionError with the subprocess's stderr."""
+def call_in_sandbox(sandbox: Sandbox, module: str, function: str, *args, path: str = ""):
+    """Call cni_rkt.<module>.<function>(*args) in the sandbox host netns (PATH `path` if given);
+    return its JSON-able result, or raise AssertionError with the subprocess's stderr."""
     code = (
         "import json, sys\n"
         f"from cni_rkt.{module} import {function} as f\n"
         "result = f(*json.loads(sys.argv[1]))\n"
         "print(json.dumps(sorted(result) if isinstance(result, set) else result))\n"
     )
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": REPO_ROOT}
+    env = {"PATH": path or os.environ.get("PATH", ""), "PYTHONPATH": REPO_ROOT}
     run = sandbox.run([sys.executable, "-c", code, json.dumps(args, default=sorted)], env=env)
     if run.returncode != 0:
         raise AssertionError(f"{module}.{function}{args} failed:\n{run.stderr.decode()}")

@@ -59,7 +59,12 @@ def save_nat(version: int) -> str:
 
 
 def nft_list_table(family: str, table: str) -> str | None:
-    """`nft -j list table`, or None when the table does not exist."""
+    """`nft -j list table`, or None when the table does not exist (asked over netlink
+    first, so the usual case, no such table, runs no program)."""
+    from cni_rkt.net.nft_probe import table_exists
+
+    if table_exists(family, table) is False:
+        return None
     proc = _run(NFT, ["-j", "list", "table", family, table])
     if proc.returncode == 0:
         return proc.stdout

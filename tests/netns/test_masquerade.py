@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from conftest import needs_go_plugins
@@ -10,16 +11,17 @@ from plugin_calls import GO_PLUGIN_DIR, call_in_sandbox, nat_rules, run_plugin
 
 NET, CID = "rkt.kubernetes.io", "abc123"
 CHAIN = "CNI-450745af60a98a8fda10c6aa"  # made by Debian's Go bridge for (NET, CID)
+SYSTEM_DIRS = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 COMMENT = '"name: \\"rkt.kubernetes.io\\" id: \\"abc123\\""'
 BUILTIN_CHAINS = [":PREROUTING ACCEPT", ":INPUT ACCEPT", ":OUTPUT ACCEPT", ":POSTROUTING ACCEPT"]
 
 
-def setup(sandbox, addresses, backend=None, cid=CID, ifname="eth0", network=NET):
-    call_in_sandbox(sandbox, "net.masquerade", "setup_masquerade", network, cid, ifname, addresses, backend)
+def setup(sandbox, addresses, backend=None, cid=CID, ifname="eth0", network=NET, path=""):
+    call_in_sandbox(sandbox, "net.masquerade", "setup_masquerade", network, cid, ifname, addresses, backend, path=path)
 
 
-def remove(sandbox, addresses, cid=CID, ifname="eth0"):
-    call_in_sandbox(sandbox, "net.masquerade", "remove_masquerade", NET, cid, ifname, addresses)
+def remove(sandbox, addresses, cid=CID, ifname="eth0", path=""):
+    call_in_sandbox(sandbox, "net.masquerade", "remove_masquerade", NET, cid, ifname, addresses, path=path)
 
 
 def problems(sandbox, addresses, backend=None):
@@ -111,6 +113,34 @@ def test_gc_removes_only_attachments_that_are_not_valid(sandbox):
     assert len(comments) == 6
     assert all('id: \\"keep\\"' in line or "othernet" in line for line in comments)
     assert [r.split(" masquerade")[0] for r in masq_checks(sandbox)] == ["ip saddr 10.23.0.2 ip daddr != 10.23.0.0/16"]
+
+
+@pytest.fixture
+def logged_tools(tmp_path):
+    """A PATH whose firewall programs log their name to a file, then run the real one."""
+    log, wrappers = tmp_path / "runs", tmp_path / "bin"
+    wrappers.mkdir()
+    for tool in ("iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "nft"):
+        real = shutil.which(tool, path=SYSTEM_DIRS)
+        (wrappers / tool).write_text(f'#!/bin/sh\necho {tool} >> {log}\nexec {real} "$@"\n')
+        (wrappers / tool).chmod(0o755)
+
+    def runs() -> list[str]:
+        done = log.read_text().split() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return done
+
+    return f"{wrappers}:{SYSTEM_DIRS}", runs
+
+
+def test_add_and_del_run_one_firewall_program_each(sandbox, logged_tools):
+    path, runs = logged_tools
+    setup(sandbox, ["10.22.0.2/16"], path=path)
+    assert runs() == ["iptables-restore"]
+    remove(sandbox, ["10.22.0.2/16"], path=path)
+    assert runs() == ["iptables-restore"]  # and no nft: the kernel says it has no such table
+    setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend="nftables", path=path)
+    assert runs() == ["nft"]
 
 
 # ---- side by side with Debian's Go bridge ---------------------------------------------
