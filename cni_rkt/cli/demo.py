@@ -77,7 +77,8 @@ class Demo:
         bridge = self.config.get("bridge", "cni0")
         print(f"cni-rkt demo: {PODS} pods on the {self.config['name']!r} network, with cni-rkt's bridge and host-local")
         print(f"  config   {self.config_path} (bridge {bridge}, {self.config['ipam'].get('subnet', '?')},"
-              f" ipMasq {self.config.get('ipMasq', False)}; cniVersion {DEMO_VERSION} and a temporary dataDir set in memory)")
+              f" ipMasq {self.config.get('ipMasq', False)};"
+              f" cniVersion {DEMO_VERSION} and a temporary dataDir set in memory)")
         install_launchers(self.plugin_dir)
         self.sandbox.create_netns("host")
         print(f"  sandbox  netns {self.sandbox.host} (plugins run here), plugins in {self.plugin_dir}")

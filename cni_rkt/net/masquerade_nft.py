@@ -115,5 +115,6 @@ def problems(rules: list[NftRule], interfaces: Iterable, comment: str) -> list[s
     mine = [r for r in rules if r.chain == NFT_MASQ_CHAIN and r.comment == comment]
     for interface in interfaces:
         if not any(_matches_address(r, interface) for r in mine):
-            found.append(f"missing rule in {_TABLE} {NFT_MASQ_CHAIN}: {masq_rule_text(interface)} comment {_quote(comment)}")
+            rule = f"{masq_rule_text(interface)} comment {_quote(comment)}"
+            found.append(f"missing rule in {_TABLE} {NFT_MASQ_CHAIN}: {rule}")
     return found

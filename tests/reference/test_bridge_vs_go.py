@@ -48,7 +48,8 @@ class Side:
 
     def cni(self, command: str, config: dict, pod: str, cid: str = CID, ifname: str = "eth0",
             plugin_dir: str | None = None, **env: str) -> PluginRun:
-        return run_plugin(self.sandbox, plugin_dir or self.plugin_dir, "bridge", command, config, cid, pod, ifname, **env)
+        directory = plugin_dir or self.plugin_dir
+        return run_plugin(self.sandbox, directory, "bridge", command, config, cid, pod, ifname, **env)
 
     def state(self) -> dict:
         """The sandbox's links, addresses, routes, rules and IPAM files, without what is random."""

@@ -33,7 +33,8 @@ def test_other_failures_are_internal_with_the_tools_message(fp):
     fp.register(["/sbin/iptables-save", "-t", "nat"], returncode=1, stderr="iptables-save: permission denied\n")
     with pytest.raises(CNIError) as caught:
         firewall.save_nat(4)
-    assert (caught.value.code, caught.value.msg) == (ErrorCode.INTERNAL, "iptables-save failed: iptables-save: permission denied")
+    assert caught.value.code == ErrorCode.INTERNAL
+    assert caught.value.msg == "iptables-save failed: iptables-save: permission denied"
 
 
 def test_a_missing_nft_table_is_none(fp, monkeypatch):

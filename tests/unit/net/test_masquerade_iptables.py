@@ -23,6 +23,10 @@ COMMIT
 """
 
 
+def rule_key(rule: ipt.Rule) -> tuple:
+    return rule.chain, rule.spec
+
+
 def interfaces(*cidrs: str) -> list:
     return [ipaddress.ip_interface(c) for c in cidrs]
 
@@ -30,8 +34,8 @@ def interfaces(*cidrs: str) -> list:
 def test_desired_rules_equal_the_go_bridges_rules():
     table = ipt.parse_save(GO_SAVE)
     assert table.chains == {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", CHAIN}
-    key = lambda r: (r.chain, r.spec)  # noqa: E731
-    assert sorted(ipt.desired_rules(interfaces("10.22.0.2/16"), CHAIN, COMMENT), key=key) == sorted(table.rules, key=key)
+    desired = ipt.desired_rules(interfaces("10.22.0.2/16"), CHAIN, COMMENT)
+    assert sorted(desired, key=rule_key) == sorted(table.rules, key=rule_key)
 
 
 def test_parsed_rules_expose_target_and_comment():

@@ -47,7 +47,9 @@ def test_setup_script_replaces_stale_rules_and_adds_one_rule_per_address():
         "add rule inet cni_plugins_masquerade masq_checks "
         f'ip saddr == 10.22.0.2 ip daddr != 10.22.0.0/16 masquerade comment "{comment}"'
     )
-    assert lines[-1].startswith("add rule inet cni_plugins_masquerade masq_checks ip6 saddr == 2001:db8::2 ip6 daddr != 2001:db8::/64")
+    assert lines[-1].startswith(
+        "add rule inet cni_plugins_masquerade masq_checks ip6 saddr == 2001:db8::2 ip6 daddr != 2001:db8::/64"
+    )
 
 
 def test_rules_are_found_by_their_instance_hash():
