@@ -5,6 +5,7 @@ the same error code; and each implementation's DEL must clean up the other's att
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import re
 import time
@@ -67,6 +68,18 @@ class Side:
             if not self.sandbox.sh("ip -6 addr show tentative").strip():
                 return
             time.sleep(0.1)
+
+
+def reservations(state: dict) -> list[str]:
+    """host-local's reservation files: one per address, named by it."""
+    found = []
+    for path in state["files"]:
+        try:
+            ipaddress.ip_address(path.rsplit("/", 1)[-1])
+            found.append(path)
+        except ValueError:
+            pass
+    return found
 
 
 def normalise(text: str, prefix: str) -> str:
@@ -250,3 +263,22 @@ def test_del_removes_the_other_implementations_attachment(sides, adder, deleter)
     side.sandbox.remove_pod(pod)
     after = side.state()
     assert after == before
+
+
+def test_del_after_the_pod_netns_is_gone_removes_the_rules_the_reference_leaks(sides):
+    """The reference learns the pod's addresses from its interface, so with the netns gone its
+    ipMasq rules stay (plugins #810); ours takes them from prevResult."""
+    leftovers = {}
+    for side in sides:
+        config = side.config(cniVersion="1.0.0")
+        pod = side.sandbox.pod()
+        added = side.cni("ADD", config, pod)
+        assert added.returncode == 0, added.stdout
+        side.sandbox.remove_pod(pod)
+        deleted = side.cni("DEL", dict(config, prevResult=added.json()), pod)
+        assert deleted.returncode == 0, deleted.stdout
+        state = side.state()
+        assert reservations(state) == [], f"{side.name} kept a reservation"
+        leftovers[side.name] = [r for r in state["iptables"] if r.startswith("-A")]
+    assert len(leftovers["go"]) == 3
+    assert leftovers["ours"] == []
