@@ -44,8 +44,11 @@ class Child:
         return fields if len(fields) == 3 and fields[0] == b"result" else None
 
 
-def fork_child(inherited_fds: list[int]) -> Child:
-    """Fork a spare child that waits for one request; `inherited_fds` are closed in it."""
+def fork_child(inherited_fds: list[int], rehearse: bool = True) -> Child:
+    """Fork a spare child that waits for one request; `inherited_fds` are closed in it.
+
+    A spare forked ahead of time rehearses while it waits (warmup.rehearse).
+    """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
@@ -54,19 +57,22 @@ def fork_child(inherited_fds: list[int]) -> Child:
             ours.close()
             for fd in inherited_fds:
                 _close_quietly(fd)
-            status = _serve_one(theirs)
+            status = _serve_one(theirs, rehearse)
         finally:
             os._exit(status)
     theirs.close()
     return Child(pid, ours)
 
 
-def _serve_one(control: socket.socket) -> int:
+def _serve_one(control: socket.socket, rehearse: bool) -> int:
     from cni_rkt.worker.request import parse_handoff, serve
+    from cni_rkt.worker.warmup import rehearse as warm_up
 
     signal.set_wakeup_fd(-1)  # the worker's; closed in this child
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until a request runs: nothing to undo
     gc.disable()  # one short request: collecting would only copy the worker's shared pages
+    if rehearse:
+        warm_up()
     try:
         fields, fds = wire.receive_frame_with_fds(control)
     except (OSError, wire.ProtocolError):

@@ -17,8 +17,6 @@ the worker first runs DEL for it, so a lost ADD leaves no half-configured pod.
 from __future__ import annotations
 
 import fcntl
-import gc
-import importlib
 import json
 import os
 import selectors
@@ -30,13 +28,10 @@ import time
 from dataclasses import replace
 
 from cni_rkt import __version__
-from cni_rkt.worker import identity, namespaces, wire
+from cni_rkt.worker import identity, namespaces, warmup, wire
 from cni_rkt.worker.pool import Child, close_all, fork_child
 from cni_rkt.worker.request import handoff_fields, parse_request
 
-# Imported before serving, so that no request pays for them.
-PRELOAD = ("json", "subprocess", "ctypes", "pyroute2", "netaddr", "cni_rkt.protocol.result",
-           "cni_rkt.protocol.delegate", "cni_rkt.protocol.undo")
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
 REQUEST_READ_TIMEOUT = 5.0
 SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2 cores
@@ -50,7 +45,9 @@ def main(path: str, idle: float, roots: list[str]) -> None:
     lock = take_lock(path)
     if lock is None:
         return
-    preload()
+    warmup.preload()
+    warmup.rehearse()
+    warmup.freeze()
     Worker(path, key, lock, idle).serve_forever()
 
 
@@ -72,19 +69,6 @@ def take_lock(path: str) -> int | None:
                 os.close(fd)
                 return None
             time.sleep(0.05)
-
-
-def preload() -> None:
-    from cni_rkt.protocol.runner import PLUGIN_MODULES
-
-    for name in (*PRELOAD, *PLUGIN_MODULES.values()):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a plugin not written yet is fine; a broken one is not
-                raise
-    gc.collect()
-    gc.freeze()  # forked children then leave the imported objects' pages shared
 
 
 def refusal(pid: int, uid: int) -> str:
@@ -218,8 +202,8 @@ class Worker:
                 fds.extend(child.request.fds.values())
         return fds
 
-    def _add_spare(self) -> None:
-        child = fork_child(self._inherited_fds())
+    def _add_spare(self, rehearse: bool = True) -> None:
+        child = fork_child(self._inherited_fds(), rehearse)
         self.spares.append(child)
         self.selector.register(child.control, selectors.EVENT_READ, child)
 
@@ -266,7 +250,7 @@ class Worker:
 
     def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
         if not self.spares:
-            self._add_spare()
+            self._add_spare(rehearse=False)  # the request is waiting for this one
         child = self.spares.pop(0)
         child.request, child.conn, child.undoing = request, conn, undoing
         self.busy.append(child)
