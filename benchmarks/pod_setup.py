@@ -1,6 +1,7 @@
 """Pod network set-up: our plugins against Debian's Go plugins, in one run, in sandboxes.
 
     sudo .venv/bin/python benchmarks/pod_setup.py [--pods 30] [--parallel-pods 100] [--workers 4]
+                                                  [--python /usr/bin/python3]
 
 Not a test. Each implementation gets its own sandbox (a host netns and pod netns, see
 tests/sandbox.py) and its own host-local dataDir; the config is the seed's
@@ -11,7 +12,9 @@ implementations alternate scenario by scenario, so that both see the same machin
 
 Each exec is timed alone, exec to exit, by benchmarks/execs.py running inside the sandbox
 host netns. Peak memory is each plugin process's own ru_maxrss (wait4); our worker's
-resident memory is reported beside it, since its children do the work.
+resident memory is reported beside it, since its children do the work. Our launchers run
+on `--python` (default: this interpreter; scripts/setup.sh's .venv uses Debian's
+/usr/bin/python3, whose start-up is faster than a shared-library build's).
 """
 
 from __future__ import annotations
@@ -77,9 +80,9 @@ def summarize(run: dict, verb: str) -> dict:
     }
 
 
-def worker_memory(sockets: str) -> str:
+def worker_memory(sockets: str, interpreter: str) -> str:
     try:
-        with open(worker_socket(sockets) + ".pid") as f:
+        with open(worker_socket(sockets, interpreter) + ".pid") as f:
             pid = f.read().strip()
         with open(f"/proc/{pid}/status") as f:
             fields = dict(line.split(":", 1) for line in f if line.startswith(("VmHWM", "VmRSS")))
@@ -111,7 +114,7 @@ def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str
                         config=write_config(tmp, f"{impl}-{number}", masq), pods=pods[impl][:count],
                         container_prefix=f"bench{number}-")
             if impl == "ours" and number == 0:
-                warm = dict(spec, mode="warm-up", worker_pid_file=worker_socket(sockets) + ".pid",
+                warm = dict(spec, mode="warm-up", worker_pid_file=worker_socket(sockets, args.python) + ".pid",
                             config=write_config(tmp, "warm-up", False))
                 results["first"] = {"ours": run_in_sandbox(boxes[impl], warm)}
             results.setdefault("run", {})[impl] = run_in_sandbox(boxes[impl], spec)
@@ -156,6 +159,7 @@ def main() -> int:
     parser.add_argument("--parallel-pods", type=int, default=100, help="pods in the parallel scenarios")
     parser.add_argument("--workers", type=int, default=4, help="parallel execs in the parallel scenarios")
     parser.add_argument("--version-runs", type=int, default=30, help="VERSION execs per implementation")
+    parser.add_argument("--python", default=sys.executable, help="interpreter our launchers name (default: this one)")
     args = parser.parse_args()
     if os.geteuid() != 0 or not os.path.exists(os.path.join(GO_DIR, "bridge")):
         print("needs root and Debian's containernetworking-plugins in /usr/lib/cni", file=sys.stderr)
@@ -163,7 +167,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cni-rkt-bench-") as tmp:
         sockets = os.path.join(tmp, "sockets")
         ours_bin = os.path.join(tmp, "bin")
-        install_launchers(ours_bin, worker_socket_dir=sockets)
+        install_launchers(ours_bin, args.python, worker_socket_dir=sockets)
         boxes: dict[str, Sandbox] = {}
         try:
             for impl in IMPLEMENTATIONS:
@@ -171,12 +175,12 @@ def main() -> int:
             count = max(args.pods, args.parallel_pods)
             pods = {impl: [boxes[impl].pod(str(i)) for i in range(count)] for impl in IMPLEMENTATIONS}
             rows = measure(args, tmp, boxes, pods, sockets, ours_bin)
-            memory = worker_memory(sockets)
+            memory = worker_memory(sockets, args.python)
         finally:
             end_background_workers(sockets)
             for box in boxes.values():
                 box.close()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; our launchers on {args.python}")
     print(f"ours: {memory}")
     print_table(rows)
     return 0

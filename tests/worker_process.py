@@ -21,9 +21,10 @@ from cni_rkt.worker import client, identity
 READY_TIMEOUT = 60.0  # generous: the worker imports pyroute2 on a shared 2-core machine
 
 
-def worker_socket(directory: str) -> str:
+def worker_socket(directory: str, interpreter: str = sys.executable) -> str:
+    """The socket of the worker that launchers installed for `interpreter` use."""
     roots = import_roots()
-    return identity.socket_path(directory, __version__, identity.install_id(sys.executable, roots))
+    return identity.socket_path(directory, __version__, identity.install_id(interpreter, roots))
 
 
 def wait_ready(path: str, proc: subprocess.Popen | None = None) -> None:

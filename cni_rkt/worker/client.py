@@ -46,9 +46,9 @@ def main(plugin: str, roots: list[str], install: str, rendered_socket_dir: str =
     if path is not None:
         key = identity.request_key(cni_rkt.__version__, install, identity.code_stamp(os.path.dirname(cni_rkt.__file__), roots))
         try:
-            _finish(*request(path, key, plugin, environ, stdin))
+            _finish_now(*request(path, key, plugin, environ, stdin))
         except WorkerLost as lost:
-            _finish(*_lost_reply(plugin, command, str(lost), stdin))
+            _finish_now(*_lost_reply(plugin, command, str(lost), stdin))
         except Declined as declined:
             if declined.start_another:
                 start_worker(path, identity.idle_seconds(environ), roots)
@@ -61,6 +61,15 @@ def _finish(stdout: bytes, code: int) -> None:
     sys.stdout.buffer.write(stdout)
     sys.stdout.buffer.flush()
     sys.exit(code)
+
+
+def _finish_now(stdout: bytes, code: int) -> None:
+    """Like _finish, without the interpreter's tear-down (milliseconds): this process
+    holds nothing that needs it once stdout is flushed."""
+    sys.stdout.buffer.write(stdout)
+    sys.stdout.buffer.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[bytes, int]:
