@@ -6,7 +6,6 @@ start leaves beside the socket), never by name.
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from cni_rkt import __version__
 from cni_rkt.launcher import import_roots
 from cni_rkt.worker import client, identity
+from cni_rkt.worker.control import stop_workers
 
 READY_TIMEOUT = 60.0  # generous: the worker imports pyroute2 on a shared 2-core machine
 
@@ -61,32 +61,7 @@ def end_process(pid: int) -> None:
 
 def end_background_workers(directory: str) -> list[int]:
     """End the workers launchers started in the background under `directory`; their PIDs."""
-    pids = []
-    for pid_file in glob.glob(os.path.join(directory, "*.pid")):
-        try:
-            with open(pid_file) as f:
-                pid = int(f.read().strip())
-        except (OSError, ValueError):
-            continue
-        end_process(pid)
-        pids.append(pid)
-    for pid in pids:
-        deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
+    return stop_workers(directory)
 
 
 def request_key(version: str = __version__) -> bytes:

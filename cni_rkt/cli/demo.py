@@ -65,6 +65,7 @@ class Demo:
         self.scratch = tempfile.mkdtemp(prefix="cni-rkt-demo-")
         self.plugin_dir = os.path.join(self.scratch, "bin")
         self.data_dir = os.path.join(self.scratch, "ipam")
+        self.worker_dir = os.path.join(self.scratch, "workers")  # the demo's own, ended at clean-up
         self.config = dict(config, cniVersion=DEMO_VERSION, ipam=dict(config.get("ipam", {}), dataDir=self.data_dir))
         self.sandbox = DemoSandbox()
         self.pods: dict[str, str] = {}  # container id -> netns path
@@ -79,7 +80,7 @@ class Demo:
         print(f"  config   {self.config_path} (bridge {bridge}, {self.config['ipam'].get('subnet', '?')},"
               f" ipMasq {self.config.get('ipMasq', False)};"
               f" cniVersion {DEMO_VERSION} and a temporary dataDir set in memory)")
-        install_launchers(self.plugin_dir)
+        install_launchers(self.plugin_dir, worker_socket_dir=self.worker_dir)
         self.sandbox.create_netns("host")
         print(f"  sandbox  netns {self.sandbox.host} (plugins run here), plugins in {self.plugin_dir}")
         before = self.sandbox.snapshot(self.data_dir)
@@ -180,6 +181,9 @@ class Demo:
             print("  (a bridge plugin never deletes its bridge, like the reference; it goes with the sandbox)")
 
     def clean_up(self) -> None:
+        from cni_rkt.worker.control import stop_workers
+
+        stop_workers(self.worker_dir)
         removed = self.sandbox.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
         print(f"\ncleaned up: netns {', '.join(removed) or '-'}; {self.scratch}")
