@@ -1,0 +1,235 @@
+"""The pre-loaded worker against the in-process path, as a runtime execs our plugins.
+
+Each plugin run happens inside a sandbox host netns. Every worker a test starts has a
+private socket dir and is ended by PID (running_worker), also when the test fails.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from conftest import needs_root
+from plugin_calls import REPO_ROOT, cni_env
+from worker_process import running_worker
+
+from cni_rkt.launcher import install_launchers
+from cni_rkt.worker import client
+
+NETWORK = "wk"
+PR_SET_DUMPABLE = 4
+TESTS_DIR = os.path.join(REPO_ROOT, "tests")
+# client.request run inside the sandbox: proves a reply came from the worker, never a fallback.
+VIA_WORKER = (
+    "import os, sys\n"
+    "sys.path[:0] = sys.argv[3:]\n"
+    "from worker_process import request_key\n"
+    "from cni_rkt.worker import client\n"
+    "try:\n"
+    "    out, code = client.request(sys.argv[1], request_key(), sys.argv[2], dict(os.environ), sys.stdin.buffer.read())\n"
+    "except client.Declined as declined:\n"
+    "    sys.exit(f'DECLINED: {declined}')\n"
+    "sys.stdout.buffer.write(out)\n"
+    "sys.exit(code)\n"
+)
+
+
+def ipam_config(data_dir: str, subnet: str = "10.44.0.0/29", version: str = "1.0.0") -> dict:
+    return {"cniVersion": version, "name": NETWORK, "type": "bridge",
+            "ipam": {"type": "host-local", "subnet": subnet, "dataDir": data_dir}}
+
+
+class Paths:
+    """The ways one invocation can run: in-process launcher, launcher + worker, worker alone."""
+
+    def __init__(self, sandbox, bin_dir: str, socket_path: str) -> None:
+        self.sandbox = sandbox
+        self.bin_dir = bin_dir
+        self.socket_path = socket_path
+
+    def run(self, how: str, plugin: str, env: dict, stdin: bytes) -> tuple[bytes, int]:
+        if how == "in-process":
+            done = self.sandbox.run([os.path.join(self.bin_dir, plugin)], env=dict(env, CNI_RKT_WORKER="0"), stdin=stdin)
+        elif how == "launcher":
+            done = self.sandbox.run([os.path.join(self.bin_dir, plugin)], env=env, stdin=stdin)
+        else:
+            argv = [sys.executable, "-c", VIA_WORKER, self.socket_path, plugin, REPO_ROOT, TESTS_DIR]
+            done = self.sandbox.run(argv, env=env, stdin=stdin)
+            assert b"DECLINED" not in done.stderr, done.stderr.decode()
+        return done.stdout, done.returncode
+
+
+@pytest.fixture
+def paths(sandbox, tmp_path):
+    sockets = str(tmp_path / "sockets")
+    bin_dir = str(tmp_path / "bin")
+    install_launchers(bin_dir, worker_socket_dir=sockets)
+    with running_worker(sockets) as (_proc, socket_path):
+        yield Paths(sandbox, bin_dir, socket_path)
+
+
+def files_of(data_dir: str) -> dict[str, str]:
+    """The network directory as host-local's users see it: file names and contents."""
+    network = os.path.join(data_dir, NETWORK)
+    if not os.path.isdir(network):
+        return {}
+    return {name: open(os.path.join(network, name), errors="replace").read() for name in sorted(os.listdir(network))}
+
+
+def host_local_session(paths: Paths, how: str, data_dir: str, pod: str) -> list[tuple[bytes, int]]:
+    """ADD, CHECK, requested IP, duplicates, exhaustion, DEL twice and bad input, in order."""
+    config = ipam_config(data_dir)
+    stdin = json.dumps(config).encode()
+    replies = []
+
+    def call(command: str, container: str, body: bytes = stdin, **extra: str) -> bytes:
+        env = cni_env(command, container, pod, cni_path=paths.bin_dir, **extra)
+        replies.append(paths.run(how, "host-local", env, body))
+        return replies[-1][0]
+
+    added = call("ADD", "c1")
+    call("CHECK", "c1", json.dumps(dict(config, prevResult=json.loads(added))).encode())
+    call("ADD", "c2", CNI_ARGS="IgnoreUnknown=1;IP=10.44.0.5")
+    call("ADD", "c2")  # the same container and ifname again
+    for n in range(3, 8):  # a /29 runs out
+        call("ADD", f"c{n}")
+    call("DEL", "c1")
+    call("DEL", "c1")
+    call("ADD", "c9", json.dumps(ipam_config(data_dir, subnet="10.44.0.1/29")).encode())  # host bits
+    call("ADD", "c9", json.dumps(ipam_config(data_dir, version="9.9.9")).encode())
+    call("ADD", "c9", b"{not json")
+    replies.append(paths.run(how, "host-local", {"CNI_COMMAND": "ADD", "PATH": "/usr/bin:/bin"}, stdin))
+    return replies
+
+
+@needs_root
+def test_worker_and_in_process_give_identical_results_and_files(paths, sandbox, tmp_path):
+    pod = sandbox.pod()
+    outcomes = {}
+    for how in ("in-process", "launcher", "worker"):
+        data_dir = str(tmp_path / f"data-{how}")
+        outcomes[how] = (host_local_session(paths, how, data_dir, pod), files_of(data_dir))
+    assert outcomes["worker"] == outcomes["in-process"]
+    assert outcomes["launcher"] == outcomes["in-process"]
+    replies, files = outcomes["in-process"]
+    assert [code for _, code in replies].count(0) >= 6 and files  # the session did real work
+
+
+@needs_root
+def test_killed_request_process_gives_a_clear_error_and_adds_nothing(paths, sandbox, tmp_path):
+    """kill -9 of the child serving ADD: the caller gets an error and DEL has undone the ADD."""
+    data_dir = str(tmp_path / "data")
+    pod = sandbox.pod()
+    stdin = json.dumps(ipam_config(data_dir)).encode()
+    env = cni_env("ADD", "warm", pod, cni_path=paths.bin_dir)
+    assert paths.run("worker", "host-local", env, stdin)[1] == 0
+    assert paths.run("worker", "host-local", dict(env, CNI_COMMAND="DEL"), stdin)[1] == 0
+    before = files_of(data_dir)
+    lock_path = os.path.join(data_dir, NETWORK, "lock")
+    worker_pid = int(open(paths.socket_path + ".pid").read())
+    config_file = tmp_path / "config.json"
+    config_file.write_bytes(stdin)
+    with open(lock_path) as lock, open(config_file) as config:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the ADD's child blocks on host-local's lock
+        argv = ["ip", "netns", "exec", sandbox.host, os.path.join(paths.bin_dir, "host-local")]
+        caller = subprocess.Popen(argv, env=cni_env("ADD", "doomed", pod, cni_path=paths.bin_dir),
+                                  stdin=config, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            os.kill(child_holding(worker_pid, lock_path), signal.SIGKILL)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            stdout, stderr = caller.communicate(timeout=60)
+        finally:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+    reply = json.loads(stdout)
+    assert caller.returncode == 1, stderr
+    assert reply["code"] == 999
+    assert "killed by signal 9" in reply["msg"] and "DEL ran and removed what it had set up" in reply["msg"]
+    assert files_of(data_dir) == before
+
+
+def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
+    """The PID of `parent`'s child that has `path` open (waits until there is one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if int(f.read().rsplit(") ", 1)[1].split()[1]) != parent:
+                        continue
+                if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
+                    return pid
+            except (OSError, IndexError, ValueError):
+                continue
+        time.sleep(0.02)
+    raise AssertionError(f"no child of {parent} opened {path}")
+
+
+@needs_root
+def test_worker_refuses_a_caller_of_another_uid(tmp_path):
+    """A root worker serves root only: `nobody` is refused (and would run in-process)."""
+    sockets = tempfile.mkdtemp(prefix="cni-rkt-uid-")  # under /tmp: `nobody` may reach it
+    try:
+        with running_worker(os.path.join(sockets, "s")) as (proc, path):
+            os.chmod(sockets, 0o755)
+            os.chmod(os.path.dirname(path), 0o755)
+            os.chmod(path, 0o666)
+            verdict = as_nobody(lambda: client.request(path, b"any", "host-local", {"CNI_COMMAND": "DEL"}, b"{}"))
+            assert verdict.startswith("Declined: uid 65534 may not use a worker of uid 0"), verdict
+            assert proc.poll() is None
+    finally:
+        subprocess.run(["rm", "-rf", sockets], check=False)
+
+
+def as_nobody(action) -> str:
+    """Run `action` in a forked child as uid/gid 65534; what it returned or raised, as text."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)  # so that /proc/self/ns/* stay ours to open
+            try:
+                text = f"returned {action()!r}"
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
+                text = f"{type(exc).__name__}: {exc}"
+            os.write(write_end, text.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        text = f.read().decode()
+    os.waitpid(pid, 0)
+    return text
+
+
+@needs_root
+def test_client_does_not_trust_a_worker_run_by_another_user(tmp_path):
+    """A socket answered by a process of another (non-root) user is not used."""
+    sockets = tempfile.mkdtemp(prefix="cni-rkt-foreign-")
+    os.chown(sockets, 65534, 65534)
+    path = os.path.join(sockets, "foreign.sock")
+    script = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n"
+              "import os; os.chmod(sys.argv[1], 0o666)\ns.listen(1)\nprint('ready', flush=True)\ns.accept()[0].recv(1)\n")
+    impostor = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                 "/usr/bin/python3", "-c", script, path], stdout=subprocess.PIPE)
+    try:
+        assert impostor.stdout.readline() == b"ready\n"
+        with pytest.raises(client.Declined, match="belongs to another user"):
+            client.request(path, b"any", "host-local", {"CNI_COMMAND": "DEL"}, b"{}")
+    finally:
+        impostor.kill()
+        impostor.wait()
+        subprocess.run(["rm", "-rf", sockets], check=False)
