@@ -1,0 +1,104 @@
+"""`cni-rkt validate`: lint CNI net.d files offline, for people, CI and pre-commit.
+
+Exit codes: 0 clean, 1 findings at or above --fail-level, 2 usage error, 3 an input could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files, directories (checked as the runtime's loader reads them), globs, or - for stdin; "
+                             ".yaml/.yml files are Kubernetes pod manifests")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the text format (auto: only on a terminal)")
+    parser.add_argument("--fail-level", choices=("error", "warning", "info"),
+                        help="lowest severity that makes the exit code 1 (default: error)")
+    parser.add_argument("--strict", action="store_true", help="warnings fail too (same as --fail-level warning)")
+    parser.add_argument("--ignore", action="append", default=[], metavar="RULE",
+                        help="drop findings of this rule id (repeatable, or comma-separated)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="project file (default: the nearest .cni-rkt.toml upwards from the current directory)")
+    parser.add_argument("--no-config", action="store_true", help="do not read a project file")
+    parser.add_argument("--runtime", choices=("rkt", "libcni"),
+                        help="the loader to model (default: rkt for paths under rkt/net.d, libcni for other directories)")
+    parser.add_argument("--kvm", action="store_true",
+                        help="pods use rkt's KVM stage1: plugin types it cannot drive are errors")
+    parser.add_argument("--schema-dir", action="append", default=[], metavar="DIR",
+                        help="extra schemas, one <type>.json per third-party plugin type (repeatable)")
+    parser.add_argument("--cni-path", metavar="DIRS",
+                        help="colon-separated plugin directories: report plugin types with no executable there")
+    parser.add_argument("--subnet-env", metavar="FILE", help="flanneld's subnet.env to check flannel configs against")
+    parser.add_argument("--stdin-filename", default="<stdin>", metavar="NAME",
+                        help="name to report for input read from stdin (its extension selects conf or conflist)")
+    parser.add_argument("--list-rules", action="store_true", help="print every rule id with its severity and exit")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from cni_rkt.validate.config import ConfigError, ProjectConfig, check_rule_id, find_config, load_config
+    from cni_rkt.validate.findings import Severity
+
+    if args.list_rules:
+        from cni_rkt.validate.rules import RULES
+
+        for rule in RULES.values():
+            print(f"{rule.id}  {str(rule.severity):<7}  {rule.summary}")
+        return EXIT_CLEAN
+    if not args.paths:
+        return usage_error("no input: give files, directories, globs or - for stdin")
+    try:
+        ignores = [rule.strip() for item in args.ignore for rule in item.split(",") if rule.strip()]
+        for rule in ignores:
+            check_rule_id(rule, "--ignore")
+        config_path = None if args.no_config else (args.config or find_config())
+        config = load_config(config_path) if config_path else ProjectConfig()
+        for directory in args.schema_dir:
+            if not os.path.isdir(directory):
+                raise ConfigError(f"--schema-dir {directory}: not a directory")
+    except ConfigError as exc:
+        return usage_error(str(exc))
+    fail_level = Severity.WARNING if args.strict else Severity.parse(
+        args.fail_level) if args.fail_level else config.fail_level or Severity.ERROR
+    options = build_options(args, config, ignores)
+    if options is None:
+        return EXIT_UNREADABLE
+    from cni_rkt.validate.engine import validate
+    from cni_rkt.validate.reporters import REPORTERS
+
+    report = validate(args.paths, options)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    REPORTERS[args.format](report, sys.stdout, color=color)
+    for problem in report.unreadable:
+        print(f"cni-rkt validate: cannot read {problem}", file=sys.stderr)
+    if report.unreadable:
+        return EXIT_UNREADABLE
+    return EXIT_FINDINGS if report.count(fail_level) else EXIT_CLEAN
+
+
+def build_options(args: argparse.Namespace, config, ignores: list[str]):
+    from cni_rkt.validate.engine import Options
+
+    stdin_text = None
+    if "-" in args.paths:
+        try:
+            stdin_text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            print(f"cni-rkt validate: cannot read stdin: {exc}", file=sys.stderr)
+            return None
+    return Options(runtime=args.runtime, kvm=args.kvm, schema_dirs=args.schema_dir,
+                   cni_path=args.cni_path.split(":") if args.cni_path is not None else None,
+                   subnet_env=args.subnet_env, ignore=ignores, config=config,
+                   stdin_text=stdin_text, stdin_name=args.stdin_filename)
+
+
+def usage_error(message: str) -> int:
+    print(f"cni-rkt validate: {message}", file=sys.stderr)
+    return EXIT_USAGE

@@ -1,0 +1,166 @@
+"""Plugin `type` -> schema, and schema errors -> findings with the Go plugins' view of them.
+
+Shipped schemas live in cni_rkt/validate/schemas/ (the repo's top-level `schemas/` links there)
+and run on our small evaluator; --schema-dir adds `<type>.json` files for third-party plugins,
+checked with jsonschema, which is imported only when such a schema is actually used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from importlib import resources
+from typing import Any, Callable, Iterable
+
+from cni_rkt.validate.document import Document, pointer_join
+from cni_rkt.validate.schema_eval import Evaluator, SchemaError
+
+SCHEMA_BASE = "https://cni-rkt.example/schemas/"
+PLUGIN_TYPES = ("bridge", "ptp", "macvlan", "ipvlan", "loopback", "portmap", "tuning", "bandwidth",
+                "firewall", "flannel")
+IPAM_TYPES = ("host-local", "static", "dhcp")
+
+# Range failures on these keys have their own rules (and the plugin's wording, see checks).
+_RANGE_RULES = {"vlan": "CNI211", "mtu": "CNI212"}
+_GO_TYPES = {"integer": "int", "boolean": "bool", "string": "string", "object": "map", "array": "slice",
+             "number": "float64"}
+
+
+def load_builtin_schemas() -> dict[str, dict]:
+    """$id -> schema for every schema shipped in the package."""
+    registry = {}
+    for entry in resources.files(__package__).joinpath("schemas").iterdir():
+        if entry.name.endswith(".json"):
+            schema = json.loads(entry.read_text())
+            registry[schema["$id"]] = schema
+    return registry
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {dict: "object", list: "array", str: "string", type(None): "null"}[type(value)]
+
+
+class SchemaSet:
+    """Every schema available to one run; validators are built once and reused for every file."""
+
+    def __init__(self, extra_dirs: Iterable[str] = ()):
+        self.registry = load_builtin_schemas()
+        self.evaluator = Evaluator(self.registry)
+        self.extra: dict[str, str] = {}  # type -> path of a third-party schema
+        for directory in extra_dirs:
+            for name in sorted(os.listdir(directory)):
+                if name.endswith(".json"):
+                    self.extra[name[: -len(".json")]] = os.path.join(directory, name)
+        self._extra_validators: dict[str, Any] = {}
+
+    def knows(self, plugin_type: str) -> bool:
+        return plugin_type in PLUGIN_TYPES or plugin_type in self.extra
+
+    def knows_ipam(self, ipam_type: str) -> bool:
+        return ipam_type in IPAM_TYPES or ipam_type in self.extra
+
+    def errors(self, instance: Any, name: str) -> list[SchemaError]:
+        if name in self.extra:
+            return self._extra_errors(instance, name)
+        return list(self.evaluator.iter_errors(instance, f"{SCHEMA_BASE}{name}.json"))
+
+    def _extra_errors(self, instance: Any, name: str) -> list[SchemaError]:
+        validator = self._extra_validators.get(name)
+        if validator is None:
+            import jsonschema  # only third-party schemas pay for it
+
+            with open(self.extra[name], encoding="utf-8") as handle:
+                schema = json.load(handle)
+            validator = jsonschema.validators.validator_for(schema)(schema)
+            self._extra_validators[name] = validator
+        out = []
+        for error in validator.iter_errors(instance):
+            path = tuple(error.absolute_path)
+            if error.validator == "required":
+                missing = [k for k in error.validator_value if k not in error.instance]
+                path += tuple(missing[:1])
+            out.append(SchemaError(path, str(error.validator), error.schema, error.instance))
+        return out
+
+
+def check_against_schema(doc: Document, schemas: SchemaSet, pointer: str, instance: Any, name: str,
+                         what: str, skip: Callable[[tuple], bool] | None = None) -> None:
+    """Validate `instance` (at `pointer` in doc) against schema `name`; `what` names it in messages.
+
+    `skip(path)` drops errors checked elsewhere (a list's plugins are checked one by one).
+    """
+    for error in schemas.errors(instance, name):
+        if skip and skip(error.path):
+            continue
+        report_schema_error(doc, pointer, error, _subject(instance, error.path, what))
+
+
+def _subject(instance: Any, path: tuple, what: str) -> str:
+    """Name the object an error is about: the plugin, its IPAM, or flannel's delegate."""
+    if path[:1] == ("ipam",) and isinstance(instance, dict) and isinstance(instance.get("ipam"), dict):
+        return f"{instance['ipam'].get('type', 'the')} IPAM"
+    if path[:1] == ("delegate",) and isinstance(instance, dict) and isinstance(instance.get("delegate"), dict):
+        return f"flannel's delegate ({instance['delegate'].get('type', 'bridge')})"
+    return what
+
+
+def report_schema_error(doc: Document, base: str, error: SchemaError, what: str) -> None:
+    pointer = pointer_join(base, *error.path)
+    key = str(error.path[-1]) if error.path else what
+    if error.keyword == "additionalProperties":
+        report_unknown_keys(doc, pointer, error.instance, error.schema, what)
+    elif error.keyword == "type":
+        expected = error.schema["type"]
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        got = json_type(error.instance)
+        go = _GO_TYPES.get(expected, expected)
+        doc.emit("CNI106", pointer,
+                 f"\"{key}\" is {got} {json.dumps(error.instance)[:40]}, {what} expects {_article(expected)} {expected}"
+                 f" (the plugin fails with: cannot unmarshal {got} into ... of type {go})")
+    elif error.keyword in ("enum", "const"):
+        allowed = error.schema.get("enum", [error.schema.get("const")])
+        doc.emit("CNI107", pointer, f"\"{key}\" is {json.dumps(error.instance)}; {what} accepts "
+                 + ", ".join(json.dumps(a) for a in allowed))
+    elif error.keyword in ("minimum", "maximum"):
+        low, high = error.schema.get("minimum"), error.schema.get("maximum")
+        bounds = f"{low}-{high}" if low is not None and high is not None else f"{error.keyword} {low if high is None else high}"
+        rule = _RANGE_RULES.get(key, "CNI107")
+        doc.emit(rule, pointer, f"\"{key}\" is {error.instance}, outside {bounds} ({what})")
+    elif error.keyword == "required":
+        doc.emit("CNI107", pointer_join(base, *error.path[:-1]), f"{what}: missing required key \"{key}\"")
+    elif error.keyword == "minItems":
+        rule = "CNI114" if key == "plugins" else "CNI107"
+        doc.emit(rule, pointer, f"\"{key}\" needs at least {error.schema['minItems']} item(s)")
+    else:
+        doc.emit("CNI107", pointer, f"\"{key}\" is not allowed by the {what} schema ({error.keyword})")
+
+
+def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dict, what: str) -> None:
+    known = list(schema.get("properties", {}))
+    by_lower = {k.lower(): k for k in known}
+    for key in instance:
+        if key in known:
+            continue
+        child = pointer_join(pointer, key)
+        if key.lower() in by_lower:
+            real = by_lower[key.lower()]
+            doc.emit("CNI102", child, f"key \"{key}\" is read as \"{real}\" by the Go plugins (keys match "
+                     f"case-insensitively); write \"{real}\"", at_key=True)
+            continue
+        value = json.dumps(instance[key])
+        shown = f" (value {value})" if len(value) <= 30 else ""
+        guess = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+        hint = f"; did you mean \"{guess[0]}\"?" if guess else ""
+        doc.emit("CNI105", child, f"unknown key \"{key}\"{shown} for {what}: the plugin ignores it{hint}",
+                 at_key=True)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
