@@ -84,7 +84,7 @@ PLUGINS = {
         "shapedSubnets": STRINGS, "unshapedSubnets": STRINGS,
     }),
     "firewall": ("firewall rules for the pod's addresses (chained; cniVersion 0.4.0 or later)", {
-        "backend": {"enum": ["iptables", "firewalld"]}, "firewalldZone": STRING,
+        "backend": {"enum": ["", "iptables", "firewalld"]}, "firewalldZone": STRING,
         "iptablesAdminChainName": STRING, "ingressPolicy": {"enum": ["", "open", "isolated", "same-bridge"]},
     }),
     "flannel": ("flannel: reads flanneld's subnet.env and delegates to bridge (flannel-io/cni-plugin)", {
@@ -174,7 +174,32 @@ def build() -> dict[str, dict]:
             "disableGC": {"type": ["boolean", "string"]}, "loadOnlyInlinedPlugins": {"type": ["boolean", "string"]},
             "args": {"type": "object"}, "runtimeConfig": {"type": "object"},
             "plugins": {"type": "array", "minItems": 1, "items": {"$ref": "plugin.json"}}}})
+    out["validate-report"] = document("validate-report", "the output of cni-rkt validate --format json", REPORT)
     return out
+
+
+RULE_ID = {"type": "string", "pattern": "^(CNI|RKT|ENV|K8S)[0-9]{3}$"}
+REPORT = {
+    "type": "object", "additionalProperties": False,
+    "required": ["version", "tool", "files", "unreadable", "summary", "findings"],
+    "properties": {
+        "version": {"const": 1},
+        "tool": {"type": "object", "additionalProperties": False, "required": ["name", "version"],
+                 "properties": {"name": STRING, "version": STRING}},
+        "files": STRINGS,
+        "unreadable": STRINGS,
+        "summary": {"type": "object", "additionalProperties": False, "required": ["error", "warning", "info"],
+                    "properties": {k: {"type": "integer", "minimum": 0} for k in ("error", "warning", "info")}},
+        "findings": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["path", "pointer", "line", "col", "severity", "rule", "message"],
+            "properties": {
+                "path": STRING,
+                "pointer": {"type": "string", "pattern": "^(/.*)?$", "description": "JSON pointer into the file"},
+                "line": {"type": "integer", "minimum": 1}, "col": {"type": "integer", "minimum": 1},
+                "severity": {"enum": ["error", "warning", "info"]}, "rule": RULE_ID, "message": STRING}}},
+    },
+}
 
 
 def render(schema: dict) -> str:

@@ -43,6 +43,9 @@ def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> Netwo
         doc.emit("CNI101", duplicate.pointer, f"key \"{duplicate.key}\" appears again (first at line "
                  f"{duplicate.first.line}); the Go plugins silently keep this last value", at_key=True)
     if not protocol.check_kind(doc):
+        fragment = doc.value.get("ipam") if isinstance(doc.value, dict) else None
+        if isinstance(fragment, dict):  # an IPAM-only snippet: its ranges can still be checked
+            check_plugin_ipam(doc, schemas, profile, "", "", fragment, summary)
         return summary
     summary.name = doc.network_name
     protocol.check_name(doc)

@@ -70,8 +70,8 @@ def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Sev
 def check_route(doc: Document, pointer: str, route: dict) -> None:
     parsed = parse_cidr(doc, pointer_join(pointer, "dst"), route.get("dst"))
     if parsed and parsed[0] != parsed[1].network_address:
-        doc.emit("CNI200", pointer_join(pointer, "dst"), f"route dst {route['dst']} has host bits set: the network "
-                 f"address is {parsed[1]} (the kernel refuses the route)", severity=Severity.WARNING)
+        doc.emit("CNI200", pointer_join(pointer, "dst"), f"route dst {route['dst']} has host bits set: the route's "
+                 f"network is {parsed[1]}; write that (iproute2 rejects such a prefix)", severity=Severity.WARNING)
     if "gw" in route:
         parse_ip(doc, pointer_join(pointer, "gw"), route["gw"])
 

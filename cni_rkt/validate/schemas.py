@@ -23,6 +23,9 @@ IPAM_TYPES = ("host-local", "static", "dhcp")
 
 # Range failures on these keys have their own rules (and the plugin's wording, see checks).
 _RANGE_RULES = {"vlan": "CNI211", "mtu": "CNI212"}
+_PROTOCOL_KEYS = ("name", "type", "plugins")
+# Keys of host-local written at the plugin level by mistake (rkt's GCE example has top-level routes).
+_IPAM_KEYS = ("routes", "subnet", "gateway", "rangeStart", "rangeEnd", "ranges", "dataDir", "resolvConf")
 _GO_TYPES = {"integer": "int", "boolean": "bool", "string": "string", "object": "map", "array": "slice",
              "number": "float64"}
 
@@ -121,8 +124,10 @@ def report_schema_error(doc: Document, base: str, error: SchemaError, what: str)
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         got = json_type(error.instance)
         go = _GO_TYPES.get(expected, expected)
+        shown = json.dumps(error.instance)
+        shown = f"{got} {shown}" if len(shown) <= 40 else _article(got) + " " + got
         doc.emit("CNI106", pointer,
-                 f"\"{key}\" is {got} {json.dumps(error.instance)[:40]}, {what} expects {_article(expected)} {expected}"
+                 f"\"{key}\" is {shown}, {what} expects {_article(expected)} {expected}"
                  f" (the plugin fails with: cannot unmarshal {got} into ... of type {go})")
     elif error.keyword in ("enum", "const"):
         allowed = error.schema.get("enum", [error.schema.get("const")])
@@ -134,6 +139,8 @@ def report_schema_error(doc: Document, base: str, error: SchemaError, what: str)
         rule = _RANGE_RULES.get(key, "CNI107")
         doc.emit(rule, pointer, f"\"{key}\" is {error.instance}, outside {bounds} ({what})")
     elif error.keyword == "required":
+        if len(error.path) == 1 and key in _PROTOCOL_KEYS:
+            return  # the protocol checks report a missing name / type / plugins with the runtime's words
         doc.emit("CNI107", pointer_join(base, *error.path[:-1]), f"{what}: missing required key \"{key}\"")
     elif error.keyword == "minItems":
         rule = "CNI114" if key == "plugins" else "CNI107"
@@ -158,6 +165,8 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
         shown = f" (value {value})" if len(value) <= 30 else ""
         guess = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
         hint = f"; did you mean \"{guess[0]}\"?" if guess else ""
+        if not guess and key in _IPAM_KEYS and "ipam" in known:
+            hint = f"; it belongs inside \"ipam\""
         doc.emit("CNI105", child, f"unknown key \"{key}\"{shown} for {what}: the plugin ignores it{hint}",
                  at_key=True)
 
