@@ -163,7 +163,7 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
             continue
         value = json.dumps(instance[key])
         shown = f" (value {value})" if len(value) <= 30 else ""
-        guess = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+        guess = [by_lower[g] for g in difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)]
         hint = f"; did you mean \"{guess[0]}\"?" if guess else ""
         if not guess and key in _IPAM_KEYS and "ipam" in known:
             hint = f"; it belongs inside \"ipam\""
