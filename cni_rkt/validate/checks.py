@@ -6,7 +6,7 @@ Returns a NetworkSummary (name, ranges, bridges) for the directory checks.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from cni_rkt.validate import protocol_checks as protocol
 from cni_rkt.validate.document import Document, pointer_join
@@ -16,21 +16,22 @@ from cni_rkt.validate.plugin_checks import PLUGIN_CHECKS
 from cni_rkt.validate.schemas import SchemaSet, check_against_schema
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """How a runtime will read the file: 'rkt', 'libcni' or None (no runtime-specific rules)."""
-
-    runtime: str | None = None
-    kvm: bool = False  # pods run with rkt's KVM stage1
+# How a runtime will read the file: runtime 'rkt', 'libcni' or None (no runtime-specific rules);
+# kvm: pods run with rkt's KVM stage1.
+Profile = namedtuple("Profile", "runtime kvm", defaults=(None, False))
 
 
-@dataclass(slots=True)
 class NetworkSummary:
-    doc: Document
-    name: str | None
-    types: list[tuple[str, str]] = field(default_factory=list)  # (pointer, type) of every plugin and IPAM
-    ranges: list[Range] = field(default_factory=list)
-    bridges: list[tuple[str, str]] = field(default_factory=list)  # (pointer, bridge name)
+    """What the directory checks need to know about one file's network."""
+
+    __slots__ = ("doc", "name", "types", "ranges", "bridges")
+
+    def __init__(self, doc: Document, name: str | None):
+        self.doc = doc
+        self.name = name
+        self.types: list[tuple[str, str]] = []  # (pointer, type) of every plugin and IPAM
+        self.ranges: list[Range] = []
+        self.bridges: list[tuple[str, str]] = []  # (pointer, bridge name)
 
 
 def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> NetworkSummary:

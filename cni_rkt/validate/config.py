@@ -15,9 +15,8 @@ JSON has no comments, so suppressions live beside the files instead of in them:
 
 from __future__ import annotations
 
-import fnmatch
 import os
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from cni_rkt.validate.findings import Finding, Severity
 from cni_rkt.validate.rules import RULES
@@ -30,21 +29,20 @@ class ConfigError(ValueError):
     """The project file is unreadable or says something we do not understand (a usage error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PathRules:
-    glob: str
-    ignore: frozenset[str]
-    severity: dict[str, str]
+# Rules for files matching `glob`: rule ids to drop, and rule id -> severity name (or "off").
+PathRules = namedtuple("PathRules", "glob ignore severity")
 
 
-@dataclass(slots=True)
 class ProjectConfig:
-    root: str = "."
-    ignore: frozenset[str] = frozenset()
-    severity: dict[str, str] = field(default_factory=dict)
-    paths: list[PathRules] = field(default_factory=list)
-    fail_level: Severity | None = None
-    source: str | None = None
+    __slots__ = ("root", "ignore", "severity", "paths", "fail_level", "source")
+
+    def __init__(self, root: str = ".", source: str | None = None):
+        self.root = root  # globs are relative to the project file's directory
+        self.source = source
+        self.ignore: frozenset[str] = frozenset()
+        self.severity: dict[str, str] = {}
+        self.paths: list[PathRules] = []
+        self.fail_level: Severity | None = None
 
     def apply(self, findings: list[Finding], extra_ignores: list[str] = ()) -> list[Finding]:
         """Drop ignored findings and apply severity overrides (the most specific path wins)."""
@@ -63,6 +61,8 @@ class ProjectConfig:
         return kept
 
     def _matches(self, pattern: str, path: str) -> bool:
+        import fnmatch  # only when the project file has per-path rules
+
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
         return fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(relative, pattern)
 

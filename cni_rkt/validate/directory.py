@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
-from typing import Callable
+from collections import namedtuple
 
 from cni_rkt.validate.checks import NetworkSummary, Profile, check_document
 from cni_rkt.validate.document import Document
@@ -24,11 +23,9 @@ from cni_rkt.validate.rules import RULES
 from cni_rkt.validate.schemas import SchemaSet
 
 
-@dataclass(frozen=True, slots=True)
-class LoaderModel:
-    runtime: str
-    read_order: Callable[[list[str]], list[str]]
-    ignored_rule: Callable[[str], str]  # file name -> rule id for a file the loader skips
+# runtime name; read_order(file names) -> the files it reads, in order; ignored_rule(file name) ->
+# the rule id for a file it skips.
+LoaderModel = namedtuple("LoaderModel", "runtime read_order ignored_rule")
 
 
 def _rkt_order(names: list[str]) -> list[str]:

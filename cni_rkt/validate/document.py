@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
-
 from cni_rkt.validate.findings import Finding, Severity
 from cni_rkt.validate.jsonpos import JSONSyntaxError, ParsedJSON, escape_pointer_token, parse_json
 from cni_rkt.validate.rules import RULES
@@ -14,13 +11,15 @@ CONF_EXTENSIONS = (".conf", ".json")
 LIST_EXTENSIONS = (".conflist",)
 
 
-@dataclass(slots=True)
 class Document:
-    path: str
-    text: str
-    parsed: ParsedJSON | None = None
-    syntax_error: JSONSyntaxError | None = None
-    findings: list[Finding] = field(default_factory=list)
+    __slots__ = ("path", "text", "parsed", "syntax_error", "findings")
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.text = text
+        self.parsed: ParsedJSON | None = None
+        self.syntax_error: JSONSyntaxError | None = None
+        self.findings: list[Finding] = []
 
     @classmethod
     def from_text(cls, path: str, text: str) -> "Document":
@@ -32,7 +31,7 @@ class Document:
         return doc
 
     @property
-    def value(self) -> Any:
+    def value(self) -> object:
         return self.parsed.value if self.parsed else None
 
     @property
@@ -92,5 +91,5 @@ class Document:
         return finding
 
 
-def pointer_join(pointer: str, *tokens: Any) -> str:
+def pointer_join(pointer: str, *tokens: object) -> str:
     return pointer + "".join(f"/{escape_pointer_token(str(t))}" for t in tokens)

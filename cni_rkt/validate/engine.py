@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from cni_rkt.validate.checks import Profile, check_document
 from cni_rkt.validate.config import ProjectConfig
 from cni_rkt.validate.directory import check_directory
@@ -14,17 +12,24 @@ from cni_rkt.validate.rkt import is_rkt_path
 from cni_rkt.validate.schemas import SchemaSet
 
 
-@dataclass(slots=True)
 class Options:
-    runtime: str | None = None  # None: rkt for paths under rkt/net.d, otherwise libcni for directories
-    kvm: bool = False
-    schema_dirs: list[str] = field(default_factory=list)
-    cni_path: list[str] | None = None
-    subnet_env: str | None = None
-    ignore: list[str] = field(default_factory=list)
-    config: ProjectConfig = field(default_factory=ProjectConfig)
-    stdin_text: str | None = None
-    stdin_name: str = "<stdin>"
+    """What one run checks beyond the paths (keyword-only; every option has a default)."""
+
+    __slots__ = ("runtime", "kvm", "schema_dirs", "cni_path", "subnet_env", "ignore", "config", "stdin_text",
+                 "stdin_name")
+
+    def __init__(self, *, runtime: str | None = None, kvm: bool = False, schema_dirs: list[str] = (),
+                 cni_path: list[str] | None = None, subnet_env: str | None = None, ignore: list[str] = (),
+                 config: ProjectConfig | None = None, stdin_text: str | None = None, stdin_name: str = "<stdin>"):
+        self.runtime = runtime  # None: rkt for paths under rkt/net.d, otherwise libcni for directories
+        self.kvm = kvm
+        self.schema_dirs = list(schema_dirs)
+        self.cni_path = cni_path
+        self.subnet_env = subnet_env
+        self.ignore = list(ignore)
+        self.config = config if config is not None else ProjectConfig()
+        self.stdin_text = stdin_text
+        self.stdin_name = stdin_name
 
 
 def validate(paths: list[str], options: Options) -> Report:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
@@ -20,12 +20,8 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr$")
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    pointer: str
-    network: Network
-    start: Address
-    end: Address
+# One allocation range of host-local: where it is written, its network and first/last address.
+Range = namedtuple("Range", "pointer network start end")
 
 
 def parse_cidr(doc: Document, pointer: str, text: object) -> tuple[Address, Network] | None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections import namedtuple
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\.)*"', re.DOTALL)
@@ -21,18 +20,10 @@ _BAREWORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.\-]*")
 _LITERALS = {"true": True, "false": False, "null": None}
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    line: int  # 1-based
-    col: int  # 1-based, in characters
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateKey:
-    pointer: str
-    key: str
-    position: Position  # the later occurrence (the one Go keeps)
-    first: Position
+# line and col are 1-based; col counts characters.
+Position = namedtuple("Position", "line col")
+# position: the later occurrence (the one Go keeps); first: where the key was written first.
+DuplicateKey = namedtuple("DuplicateKey", "pointer key position first")
 
 
 class JSONSyntaxError(ValueError):
@@ -44,12 +35,16 @@ class JSONSyntaxError(ValueError):
         self.position = position
 
 
-@dataclass(slots=True)
 class ParsedJSON:
-    value: Any
-    key_positions: dict[str, Position] = field(default_factory=dict)
-    value_positions: dict[str, Position] = field(default_factory=dict)
-    duplicates: list[DuplicateKey] = field(default_factory=list)
+    """The value (like json.loads, last duplicate wins) and where each JSON pointer is written."""
+
+    __slots__ = ("value", "key_positions", "value_positions", "duplicates")
+
+    def __init__(self, value: object):
+        self.value = value
+        self.key_positions: dict[str, Position] = {}
+        self.value_positions: dict[str, Position] = {}
+        self.duplicates: list[DuplicateKey] = []
 
     def locate(self, pointer: str, *, key: bool = False) -> Position:
         """Where `pointer` is written; falls back to the nearest enclosing value."""
@@ -107,7 +102,7 @@ class _Parser:
             )
         return self.result
 
-    def parse_value(self, pointer: str) -> Any:
+    def parse_value(self, pointer: str) -> object:
         self.result.value_positions[pointer] = self.position(self.index)
         char = self.peek()
         if self.text.startswith("{{", self.index):
@@ -129,10 +124,10 @@ class _Parser:
             return _LITERALS[word.group()]
         raise self.unexpected("a value")
 
-    def parse_object(self, pointer: str) -> dict[str, Any]:
+    def parse_object(self, pointer: str) -> dict[str, object]:
         opening = self.index
         self.index += 1
-        value: dict[str, Any] = {}
+        value: dict[str, object] = {}
         seen: dict[str, Position] = {}
         self.skip_space()
         if self.peek() == "}":
@@ -159,10 +154,10 @@ class _Parser:
             if not self.after_member("}", opening, "object"):
                 return value
 
-    def parse_array(self, pointer: str) -> list[Any]:
+    def parse_array(self, pointer: str) -> list[object]:
         opening = self.index
         self.index += 1
-        items: list[Any] = []
+        items: list[object] = []
         self.skip_space()
         if self.peek() == "]":
             self.index += 1

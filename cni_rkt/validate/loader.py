@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import glob
 import os
-from dataclasses import dataclass, field
 
 from cni_rkt.validate.document import Document
 
@@ -12,13 +10,15 @@ STDIN = "-"
 MANIFEST_EXTENSIONS = (".yaml", ".yml")
 
 
-@dataclass(slots=True)
 class Inputs:
-    files: list[str] = field(default_factory=list)
-    directories: list[str] = field(default_factory=list)
-    manifests: list[str] = field(default_factory=list)
-    stdin: bool = False
-    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    __slots__ = ("files", "directories", "manifests", "stdin", "unreadable")
+
+    def __init__(self):
+        self.files: list[str] = []
+        self.directories: list[str] = []
+        self.manifests: list[str] = []
+        self.stdin = False
+        self.unreadable: list[tuple[str, str]] = []  # (path, why)
 
 
 def expand_inputs(paths: list[str]) -> Inputs:
@@ -30,7 +30,9 @@ def expand_inputs(paths: list[str]) -> Inputs:
             inputs.directories.append(path)
         elif os.path.exists(path):
             add_file(inputs, path)
-        elif glob.has_magic(path):
+        elif any(char in path for char in "*?["):
+            import glob  # only for patterns the shell did not expand
+
             matches = sorted(glob.glob(path))
             if not matches:
                 inputs.unreadable.append((path, "no file matches this pattern"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, TextIO
-from urllib.parse import quote
+from collections.abc import Callable
+from io import TextIOBase as TextIO
 
 from cni_rkt import __version__
 from cni_rkt.validate.findings import Finding, Report, Severity
@@ -71,6 +71,8 @@ SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.I
 
 
 def artifact_uri(path: str) -> str:
+    from urllib.parse import quote  # only the SARIF format needs it
+
     if os.path.isabs(path):
         return "file://" + quote(path.replace(os.sep, "/"))
     return quote(path.replace(os.sep, "/"))

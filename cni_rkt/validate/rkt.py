@@ -6,14 +6,10 @@ plugins, and its KVM stage1 drives only a few plugin types itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
 from cni_rkt.validate.protocol_checks import SPEC_VERSIONS, version_tuple
-
-if TYPE_CHECKING:
-    from cni_rkt.validate.checks import NetworkSummary, Profile
+from cni_rkt.validate.checks import NetworkSummary, Profile
 
 KUBERNETES_NETWORK = "rkt.kubernetes.io"
 BUILTIN_NETWORKS = {"default": "172.16.28.0/24", "default-restricted": "172.31.0.0/16"}
@@ -21,7 +17,7 @@ UNSELECTABLE_NAMES = ("all", "host", "none")
 KVM_TYPES = ("ptp", "bridge", "macvlan", "flannel")
 
 
-def check_rkt_document(doc: Document, profile: "Profile", summary: "NetworkSummary") -> None:
+def check_rkt_document(doc: Document, profile: Profile, summary: NetworkSummary) -> None:
     version = doc.cni_version()
     if version in SPEC_VERSIONS and version_tuple(version) >= (0, 3, 0):
         doc.emit("RKT401", "/cniVersion", f"cniVersion {version} in rkt's net.d: rkt decodes only the 0.1/0.2 "

@@ -7,18 +7,14 @@ RKT4xx rkt's loader and stage1s, ENV5xx the node's environment, K8S6xx pod manif
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from cni_rkt.validate.findings import Severity
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    severity: Severity
-    summary: str
+Rule = namedtuple("Rule", "id severity summary")
 
 
 _TABLE = [

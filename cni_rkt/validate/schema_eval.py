@@ -9,8 +9,8 @@ may use anything, so those go to jsonschema (imported only then, see schemas.py)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator
+from collections import namedtuple
+from collections.abc import Iterator
 
 APPLICATORS = {"$ref", "allOf", "if", "then", "else", "not", "properties", "additionalProperties", "items"}
 ASSERTIONS = {"type", "enum", "const", "required", "minimum", "maximum", "minItems", "pattern"}
@@ -28,17 +28,12 @@ _TYPE_CHECKS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SchemaError:
-    """One failed assertion: where in the instance, which keyword, and the schema holding it."""
-
-    path: tuple  # keys and indexes from the document root
-    keyword: str
-    schema: dict
-    instance: Any
+# One failed assertion: path (keys and indexes from the document root), the keyword, the schema
+# object holding it, and the instance it rejected.
+SchemaError = namedtuple("SchemaError", "path keyword schema instance")
 
 
-def unsupported_keywords(schema: Any) -> set[str]:
+def unsupported_keywords(schema: object) -> set[str]:
     """Keywords anywhere in `schema` this evaluator does not implement."""
     found: set[str] = set()
     if isinstance(schema, dict):
@@ -62,11 +57,11 @@ class Evaluator:
     def __init__(self, registry: dict[str, dict]):
         self.registry = registry  # $id -> schema document
 
-    def iter_errors(self, instance: Any, schema_id: str) -> Iterator[SchemaError]:
+    def iter_errors(self, instance: object, schema_id: str) -> Iterator[SchemaError]:
         root = self.registry[schema_id]
         yield from self._evaluate(instance, root, root, ())
 
-    def is_valid(self, instance: Any, schema: dict, root: dict) -> bool:
+    def is_valid(self, instance: object, schema: dict, root: dict) -> bool:
         return next(iter(self._evaluate(instance, schema, root, ())), None) is None
 
     # -- references -----------------------------------------------------------------------
@@ -81,7 +76,7 @@ class Evaluator:
         return target, root
 
     # -- evaluation -----------------------------------------------------------------------
-    def _evaluate(self, instance: Any, schema: dict, root: dict, path: tuple) -> Iterator[SchemaError]:
+    def _evaluate(self, instance: object, schema: dict, root: dict, path: tuple) -> Iterator[SchemaError]:
         if "$ref" in schema:
             target, target_root = self._resolve(schema["$ref"], root)
             yield from self._evaluate(instance, target, target_root, path)
@@ -116,7 +111,7 @@ class Evaluator:
         for key in unknown:
             yield from self._evaluate(instance[key], extra, root, path + (key,))
 
-    def _assertions(self, instance: Any, schema: dict, path: tuple) -> Iterator[SchemaError]:
+    def _assertions(self, instance: object, schema: dict, path: tuple) -> Iterator[SchemaError]:
         if "type" in schema:
             types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if not any(_TYPE_CHECKS[t](instance) for t in types):
@@ -141,6 +136,6 @@ class Evaluator:
             yield SchemaError(path, "pattern", schema, instance)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: object, b: object) -> bool:
     """JSON equality: true is not 1."""
     return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 _TRUE = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}
 _FALSE = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"}
@@ -27,14 +26,10 @@ class YamlSubsetError(ValueError):
         self.line = line
 
 
-@dataclass(frozen=True, slots=True)
-class _Line:
-    number: int
-    indent: int
-    text: str
+_Line = namedtuple("_Line", "number indent text")
 
 
-def load_documents(text: str) -> tuple[list[Any], dict[tuple, int]]:
+def load_documents(text: str) -> tuple[list[object], dict[tuple, int]]:
     """(documents, line of each key path); a key path starts with the document's index."""
     if text.lstrip().startswith("{"):
         return [json.loads(text)], {}
@@ -74,13 +69,13 @@ class _Reader:
     def __init__(self, lines: list[_Line], positions: dict[tuple, int], prefix: tuple):
         self.lines, self.positions, self.prefix, self.index = lines, positions, prefix, 0
 
-    def parse(self) -> Any:
+    def parse(self) -> object:
         value = self.block(self.lines[0].indent, self.prefix)
         if self.index < len(self.lines):
             raise YamlSubsetError(self.lines[self.index].number, "unexpected indentation")
         return value
 
-    def block(self, indent: int, path: tuple) -> Any:
+    def block(self, indent: int, path: tuple) -> object:
         line = self.lines[self.index]
         if line.text == "-" or line.text.startswith("- "):
             return self.sequence(indent, path)
@@ -90,7 +85,7 @@ class _Reader:
         return self.scalar(line.text, line.number)
 
     def mapping(self, indent: int, path: tuple) -> dict:
-        result: dict[str, Any] = {}
+        result: dict[str, object] = {}
         while self.index < len(self.lines) and self.lines[self.index].indent == indent:
             line = self.lines[self.index]
             match = _KEY.match(line.text)
@@ -104,7 +99,7 @@ class _Reader:
         return result
 
     def sequence(self, indent: int, path: tuple) -> list:
-        items: list[Any] = []
+        items: list[object] = []
         while self.index < len(self.lines):
             line = self.lines[self.index]
             if line.indent != indent or not (line.text == "-" or line.text.startswith("- ")):
@@ -124,7 +119,7 @@ class _Reader:
                 items.append(self.scalar(rest, line.number))
         return items
 
-    def value(self, rest: str, indent: int, path: tuple, number: int) -> Any:
+    def value(self, rest: str, indent: int, path: tuple, number: int) -> object:
         if rest in ("|", "|-", "|+", ">", ">-", ">+"):
             return self.block_scalar(indent)
         if rest:
@@ -135,7 +130,7 @@ class _Reader:
                 return self.nested(indent - 1, path)
         return None
 
-    def nested(self, indent: int, path: tuple) -> Any:
+    def nested(self, indent: int, path: tuple) -> object:
         if self.index < len(self.lines) and self.lines[self.index].indent > indent:
             return self.block(self.lines[self.index].indent, path)
         return None
@@ -147,7 +142,7 @@ class _Reader:
             self.index += 1
         return "\n".join(parts)
 
-    def scalar(self, text: str, number: int) -> Any:
+    def scalar(self, text: str, number: int) -> object:
         if text.startswith(("&", "*", "!")):
             raise YamlSubsetError(number, f"anchors, aliases and tags are not supported: {text[:20]!r}")
         if text.startswith('"'):
