@@ -13,7 +13,7 @@ from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
 from cni_rkt.validate.ipam_checks import PLACEHOLDER, Range, check_ipam
 from cni_rkt.validate.plugin_checks import PLUGIN_CHECKS
-from cni_rkt.validate.schemas import SchemaSet, check_against_schema
+from cni_rkt.validate.schemas import SchemaSet, check_against_schema, json_type
 
 
 # How a runtime will read the file: runtime 'rkt', 'libcni' or None (no runtime-specific rules);
@@ -55,6 +55,11 @@ def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> Netwo
     if doc.kind == "conflist":
         check_against_schema(doc, schemas, "", doc.value, "conflist", "the configuration list",
                              skip=lambda path: len(path) >= 2 and path[0] == "plugins")
+    if doc.kind == "conflist" and isinstance(doc.value["plugins"], list):
+        for index, entry in enumerate(doc.value["plugins"]):
+            if not isinstance(entry, dict):
+                doc.emit("CNI106", f"/plugins/{index}", f"plugins[{index}] is {json_type(entry)}, expected a plugin "
+                         "configuration object (libcni fails with: failed to parse plugin config)")
     for pointer, plugin in doc.plugins():
         check_plugin(doc, schemas, profile, pointer, plugin, summary)
     check_placeholders(doc, "", doc.value)

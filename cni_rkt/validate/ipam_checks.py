@@ -24,6 +24,12 @@ PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr$"
 Range = namedtuple("Range", "pointer network start end")
 
 
+def list_at(obj: dict, key: str) -> list:
+    """obj[key] when it is a list; a wrong type is the schema's to report, not a reason to crash."""
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
 def parse_cidr(doc: Document, pointer: str, text: object) -> tuple[Address, Network] | None:
     """(address as written, network) or None after reporting why not."""
     if not isinstance(text, str) or PLACEHOLDER.search(text):
@@ -52,7 +58,7 @@ def parse_ip(doc: Document, pointer: str, text: object) -> Address | None:
 def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Severity | None = None) -> list[Range]:
     """Check one ipam object; returns host-local's ranges for the directory checks."""
     ipam_type = ipam.get("type")
-    for index, route in enumerate(ipam.get("routes") or []):
+    for index, route in enumerate(list_at(ipam, "routes")):
         if isinstance(route, dict):
             check_route(doc, pointer_join(pointer, "routes", index), route)
     check_dns(doc, pointer_join(pointer, "dns"), ipam.get("dns"))
@@ -74,7 +80,7 @@ def check_route(doc: Document, pointer: str, route: dict) -> None:
 
 def check_dns(doc: Document, pointer: str, dns: object) -> None:
     if isinstance(dns, dict):
-        for index, server in enumerate(dns.get("nameservers") or []):
+        for index, server in enumerate(list_at(dns, "nameservers")):
             parse_ip(doc, pointer_join(pointer, "nameservers", index), server)
 
 
@@ -192,7 +198,7 @@ def overlaps(a: Range, b: Range) -> bool:
 
 def check_static(doc: Document, pointer: str, ipam: dict) -> None:
     families = []
-    for index, entry in enumerate(ipam.get("addresses") or []):
+    for index, entry in enumerate(list_at(ipam, "addresses")):
         if not isinstance(entry, dict):
             continue
         entry_pointer = pointer_join(pointer, "addresses", index)

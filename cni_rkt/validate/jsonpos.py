@@ -18,6 +18,7 @@ _STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\.)*"', re.DOTALL)
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _BAREWORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.\-]*")
 _LITERALS = {"true": True, "false": False, "null": None}
+MAX_DEPTH = 256  # deeper nesting is no network configuration; refuse it before Python's stack runs out
 
 
 # line and col are 1-based; col counts characters.
@@ -74,6 +75,7 @@ class _Parser:
         self.index = 0
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.result = ParsedJSON(None)
+        self.depth = 0
 
     # -- positions and errors -------------------------------------------------------------
     def position(self, offset: int) -> Position:
@@ -107,10 +109,13 @@ class _Parser:
         char = self.peek()
         if self.text.startswith("{{", self.index):
             raise self.unexpected("a value")
-        if char == "{":
-            return self.parse_object(pointer)
-        if char == "[":
-            return self.parse_array(pointer)
+        if char in "{[" and char:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"objects and arrays nested more than {MAX_DEPTH} levels deep")
+            value = self.parse_object(pointer) if char == "{" else self.parse_array(pointer)
+            self.depth -= 1
+            return value
         if char == '"':
             return self.parse_string()
         match = _NUMBER.match(self.text, self.index)

@@ -195,3 +195,34 @@ def test_examples_pass():
                                   subnet_env=os.path.join(REPO, "examples", "flannel", "subnet.env")))
         assert not report.unreadable
         assert [f for f in report.findings if f.severity >= 3] == []
+
+
+def test_no_prefix_of_a_corpus_file_crashes_the_validator():
+    """Editors save half-written files: every truncation must give findings, never an exception."""
+    from cni_rkt.validate.checks import Profile, check_document
+    from cni_rkt.validate.document import Document
+    from cni_rkt.validate.schemas import SchemaSet
+
+    schemas = SchemaSet()
+    for name in corpus_files():
+        with open(os.path.join(CORPUS, name), encoding="utf-8") as handle:
+            text = handle.read()
+        for end in range(0, len(text), 4):
+            doc = Document.from_text(name, text[:end])
+            check_document(doc, schemas, Profile(runtime="rkt"))
+            if text[:end].strip() != text.strip():  # a cut file is never valid JSON
+                assert any(f.rule == "CNI100" for f in doc.findings), f"{name}[:{end}]"
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("[" * 5000, "CNI100"),
+    ('{"cniVersion": "1.0.0", "name": "n", "plugins": ["bridge", 5]}', "CNI106"),
+    ('{"name": "n", "type": "bridge", "ipam": {"type": "host-local", "subnet": "10.0.0.0/8", "routes": 5}}', "CNI106"),
+    ('{"name": "n", "type": "bridge", "ipam": {"type": "host-local", "ranges": [[{"subnet": 1}]]}}', "CNI106"),
+    ('{"name": "n", "type": "flannel", "delegate": {"type": 3}}', "CNI217"),
+])
+def test_hostile_shapes_give_findings_not_exceptions(tmp_path, text, rule):
+    path = tmp_path / "x.conf"
+    path.write_text(text)
+    report = validate([str(path)], Options(config=ProjectConfig()))
+    assert rule in {f.rule for f in report.findings}
