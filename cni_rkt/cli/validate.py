@@ -1,6 +1,7 @@
 """`cni-rkt validate`: lint CNI net.d files offline, for people, CI and pre-commit.
 
-Exit codes: 0 clean, 1 findings at or above --fail-level, 2 usage error, 3 an input could not be read.
+Exit codes: 0 clean, 1 findings at or above --fail-level, 2 usage error, 3 an input could not be read
+(or the validator itself failed).
 """
 
 from __future__ import annotations
@@ -73,7 +74,14 @@ def execute(args: argparse.Namespace) -> int:
     from cni_rkt.validate.engine import validate
     from cni_rkt.validate.reporters import REPORTERS
 
-    report = validate(args.paths, options)
+    try:
+        report = validate(args.paths, options)
+    except Exception as exc:  # a bug in a check: say so plainly, never pass it off as findings (exit 1)
+        import traceback
+
+        traceback.print_exc()
+        print(f"cni-rkt validate: internal error: {exc!r}", file=sys.stderr)
+        return EXIT_UNREADABLE
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     REPORTERS[args.format](report, sys.stdout, color=color)
     for problem in report.unreadable:

@@ -151,3 +151,15 @@ def test_validate_does_not_import_jsonschema_and_plugins_never_do():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_an_internal_error_is_exit_3_not_findings(monkeypatch, capsys):
+    from cni_rkt.cli.main import main
+    import cni_rkt.validate.engine as engine
+
+    def broken(paths, options):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(engine, "validate", broken)
+    assert main(["validate", "--no-config", str(EXAMPLES / "rkt" / "net.d")]) == 3
+    assert "internal error: RuntimeError('bug')" in capsys.readouterr().err
