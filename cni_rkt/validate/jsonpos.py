@@ -93,6 +93,9 @@ class _Parser:
 
     # -- grammar --------------------------------------------------------------------------
     def parse_document(self) -> ParsedJSON:
+        if self.text.startswith("\ufeff"):
+            raise self.fail("the file starts with a byte order mark (U+FEFF); the Go decoder rejects it: save "
+                            "the file as UTF-8 without BOM")
         self.skip_space()
         if self.index == len(self.text):
             raise self.fail("the file is empty: expected a JSON object")

@@ -23,9 +23,9 @@ def check_manifest(path: str, sources: dict[str, str]) -> list[Finding]:
     try:
         documents, positions = load_documents(text)
     except YamlSubsetError as exc:
-        return [_finding(path, exc.line, "K8S602", f"cannot read the manifest: {exc}")]
+        return [_finding(path, (exc.line, 1), "K8S602", f"cannot read the manifest: {exc}")]
     except json.JSONDecodeError as exc:
-        return [_finding(path, exc.lineno, "K8S602", f"cannot read the manifest: {exc.msg}")]
+        return [_finding(path, (exc.lineno, exc.colno), "K8S602", f"cannot read the manifest: {exc.msg}")]
     findings = []
     for index, document in enumerate(documents):
         for path_prefix, metadata, spec in pod_specs(document, (index,)):
@@ -50,7 +50,7 @@ def check_pod(path: str, positions: dict, prefix: tuple, metadata: dict, spec: d
     if not isinstance(stage1, str):
         return []
     findings = []
-    annotation_line = positions.get(prefix + ("metadata", "annotations", STAGE1_ANNOTATION), 1)
+    annotation_at = positions.get(prefix + ("metadata", "annotations", STAGE1_ANNOTATION), (1, 1))
     for kind in ("containers", "initContainers"):
         containers = spec.get(kind)
         for index, container in enumerate(containers if isinstance(containers, list) else []):
@@ -59,13 +59,13 @@ def check_pod(path: str, positions: dict, prefix: tuple, metadata: dict, spec: d
             privileged = _dict(container.get("securityContext")).get("privileged")
             if privileged is not True:
                 where = prefix + ("spec", kind, index)
-                line = positions.get(where + ("securityContext", "privileged"), positions.get(where, annotation_line))
-                findings.append(_finding(path, line, "K8S600", f"container \"{container.get('name', index)}\" of a "
+                at = positions.get(where + ("securityContext", "privileged"), positions.get(where, annotation_at))
+                findings.append(_finding(path, at, "K8S600", f"container \"{container.get('name', index)}\" of a "
                                          f"pod with {STAGE1_ANNOTATION}={stage1} must set "
                                          "securityContext.privileged: true (rkt runs it in its own stage1)"))
     if "kvm" in stage1.lower() and spec.get("hostNetwork") is True:
-        line = positions.get(prefix + ("spec", "hostNetwork"), annotation_line)
-        findings.append(_finding(path, line, "K8S601", f"the pod uses the KVM stage1 ({stage1}) with hostNetwork: "
+        at = positions.get(prefix + ("spec", "hostNetwork"), annotation_at)
+        findings.append(_finding(path, at, "K8S601", f"the pod uses the KVM stage1 ({stage1}) with hostNetwork: "
                                  "true; KVM pods need rkt's contained network (rkt: flavor kvm requires private "
                                  "network configuration)"))
     return findings
@@ -75,5 +75,5 @@ def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _finding(path: str, line: int, rule: str, message: str) -> Finding:
-    return Finding(path, "", line, 1, RULES[rule].severity, rule, message)
+def _finding(path: str, at: tuple[int, int], rule: str, message: str) -> Finding:
+    return Finding(path, "", at[0], at[1], RULES[rule].severity, rule, message)

@@ -33,8 +33,8 @@ def check_kind(doc: Document) -> bool:
         return False
     kind, ext = doc.kind, doc.extension
     if kind == "conflist" and ext in CONF_EXTENSIONS:
-        doc.emit("CNI103", "/plugins", f"a configuration list (with \"plugins\") in a {ext} file: libcni reads "
-                 f"{ext} as one plugin and fails with \"error parsing configuration: missing 'type'\"; "
+        doc.emit("CNI103", "/plugins", f"a configuration list (with \"plugins\") in a {ext} file: runtimes read "
+                 f"{ext} as one plugin (libcni fails with \"error parsing configuration: missing 'type'\"); "
                  "rename it to .conflist", at_key=True)
     elif kind == "conf" and ext in LIST_EXTENSIONS:
         doc.emit("CNI103", "/type", "a single plugin configuration (with \"type\", no \"plugins\") in a "

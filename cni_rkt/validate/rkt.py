@@ -41,6 +41,12 @@ def check_rkt_document(doc: Document, profile: Profile, summary: NetworkSummary)
         doc.emit("RKT404", pointer, f"type \"{plugin_type}\" cannot run under rkt's KVM stage1 (it supports only "
                  f"{', '.join(KVM_TYPES)}: \"network have unsupported type\")",
                  severity=Severity.ERROR if profile.kvm else None)
+    if profile.kvm:
+        for rng in summary.ranges:
+            if rng.network.version == 6:
+                doc.emit("RKT404", rng.pointer + "/subnet" if rng.pointer else "", f"subnet {rng.network} is IPv6: "
+                         "rkt's KVM stage1 is IPv4 only (net-plugin returned no IPv4 configuration)",
+                         severity=Severity.ERROR)
 
 
 def check_rkt_ipam(doc: Document, pointer: str, plugin: dict) -> None:

@@ -29,8 +29,8 @@ class YamlSubsetError(ValueError):
 _Line = namedtuple("_Line", "number indent text")
 
 
-def load_documents(text: str) -> tuple[list[object], dict[tuple, int]]:
-    """(documents, line of each key path); a key path starts with the document's index."""
+def load_documents(text: str) -> tuple[list[object], dict[tuple, tuple[int, int]]]:
+    """(documents, (line, column) of each key path); a key path starts with the document's index."""
     if text.lstrip().startswith("{"):
         return [json.loads(text)], {}
     lines: list[list[_Line]] = [[]]
@@ -43,7 +43,7 @@ def load_documents(text: str) -> tuple[list[object], dict[tuple, int]]:
             if "\t" in raw[: len(raw) - len(raw.lstrip())]:
                 raise YamlSubsetError(number, "tabs in indentation")
             lines[-1].append(_Line(number, len(content) - len(content.lstrip()), content.strip()))
-    positions: dict[tuple, int] = {}
+    positions: dict[tuple, tuple[int, int]] = {}
     documents = []
     for block in lines:
         if block:
@@ -93,7 +93,7 @@ class _Reader:
                 break
             key = self.scalar(match.group(1), line.number)
             key = str(key)
-            self.positions[path + (key,)] = line.number
+            self.positions[path + (key,)] = (line.number, line.indent + 1)
             self.index += 1
             result[key] = self.value(match.group(2), indent, path + (key,), line.number)
         return result
@@ -105,7 +105,7 @@ class _Reader:
             if line.indent != indent or not (line.text == "-" or line.text.startswith("- ")):
                 break
             item_path = path + (len(items),)
-            self.positions[item_path] = line.number
+            self.positions[item_path] = (line.number, line.indent + 1)
             rest = line.text[1:].lstrip()
             if not rest:
                 self.index += 1

@@ -46,6 +46,7 @@ def test_duplicates_keep_the_last_value_and_both_positions():
     ('{"a": {"b": 1}\n\n', (1, 15), "never closed"),
     ('{"a": 1}\n{"a": 2}', (2, 1), "extra text after the JSON value"),
     ('', (1, 1), "empty"),
+    ('\ufeff{}', (1, 1), "byte order mark"),
     ('{"a": "tab\there"}', (1, 7), "unterminated string or a control character"),
     ('{"a": tru}', (1, 7), "unexpected word 'tru'"),
     ('{"a": 01}', (1, 8), "expected ',' or '}'"),

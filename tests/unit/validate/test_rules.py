@@ -252,3 +252,16 @@ def test_missing_subnet_env_keys_are_reported_on_the_file(tmp_path):
     files = {"a.conf": conf(FLANNEL), "subnet.env": "FLANNEL_NETWORK=10.1.0.0/16\n"}
     findings = [f for f in run(tmp_path, files, args=["a.conf"], subnet_env="subnet.env") if f.rule == "ENV501"]
     assert len(findings) == 3 and all(f.path.endswith("subnet.env") for f in findings)
+
+
+def test_kvm_stage1_rejects_ipv6_subnets(tmp_path):
+    files = rkt_dir(conf(type="ptp", bridge=None, isGateway=None, ipam={"type": "host-local", "subnet": "fd00:1::/64"}))
+    findings = run(tmp_path, files, args=["rkt/net.d"], kvm=True)
+    assert any(f.rule == "RKT404" and f.pointer == "/ipam/subnet" and "IPv4 only" in f.message for f in findings)
+    assert not any(f.rule == "RKT404" for f in run(tmp_path / "plain", files, args=["rkt/net.d"]))
+
+
+def test_manifest_findings_point_at_the_offending_line(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"pod.yaml": pod(privileged="false")}) if f.rule == "K8S600"]
+    assert (finding.line, finding.col) == (12, 7)
+    assert '"app"' in finding.message

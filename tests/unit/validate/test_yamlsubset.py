@@ -43,8 +43,8 @@ def test_reads_the_subset_kubernetes_manifests_use():
         {"name": "a", "args": ["x", "y"], "securityContext": {"privileged": True}}, {"name": "b"}]
     assert template["spec"]["command"] == "line one\nline two"
     assert second == {"kind": "Pod", "metadata": {}}
-    assert positions[(0, "spec", "template", "spec", "hostNetwork")] == 10
-    assert positions[(0, "spec", "template", "spec", "containers", 1)] == 15
+    assert positions[(0, "spec", "template", "spec", "hostNetwork")] == (10, 7)
+    assert positions[(0, "spec", "template", "spec", "containers", 1)] == (15, 9)
 
 
 def test_json_manifests_are_accepted():
