@@ -6,6 +6,8 @@ plugins, and its KVM stage1 drives only a few plugin types itself.
 
 from __future__ import annotations
 
+import os
+
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
 from cni_rkt.validate.protocol_checks import SPEC_VERSIONS, version_tuple
@@ -64,7 +66,5 @@ def check_rkt_ipam(doc: Document, pointer: str, plugin: dict) -> None:
 
 def is_rkt_path(path: str) -> bool:
     """A path inside a directory `.../rkt/net.d` (like /etc/rkt/net.d) is read by rkt."""
-    import os
-
     parts = os.path.abspath(path).split(os.sep)
     return any(parts[i] == "rkt" and parts[i + 1] == "net.d" for i in range(len(parts) - 1))
