@@ -100,7 +100,7 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
 def check_plugin_ipam(doc: Document, schemas: SchemaSet, profile: Profile, pointer: str, plugin_type: str,
                       ipam: dict, summary: NetworkSummary) -> None:
     ipam_pointer = pointer_join(pointer, "ipam")
-    ipam_type = protocol.check_type(doc, ipam_pointer, ipam)
+    ipam_type = protocol.check_type(doc, ipam_pointer, ipam, what="IPAM plugin")
     if ipam_type is None:
         return
     summary.types.append((pointer_join(ipam_pointer, "type"), ipam_type))

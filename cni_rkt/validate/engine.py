@@ -33,55 +33,80 @@ class Options:
 
 
 def validate(paths: list[str], options: Options) -> Report:
-    report = Report()
-    schemas = SchemaSet(options.schema_dirs)
+    run = _Run(options)
     inputs = expand_inputs(paths)
-    unreadable = list(inputs.unreadable)
-    docs: list[Document] = []
-    extra: list[Finding] = []
+    run.unreadable.extend(inputs.unreadable)
     for path in inputs.files:
+        run.read_and_check(path)
+    if inputs.stdin and options.stdin_text is not None:
+        run.check(Document.from_text(options.stdin_name, options.stdin_text))
+    for directory in inputs.directories:
+        docs, findings = check_directory(directory, run.schemas, profile_for(directory, options, directory=True),
+                                         run.unreadable)
+        run.docs.extend(docs)
+        run.extra.extend(findings)
+    if options.cni_path is not None or options.subnet_env:
+        run.check_environment()
+    for path in inputs.manifests:
+        run.check_manifest(path)
+    return run.report()
+
+
+class _Run:
+    """The state of one validate() call: documents checked, extra findings, unreadable inputs."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self.schemas = SchemaSet(options.schema_dirs)  # validators are built once per run
+        self.docs: list[Document] = []
+        self.extra: list[Finding] = []  # findings that belong to no document (directories, manifests, subnet.env)
+        self.sources: dict[str, str] = {}  # texts of non-document inputs, for snippets
+        self.files: list[str] = []  # manifests and other non-document inputs that were read
+        self.unreadable: list[tuple[str, str]] = []
+
+    def read_and_check(self, path: str) -> None:
         try:
             doc = load_document(path)
         except OSError as exc:
-            unreadable.append((path, exc.strerror or str(exc)))
-            continue
-        check_document(doc, schemas, profile_for(path, options, directory=False))
-        docs.append(doc)
-    if inputs.stdin and options.stdin_text is not None:
-        doc = Document.from_text(options.stdin_name, options.stdin_text)
-        check_document(doc, schemas, profile_for(options.stdin_name, options, directory=False))
-        docs.append(doc)
-    for directory in inputs.directories:
-        dir_docs, dir_findings = check_directory(directory, schemas, profile_for(directory, options, directory=True),
-                                                 unreadable)
-        docs.extend(dir_docs)
-        extra.extend(dir_findings)
-    if options.cni_path is not None or options.subnet_env:
+            self.unreadable.append((path, exc.strerror or str(exc)))
+            return
+        self.check(doc)
+
+    def check(self, doc: Document) -> None:
+        check_document(doc, self.schemas, profile_for(doc.path, self.options, directory=False))
+        self.docs.append(doc)
+
+    def check_environment(self) -> None:
         from cni_rkt.validate.environment import check_environment
 
         try:
-            extra.extend(check_environment(docs, options.cni_path, options.subnet_env, report.sources))
+            self.extra.extend(check_environment(self.docs, self.options.cni_path, self.options.subnet_env,
+                                                self.sources))
         except OSError as exc:
-            unreadable.append((options.subnet_env, exc.strerror or str(exc)))
-    if inputs.manifests:
+            self.unreadable.append((self.options.subnet_env, exc.strerror or str(exc)))
+
+    def check_manifest(self, path: str) -> None:
         from cni_rkt.validate.manifests import check_manifest
 
-        for path in inputs.manifests:
-            try:
-                extra.extend(check_manifest(path, report.sources))
-            except OSError as exc:
-                unreadable.append((path, exc.strerror or str(exc)))
-    for doc in docs:
-        report.files.append(doc.path)
-        report.sources[doc.path] = doc.text
-        extra.extend(doc.findings)
-    report.files.extend(inputs.manifests)
-    report.unreadable = [f"{path}: {why}" for path, why in unreadable]
-    report.findings = options.config.apply(extra, options.ignore)
-    return report
+        try:
+            self.extra.extend(check_manifest(path, self.sources))
+            self.files.append(path)
+        except OSError as exc:
+            self.unreadable.append((path, exc.strerror or str(exc)))
+
+    def report(self) -> Report:
+        report = Report(files=[doc.path for doc in self.docs] + self.files, sources=dict(self.sources))
+        findings = list(self.extra)
+        for doc in self.docs:
+            report.sources[doc.path] = doc.text
+            findings.extend(doc.findings)
+        report.unreadable = [f"{path}: {why}" for path, why in self.unreadable]
+        report.findings = self.options.config.apply(findings, self.options.ignore)
+        return report
 
 
 def profile_for(path: str, options: Options, *, directory: bool) -> Profile:
+    """rkt for paths under rkt/net.d; directories otherwise model libcni; single files no runtime."""
     runtime = options.runtime
     if runtime is None:
         if is_rkt_path(path):

@@ -93,10 +93,10 @@ def check_reserved_keys(doc: Document, pointer: str, obj: dict) -> None:
                      "run time; it should not be written in a file on disk", at_key=True)
 
 
-def check_type(doc: Document, pointer: str, obj: dict, *, field: str = "type") -> str | None:
+def check_type(doc: Document, pointer: str, obj: dict, *, field: str = "type", what: str = "plugin") -> str | None:
     """The plugin's type if it is a usable string; reports a missing or path-like one."""
     if field not in obj:
-        doc.emit("CNI116", pointer, "missing \"type\": the runtime cannot tell which plugin to run")
+        doc.emit("CNI116", pointer, f"missing \"type\": nothing tells which {what} to run")
         return None
     plugin_type = obj[field]
     if not isinstance(plugin_type, str):
