@@ -13,7 +13,7 @@ from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
 from cni_rkt.validate.ipam_checks import PLACEHOLDER, Range, check_ipam
 from cni_rkt.validate.plugin_checks import PLUGIN_CHECKS
-from cni_rkt.validate.schemas import SchemaSet, check_against_schema, json_type
+from cni_rkt.validate.schemas import LIST_SUBJECT, SchemaSet, check_against_schema, json_type
 
 
 # How a runtime will read the file: runtime 'rkt', 'libcni' or None (no runtime-specific rules);
@@ -53,7 +53,7 @@ def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> Netwo
     protocol.check_versions(doc, rkt=profile.runtime == "rkt")
     protocol.check_reserved_keys(doc, "", doc.value)
     if doc.kind == "conflist":
-        check_against_schema(doc, schemas, "", doc.value, "conflist", "the configuration list",
+        check_against_schema(doc, schemas, "", doc.value, "conflist", LIST_SUBJECT,
                              skip=lambda path: len(path) >= 2 and path[0] == "plugins")
     if doc.kind == "conflist" and isinstance(doc.value["plugins"], list):
         for index, entry in enumerate(doc.value["plugins"]):

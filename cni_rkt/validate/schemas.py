@@ -22,6 +22,8 @@ IPAM_TYPES = ("host-local", "static", "dhcp")
 # Range failures on these keys have their own rules (and the plugin's wording, see checks).
 _RANGE_RULES = {"vlan": "CNI211", "mtu": "CNI212"}
 _PROTOCOL_KEYS = ("name", "type", "plugins")
+# libcni reads a list's own keys from a map, exactly; plugin keys go through Go structs, by case.
+LIST_SUBJECT = "the configuration list"
 # Keys of host-local written at the plugin level by mistake (rkt's GCE example has top-level routes).
 _IPAM_KEYS = ("routes", "subnet", "gateway", "rangeStart", "rangeEnd", "ranges", "dataDir", "resolvConf")
 _GO_TYPES = {"integer": "int", "boolean": "bool", "string": "string", "object": "map", "array": "slice",
@@ -168,7 +170,7 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
         if key in known:
             continue
         child = pointer_join(pointer, key)
-        if key.lower() in by_lower:
+        if key.lower() in by_lower and what != LIST_SUBJECT:
             real = by_lower[key.lower()]
             doc.emit("CNI102", child, f"key \"{key}\" is read as \"{real}\" by the Go plugins (keys match "
                      f"case-insensitively); write \"{real}\"", at_key=True)

@@ -265,3 +265,11 @@ def test_manifest_findings_point_at_the_offending_line(tmp_path):
     [finding] = [f for f in run(tmp_path, {"pod.yaml": pod(privileged="false")}) if f.rule == "K8S600"]
     assert (finding.line, finding.col) == (12, 7)
     assert '"app"' in finding.message
+
+
+def test_list_keys_are_exact_case_for_libcni(tmp_path):
+    text = json.dumps({"cniVersion": "1.0.0", "Name": "n", "plugins": [LOOPBACK]})
+    findings = run(tmp_path, {"a.conflist": text})
+    assert {f.rule for f in findings} >= {"CNI110", "CNI105"}
+    assert not any(f.rule == "CNI102" for f in findings)
+    assert any('did you mean "name"' in f.message for f in findings if f.rule == "CNI105")
