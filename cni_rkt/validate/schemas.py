@@ -21,6 +21,8 @@ IPAM_TYPES = ("host-local", "static", "dhcp")
 
 # Range failures on these keys have their own rules (and the plugin's wording, see checks).
 _RANGE_RULES = {"vlan": "CNI211", "mtu": "CNI212"}
+_RANGE_WORDING = {"vlan": "invalid VLAN ID {} (must be between 0 and 4094)",
+                  "markMasqBit": "MasqMarkBit must be between 0 and 31"}
 _PROTOCOL_KEYS = ("name", "type", "plugins")
 # libcni reads a list's own keys from a map, exactly; plugin keys go through Go structs, by case.
 LIST_SUBJECT = "the configuration list"
@@ -149,7 +151,9 @@ def report_schema_error(doc: Document, base: str, error: SchemaError, what: str)
         low, high = error.schema.get("minimum"), error.schema.get("maximum")
         bounds = f"{low}-{high}" if low is not None and high is not None else f"{error.keyword} {low if high is None else high}"
         rule = _RANGE_RULES.get(key, "CNI107")
-        doc.emit(rule, pointer, f"\"{key}\" is {error.instance}, outside {bounds} ({what})")
+        wording = _RANGE_WORDING.get(key)
+        said = f"; the plugin fails with: {wording.format(error.instance)}" if wording else ""
+        doc.emit(rule, pointer, f"\"{key}\" is {error.instance}, outside {bounds} ({what}){said}")
     elif error.keyword == "required":
         if len(error.path) == 1 and key in _PROTOCOL_KEYS:
             return  # the protocol checks report a missing name / type / plugins with the runtime's words
