@@ -36,6 +36,11 @@ class NetworkSummary:
 
 def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> NetworkSummary:
     summary = NetworkSummary(doc, None)
+    if profile.runtime == "rkt":
+        from cni_rkt.validate.rkt import check_rkt_file
+
+        if not check_rkt_file(doc):
+            profile = profile._replace(runtime=None)  # rkt never reads it: only the generic rules apply
     if doc.syntax_error is not None:
         error = doc.syntax_error
         doc.emit_at("CNI100", error.position.line, error.position.col, error.message)

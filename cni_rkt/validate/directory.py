@@ -67,8 +67,8 @@ def check_directory(directory: str, schemas: SchemaSet, profile: Profile,
             continue
         docs.append(doc)
         summaries.append(check_document(doc, schemas, profile))
-        if doc.syntax_error is not None:
-            report_broken_file(doc, model.runtime)
+        if doc.syntax_error is not None and model.runtime == "libcni":
+            report_aborted_lookup(doc)  # rkt's equivalent (RKT402) is a per-file rule
     check_names(summaries, model.runtime)
     check_overlaps(summaries, profile)
     check_bridges(summaries)
@@ -82,14 +82,10 @@ def directory_finding(path: str, rule: str, message: str) -> Finding:
     return Finding(path, "", 1, 1, RULES[rule].severity, rule, message)
 
 
-def report_broken_file(doc: Document, runtime: str) -> None:
+def report_aborted_lookup(doc: Document) -> None:
     position = doc.syntax_error.position
-    if runtime == "rkt":
-        doc.emit_at("RKT402", position.line, position.col, "rkt parses every .conf before choosing networks: "
-                    f"this file makes every rkt run with contained networking fail (error loading {doc.path})")
-    else:
-        doc.emit_at("CNI304", position.line, position.col, "libcni stops its lookup at the first file it cannot "
-                    "parse: networks defined after this file cannot be found")
+    doc.emit_at("CNI304", position.line, position.col, "libcni stops its lookup at the first file it cannot "
+                "parse: networks defined after this file cannot be found")
 
 
 def check_names(summaries: list[NetworkSummary], runtime: str) -> None:

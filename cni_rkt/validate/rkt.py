@@ -19,6 +19,19 @@ UNSELECTABLE_NAMES = ("all", "host", "none")
 KVM_TYPES = ("ptp", "bridge", "macvlan", "flannel")
 
 
+def check_rkt_file(doc: Document) -> bool:
+    """What rkt's loader does with the file itself, parsed or not (also for files given one by one);
+    False when rkt never reads it, so rkt's other rules do not apply."""
+    if doc.extension != ".conf":
+        doc.emit("RKT407", "", f"rkt reads only *.conf files from its net.d; it never reads {doc.path!r}")
+        return False
+    if doc.syntax_error is not None:
+        position = doc.syntax_error.position
+        doc.emit_at("RKT402", position.line, position.col, "rkt parses every .conf before choosing networks: "
+                    f"this file makes every rkt run with contained networking fail (error loading {doc.path})")
+    return True
+
+
 def check_rkt_document(doc: Document, profile: Profile, summary: NetworkSummary) -> None:
     version = doc.cni_version()
     if version in SPEC_VERSIONS and version_tuple(version) >= (0, 3, 0):

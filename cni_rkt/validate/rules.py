@@ -70,7 +70,7 @@ _TABLE = [
     ("RKT404", I, "a plugin type rkt's KVM stage1 cannot drive (only ptp, bridge, macvlan, flannel)"),
     ("RKT405", I, "the file overrides one of rkt's built-in networks"),
     ("RKT406", E, "a network name rkt's --net cannot select (all, host, none, or , : ; =)"),
-    ("RKT407", W, "a conflist in rkt's net.d: rkt reads single configurations only"),
+    ("RKT407", W, "a file in rkt's net.d that rkt never reads (only *.conf)"),
     # environment
     ("ENV500", E, "a plugin type with no executable in --cni-path"),
     ("ENV501", E, "a flannel config inconsistent with flanneld's subnet.env"),

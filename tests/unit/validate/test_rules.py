@@ -273,3 +273,10 @@ def test_list_keys_are_exact_case_for_libcni(tmp_path):
     assert {f.rule for f in findings} >= {"CNI110", "CNI105"}
     assert not any(f.rule == "CNI102" for f in findings)
     assert any('did you mean "name"' in f.message for f in findings if f.rule == "CNI105")
+
+
+def test_rkt_file_rules_apply_to_files_given_one_by_one(tmp_path):
+    files = {"etc/rkt/net.d/10-a.conf": '{"name": "a",}', "etc/rkt/net.d/20-b.conflist": conflist(LOOPBACK)}
+    findings = run(tmp_path, files)  # as pre-commit passes them: files, not the directory
+    assert {(f.rule, f.path.rsplit("/", 1)[1]) for f in findings if f.rule.startswith("RKT")} == {
+        ("RKT402", "10-a.conf"), ("RKT407", "20-b.conflist")}
