@@ -74,8 +74,12 @@ def execute(args: argparse.Namespace) -> int:
     from cni_rkt.validate.engine import validate
     from cni_rkt.validate.reporters import REPORTERS
 
+    from cni_rkt.validate.schemas import SchemaLoadError
+
     try:
         report = validate(args.paths, options)
+    except SchemaLoadError as exc:
+        return usage_error(str(exc))
     except Exception as exc:  # a bug in a check: say so plainly, never pass it off as findings (exit 1)
         import traceback
 

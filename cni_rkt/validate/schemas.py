@@ -54,6 +54,16 @@ def _read(path: str) -> str:
         return handle.read()
 
 
+def _load_schema_file(path: str) -> dict:
+    try:
+        schema = json.loads(_read(path))
+    except (OSError, ValueError) as exc:
+        raise SchemaLoadError(f"{path}: {exc}") from exc
+    if not isinstance(schema, (dict, bool)):
+        raise SchemaLoadError(f"{path}: a schema must be a JSON object")
+    return schema
+
+
 def json_type(value: object) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -64,17 +74,26 @@ def json_type(value: object) -> str:
     return {dict: "object", list: "array", str: "string", type(None): "null"}[type(value)]
 
 
+class SchemaLoadError(ValueError):
+    """A --schema-dir schema that cannot be read, is not JSON, or is not a valid JSON Schema."""
+
+
 class SchemaSet:
     """Every schema available to one run; validators are built once and reused for every file."""
 
     def __init__(self, extra_dirs: Iterable[str] = ()):
         self.registry = load_builtin_schemas()
         self.evaluator = Evaluator(self.registry)
-        self.extra: dict[str, str] = {}  # type -> path of a third-party schema
+        self.extra: dict[str, tuple[str, dict]] = {}  # type -> (path, schema) of a third-party schema
         for directory in extra_dirs:
-            for name in sorted(os.listdir(directory)):
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError as exc:
+                raise SchemaLoadError(f"--schema-dir {directory}: {exc.strerror}") from exc
+            for name in names:
                 if name.endswith(".json"):
-                    self.extra[name[: -len(".json")]] = os.path.join(directory, name)
+                    path = os.path.join(directory, name)
+                    self.extra[name[: -len(".json")]] = (path, _load_schema_file(path))
         self._extra_validators: dict[str, object] = {}
 
     def knows(self, plugin_type: str) -> bool:
@@ -93,9 +112,13 @@ class SchemaSet:
         if validator is None:
             import jsonschema  # only third-party schemas pay for it
 
-            with open(self.extra[name], encoding="utf-8") as handle:
-                schema = json.load(handle)
-            validator = jsonschema.validators.validator_for(schema)(schema)
+            path, schema = self.extra[name]
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise SchemaLoadError(f"{path}: not a valid JSON Schema: {exc.message}") from exc
+            validator = cls(schema)
             self._extra_validators[name] = validator
         out = []
         for error in validator.iter_errors(instance):

@@ -163,3 +163,15 @@ def test_an_internal_error_is_exit_3_not_findings(monkeypatch, capsys):
     monkeypatch.setattr(engine, "validate", broken)
     assert main(["validate", "--no-config", str(EXAMPLES / "rkt" / "net.d")]) == 3
     assert "internal error: RuntimeError('bug')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{not json", "Expecting property name"),
+    ('{"type": 5}', "not a valid JSON Schema"),
+])
+def test_a_broken_third_party_schema_is_a_usage_error(tmp_path, content, words):
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "calico.json").write_text(content)
+    (tmp_path / "a.conf").write_text('{"cniVersion": "1.0.0", "name": "n", "type": "calico"}')
+    result = cni_rkt("--no-config", "--schema-dir", str(tmp_path / "schemas"), str(tmp_path / "a.conf"))
+    assert result.returncode == 2 and words in result.stderr
