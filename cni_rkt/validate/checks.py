@@ -31,7 +31,7 @@ class NetworkSummary:
         self.name = name
         self.types: list[tuple[str, str]] = []  # (pointer, type) of every plugin and IPAM
         self.ranges: list[Range] = []
-        self.bridges: list[tuple[str, str]] = []  # (pointer, bridge name)
+        self.bridges: list[tuple[str, str]] = []  # (pointer, name) of bridges that get a gateway address
 
 
 def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> NetworkSummary:
@@ -96,7 +96,8 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
         check_plugin_ipam(doc, schemas, profile, pointer, plugin_type, ipam, summary)
     if plugin_type in PLUGIN_CHECKS:
         PLUGIN_CHECKS[plugin_type](doc, pointer, plugin)
-    if plugin_type == "bridge":
+    if plugin_type == "bridge" and True in (plugin.get("isGateway"), plugin.get("isDefaultGateway")):
+        # Only a gateway bridge gets an address, and only addresses collide between networks.
         bridge = plugin.get("bridge", "cni0")
         if isinstance(bridge, str):
             summary.bridges.append((pointer_join(pointer, "bridge"), bridge))

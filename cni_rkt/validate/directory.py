@@ -24,8 +24,8 @@ from cni_rkt.validate.schemas import SchemaSet
 
 
 # runtime name; read_order(file names) -> the files it reads, in order; ignored_rule(file name) ->
-# the rule id for a file it skips.
-LoaderModel = namedtuple("LoaderModel", "runtime read_order ignored_rule")
+# the rule id for a file it skips; reads: which files it reads, in words.
+LoaderModel = namedtuple("LoaderModel", "runtime read_order ignored_rule reads")
 
 
 def _rkt_order(names: list[str]) -> list[str]:
@@ -37,10 +37,14 @@ def _libcni_order(names: list[str]) -> list[str]:
     return lists + [n for n in names if os.path.splitext(n)[1] in (".conf", ".json")]
 
 
+def _rkt_ignored(name: str) -> str:
+    # A CNI file rkt skips is a likely mistake; a backup or a README is not.
+    return "RKT407" if os.path.splitext(name)[1] in (".conflist", ".json") else "CNI303"
+
+
 LOADERS = {
-    "rkt": LoaderModel("rkt", _rkt_order,
-                       lambda n: "RKT407" if os.path.splitext(n)[1] in (".conflist", ".json") else "CNI303"),
-    "libcni": LoaderModel("libcni", _libcni_order, lambda n: "CNI303"),
+    "rkt": LoaderModel("rkt", _rkt_order, _rkt_ignored, ".conf files"),
+    "libcni": LoaderModel("libcni", _libcni_order, lambda name: "CNI303", ".conflist, .conf and .json files"),
 }
 
 
@@ -54,9 +58,8 @@ def check_directory(directory: str, schemas: SchemaSet, profile: Profile,
     for name in names:
         if name not in read:
             extra.append(directory_finding(os.path.join(directory, name), model.ignored_rule(name),
-                                           f"{model.runtime} does not read {name!r} (only "
-                                           f"{'.conf' if model.runtime == 'rkt' else '.conflist, .conf and .json'} "
-                                           "files directly in the directory)"))
+                                           f"{model.runtime} does not read {name!r} (it reads only {model.reads} "
+                                           "directly in the directory)"))
     docs, summaries = [], []
     for name in read:
         path = os.path.join(directory, name)

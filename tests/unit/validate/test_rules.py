@@ -280,3 +280,9 @@ def test_rkt_file_rules_apply_to_files_given_one_by_one(tmp_path):
     findings = run(tmp_path, files)  # as pre-commit passes them: files, not the directory
     assert {(f.rule, f.path.rsplit("/", 1)[1]) for f in findings if f.rule.startswith("RKT")} == {
         ("RKT402", "10-a.conf"), ("RKT407", "20-b.conflist")}
+
+
+def test_a_shared_bridge_without_gateway_addresses_is_fine(tmp_path):
+    files = {"d/10-a.conf": conf(isGateway=None),
+             "d/20-b.conf": conf(name="net2", isGateway=None, ipam={"type": "host-local", "subnet": "10.23.0.0/16"})}
+    assert "CNI302" not in rules(run(tmp_path, files, args=["d"]))
