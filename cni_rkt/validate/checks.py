@@ -96,7 +96,7 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
         check_plugin_ipam(doc, schemas, profile, pointer, plugin_type, ipam, summary)
     if plugin_type in PLUGIN_CHECKS:
         PLUGIN_CHECKS[plugin_type](doc, pointer, plugin)
-    if plugin_type == "bridge" and True in (plugin.get("isGateway"), plugin.get("isDefaultGateway")):
+    if plugin_type == "bridge" and any(plugin.get(k) is True for k in ("isGateway", "isDefaultGateway")):
         # Only a gateway bridge gets an address, and only addresses collide between networks.
         bridge = plugin.get("bridge", "cni0")
         if isinstance(bridge, str):
