@@ -33,23 +33,35 @@ def check_rkt_file(doc: Document) -> bool:
 
 
 def check_rkt_document(doc: Document, profile: Profile, summary: NetworkSummary) -> None:
+    check_rkt_version(doc)
+    check_rkt_name(doc)
+    for pointer, plugin in doc.plugins():
+        check_rkt_ipam(doc, pointer, plugin)
+    check_kvm_stage1(doc, profile, summary)
+
+
+def check_rkt_version(doc: Document) -> None:
     version = doc.cni_version()
     if version in SPEC_VERSIONS and version_tuple(version) >= (0, 3, 0):
         doc.emit("RKT401", "/cniVersion", f"cniVersion {version} in rkt's net.d: rkt decodes only the 0.1/0.2 "
                  "result (ip4), so a plugin answering in this version leaves the pod without a recorded IP; "
                  "use \"0.2.0\" or omit cniVersion")
+
+
+def check_rkt_name(doc: Document) -> None:
     name = doc.network_name
     if name in UNSELECTABLE_NAMES:
         doc.emit("RKT406", "/name", f"network name \"{name}\" is a special value of rkt's --net; this network "
                  "can never be selected")
     elif name in BUILTIN_NETWORKS:
-        plugin_type = doc.value.get("type")
-        advice = "" if plugin_type == "ptp" else "; rkt's documentation strongly recommends type \"ptp\" for it"
+        advice = "" if doc.value.get("type") == "ptp" else \
+            "; rkt's documentation strongly recommends type \"ptp\" for it"
         doc.emit("RKT405", "/name", f"this file replaces rkt's built-in \"{name}\" network "
-                 f"({BUILTIN_NETWORKS[name]}){advice}",
-                 severity=Severity.INFO if not advice else Severity.WARNING)
-    for pointer, plugin in doc.plugins():
-        check_rkt_ipam(doc, pointer, plugin)
+                 f"({BUILTIN_NETWORKS[name]}){advice}", severity=Severity.WARNING if advice else Severity.INFO)
+
+
+def check_kvm_stage1(doc: Document, profile: Profile, summary: NetworkSummary) -> None:
+    """Types the KVM stage1 cannot drive are info (errors with --kvm); IPv6 matters only with --kvm."""
     for pointer, plugin_type in summary.types:
         if pointer.endswith("/ipam/type") or plugin_type in KVM_TYPES:
             continue
@@ -59,9 +71,8 @@ def check_rkt_document(doc: Document, profile: Profile, summary: NetworkSummary)
     if profile.kvm:
         for rng in summary.ranges:
             if rng.network.version == 6:
-                doc.emit("RKT404", rng.pointer + "/subnet" if rng.pointer else "", f"subnet {rng.network} is IPv6: "
-                         "rkt's KVM stage1 is IPv4 only (net-plugin returned no IPv4 configuration)",
-                         severity=Severity.ERROR)
+                doc.emit("RKT404", rng.pointer + "/subnet", f"subnet {rng.network} is IPv6: rkt's KVM stage1 is "
+                         "IPv4 only (net-plugin returned no IPv4 configuration)", severity=Severity.ERROR)
 
 
 def check_rkt_ipam(doc: Document, pointer: str, plugin: dict) -> None:
