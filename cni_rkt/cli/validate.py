@@ -44,36 +44,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from cni_rkt.validate.config import ConfigError, ProjectConfig, check_rule_id, find_config, load_config
-    from cni_rkt.validate.findings import Severity
+    from cni_rkt.validate.config import ConfigError
 
     if args.list_rules:
-        from cni_rkt.validate.rules import RULES
-
-        for rule in RULES.values():
-            print(f"{rule.id}  {str(rule.severity):<7}  {rule.summary}")
-        return EXIT_CLEAN
+        return print_rules()
     if not args.paths:
         return usage_error("no input: give files, directories, globs or - for stdin")
     try:
-        ignores = [rule.strip() for item in args.ignore for rule in item.split(",") if rule.strip()]
-        for rule in ignores:
-            check_rule_id(rule, "--ignore")
-        config_path = None if args.no_config else (args.config or find_config())
-        config = load_config(config_path) if config_path else ProjectConfig()
-        for directory in args.schema_dir:
-            if not os.path.isdir(directory):
-                raise ConfigError(f"--schema-dir {directory}: not a directory")
+        config, ignores = load_settings(args)
     except ConfigError as exc:
         return usage_error(str(exc))
-    fail_level = Severity.WARNING if args.strict else Severity.parse(
-        args.fail_level) if args.fail_level else config.fail_level or Severity.ERROR
     options = build_options(args, config, ignores)
     if options is None:
         return EXIT_UNREADABLE
+    return run(args, options, fail_level(args, config))
+
+
+def print_rules() -> int:
+    from cni_rkt.validate.rules import RULES
+
+    for rule in RULES.values():
+        print(f"{rule.id}  {str(rule.severity):<7}  {rule.summary}")
+    return EXIT_CLEAN
+
+
+def load_settings(args: argparse.Namespace):
+    """(project config, rule ids to ignore); ConfigError for anything a user must fix first."""
+    from cni_rkt.validate.config import ConfigError, ProjectConfig, check_rule_id, find_config, load_config
+
+    ignores = [rule.strip() for item in args.ignore for rule in item.split(",") if rule.strip()]
+    for rule in ignores:
+        check_rule_id(rule, "--ignore")
+    for directory in args.schema_dir:
+        if not os.path.isdir(directory):
+            raise ConfigError(f"--schema-dir {directory}: not a directory")
+    config_path = None if args.no_config else (args.config or find_config())
+    return (load_config(config_path) if config_path else ProjectConfig()), ignores
+
+
+def fail_level(args: argparse.Namespace, config):
+    """--strict, then --fail-level, then the project file, then errors only."""
+    from cni_rkt.validate.findings import Severity
+
+    if args.strict:
+        return Severity.WARNING
+    if args.fail_level:
+        return Severity.parse(args.fail_level)
+    return config.fail_level or Severity.ERROR
+
+
+def run(args: argparse.Namespace, options, level) -> int:
     from cni_rkt.validate.engine import validate
     from cni_rkt.validate.reporters import REPORTERS
-
     from cni_rkt.validate.schemas import SchemaLoadError
 
     try:
@@ -92,10 +114,11 @@ def execute(args: argparse.Namespace) -> int:
         print(f"cni-rkt validate: cannot read {problem}", file=sys.stderr)
     if report.unreadable:
         return EXIT_UNREADABLE
-    return EXIT_FINDINGS if report.count(fail_level) else EXIT_CLEAN
+    return EXIT_FINDINGS if report.count(level) else EXIT_CLEAN
 
 
 def build_options(args: argparse.Namespace, config, ignores: list[str]):
+    """The engine's Options, or None when stdin was asked for and cannot be read."""
     from cni_rkt.validate.engine import Options
 
     stdin_text = None
