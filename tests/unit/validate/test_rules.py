@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cases import BRIDGE, conf, conflist, ipam, rules, run
+from validate_cases import BRIDGE, conf, conflist, ipam, rules, run
 
 from cni_rkt.validate.rules import RULES
 
