@@ -140,17 +140,17 @@ def test_list_rules():
     assert result.returncode == 0 and result.stdout.startswith("CNI100  error")
 
 
-def test_validate_does_not_import_jsonschema_and_plugins_never_do():
+def test_validate_imports_neither_jsonschema_nor_other_subcommands_and_plugins_never_import_jsonschema():
     code = ("import sys, io, contextlib\n"
             "import cni_rkt.protocol.runner\n"
             "assert 'jsonschema' not in sys.modules\n"
             "from cni_rkt.cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    main(['validate', '--no-config', {str(EXAMPLES / 'rkt' / 'net.d')!r}])\n"
-            "print('jsonschema' in sys.modules)\n")
+            "print('jsonschema' in sys.modules, 'cni_rkt.cli.install' in sys.modules, 'pyroute2' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
-    assert result.stdout.strip() == "False", result.stderr
+    assert result.stdout.strip() == "False False False", result.stderr
 
 
 def test_an_internal_error_is_exit_3_not_findings(monkeypatch, capsys):
