@@ -13,6 +13,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cni_rkt.cli.demo", "network two pods with our plugins in a sandbox namespace, then clean up"),
     "validate": ("cni_rkt.cli.validate", "lint CNI net.d files offline (schemas, plugin rules, rkt rules)"),
     "exec": ("cni_rkt.cli.exec", "run a configured network's plugins against a netns, like cnitool"),
+    "ipam": ("cni_rkt.cli.ipam", "list and reclaim host-local IPAM reservations in a data dir"),
 }
 
 
