@@ -56,12 +56,11 @@ def sockets(pod_ns: netns.NetNS | None):
 
 def add(inv: Invocation) -> Result:
     conf = load(inv)
-    if conf.mac_spoof_check:
-        raise CNIError(ErrorCode.UNSUPPORTED_FIELD, "macspoofchk is not supported by cni-rkt yet", "macspoofchk: true")
     with sockets(netns.open_netns(inv.netns)) as socks, UndoStack() as undo:
         bridge = ensure_bridge(socks, conf, undo)
         host_veth, container = create_veth(socks, conf, inv.ifname, undo)
         attach(socks, conf, host_veth, bridge)
+        setup_spoofcheck(inv, conf, host_veth, container, undo)
         plan, ipam_dns = None, DNS()
         if conf.is_layer3:
             ipam_result = ipam_add(inv, conf, undo)
@@ -113,6 +112,15 @@ def attach(socks: Sockets, conf: BridgeConfig, host_veth: links.Link, bridge: li
         trunk=conf.vlan_trunk,
         preserve_default_vlan=conf.preserve_default_vlan,
     )
+
+
+def setup_spoofcheck(inv: Invocation, conf: BridgeConfig, host_veth: links.Link, container: links.Link, undo: UndoStack) -> None:
+    if not conf.mac_spoof_check:
+        return
+    from cni_rkt.net import spoofcheck
+
+    undo.push("remove macspoofchk rules", lambda: spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname))
+    spoofcheck.setup_spoofcheck(host_veth.name, container.mac, inv.container_id, inv.ifname)
 
 
 def ipam_add(inv: Invocation, conf: BridgeConfig, undo: UndoStack) -> Result:
@@ -209,6 +217,10 @@ def delete(inv: Invocation) -> None:
         addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
     if conf.is_layer3:
         ipam_call(inv, conf, "DEL")
+    if conf.mac_spoof_check:
+        from cni_rkt.net import spoofcheck
+
+        spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname)
     if conf.is_layer3 and conf.ip_masq:
         from cni_rkt.net import masquerade
 

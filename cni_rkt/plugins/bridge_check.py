@@ -32,11 +32,12 @@ def check_attachment(socks, conf: BridgeConfig, inv: Invocation, previous: Resul
     bridge = check_bridge(socks.host, bridge_entry, conf)
     container = check_container(socks.pod, container_entry)
     others = [i for i in previous.interfaces if i is not bridge_entry and i is not container_entry]
-    check_host_veth(socks.host, others, bridge, container, conf)
+    host_veth = check_host_veth(socks.host, others, bridge, container, conf)
     check_addresses(socks.pod, container, previous)
     check_routes(socks.pod, previous)
     check_gateway_addresses(socks.host, bridge, conf, previous)
     check_masquerade(conf, inv, previous)
+    check_spoofcheck(conf, inv, host_veth, container)
 
 
 def check_bridge(host, entry: Interface, conf: BridgeConfig) -> links.Link:
@@ -65,7 +66,9 @@ def check_container(pod, entry: Interface) -> links.Link:
     return container
 
 
-def check_host_veth(host, entries: list[Interface], bridge: links.Link, container: links.Link, conf: BridgeConfig) -> None:
+def check_host_veth(
+    host, entries: list[Interface], bridge: links.Link, container: links.Link, conf: BridgeConfig
+) -> links.Link:
     """Some listed host interface is the container's peer, on the bridge, with the right MAC and flags."""
     for entry in entries:
         if entry.sandbox:
@@ -81,7 +84,7 @@ def check_host_veth(host, entries: list[Interface], bridge: links.Link, containe
             raise _fail(f"Interface {entry.name} hairpin mode is {veth.hairpin}, the config says {conf.hairpin_mode}")
         if veth.isolated != conf.port_isolation:
             raise _fail(f"Interface {entry.name} port isolation is {veth.isolated}, the config says {conf.port_isolation}")
-        return
+        return veth
     raise _fail(f"CNI veth created for bridge {conf.bridge} was not found")
 
 
@@ -126,3 +129,13 @@ def check_masquerade(conf: BridgeConfig, inv: Invocation, previous: Result) -> N
     problems = masquerade.masquerade_problems(conf.network, inv.container_id, inv.ifname, cidrs, conf.ip_masq_backend)
     if problems:
         raise _fail(f"ipMasq rules of {conf.network}/{inv.container_id} are not in place: {'; '.join(problems)}")
+
+
+def check_spoofcheck(conf: BridgeConfig, inv: Invocation, host_veth: links.Link, container: links.Link) -> None:
+    if not conf.mac_spoof_check:
+        return
+    from cni_rkt.net import spoofcheck
+
+    problems = spoofcheck.spoofcheck_problems(host_veth.name, container.mac, inv.container_id, inv.ifname)
+    if problems:
+        raise _fail(f"macspoofchk rules of {inv.container_id}/{inv.ifname} are not in place: {'; '.join(problems)}")

@@ -265,7 +265,6 @@ FAILURES = {
     "route via unreachable gateway": (_set("ipam.gateway", "192.0.2.1"), "192.0.2.1"),
     "bridge name too long": (_set("bridge", "tbr0-much-too-long"), "tbr0-much-too-long"),
     "invalid mtu": (_set("mtu", 70000), "70000"),
-    "macspoofchk": (_set("macspoofchk", True), "macspoofchk"),
 }
 
 
@@ -460,3 +459,28 @@ def test_check_after_del_fails_in_ipam(sandbox, bridge):
     bridge.delete(pod)
     done = bridge.run("CHECK", pod, config=bridge.with_prev(result))
     assert done.returncode == 1
+
+
+# --- macspoofchk ---------------------------------------------------------------------
+
+
+def test_macspoofchk_drops_frames_from_another_mac(sandbox, bridge):
+    sandbox.sh("nft add table bridge nat && nft 'add chain bridge nat PREROUTING "
+               "{ type filter hook prerouting priority -300 ; policy accept ; }'")
+    bridge.config["macspoofchk"] = True
+    pod = sandbox.pod()
+    before = bridge.state()
+    result = bridge.add(pod)
+    assert "cni-br-iface-cid1-eth0-mac" in sandbox.sh("nft list table bridge nat")
+    sandbox.sh("ping -c1 -W2 10.22.0.1", netns=pod_name(pod))
+    check = bridge.run("CHECK", pod, config=bridge.with_prev(result))
+    assert check.returncode == 0, check.stdout
+    sandbox.sh("ip link set eth0 address 02:de:ad:be:ef:01", netns=pod_name(pod))
+    spoofed = subprocess.run(["ip", "netns", "exec", pod_name(pod), "ping", "-c1", "-W1", "10.22.0.1"],
+                             capture_output=True, check=False)
+    assert spoofed.returncode != 0
+    check = bridge.run("CHECK", pod, config=bridge.with_prev(result))
+    assert check.returncode == 1  # the container's MAC is not the one in prevResult any more
+    bridge.delete(pod, config=bridge.with_prev(result))
+    assert "cni-br-iface" not in sandbox.sh("nft list table bridge nat")
+    assert bridge.state_without_bridge() == before
