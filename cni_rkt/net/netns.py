@@ -59,16 +59,16 @@ def _open(path: str) -> NetNS:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
-        raise NetnsMissing(f"{path}: no such file or directory") from exc
+        raise NetnsMissing("no such file or directory") from exc
     try:
         kind = fcntl.ioctl(fd, _NS_GET_NSTYPE)
     except OSError as exc:
         os.close(fd)
         # ENOTTY: a plain file, e.g. the mount point left after a reboot
-        raise NetnsMissing(f"{path}: not a network namespace") from exc
+        raise NetnsMissing("not a network namespace") from exc
     if kind != CLONE_NEWNET:
         os.close(fd)
-        raise NetnsMissing(f"{path}: not a network namespace")
+        raise NetnsMissing("not a network namespace")
     return NetNS(path, fd)
 
 

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links, netns, sysctl
 from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
 from cni_rkt.plugins.bridge_result import AddressPlan, build_result, plan_addresses, pod_routes
@@ -141,12 +142,12 @@ def configure_pod(socks: Sockets, conf: BridgeConfig, container: links.Link, pla
     with netns.entered(socks.pod_ns):
         configure_pod_sysctls(container.name, conf.enable_dad, has_ipv6)
     for ip in plan.ips:
-        links.add_address(socks.pod, container, ip.address)
+        addrs.add_address(socks.pod, container, ip.address)
     links.set_up(socks.pod, container)
     if has_ipv6 and conf.enable_dad:
-        links.wait_dad_settled(socks.pod, container)
+        addrs.wait_dad_settled(socks.pod, container)
     for route in pod_routes(plan):
-        links.add_route(socks.pod, container, route)
+        addrs.add_route(socks.pod, container, route)
 
 
 def configure_pod_sysctls(ifname: str, enable_dad: bool, has_ipv6: bool) -> None:
@@ -177,13 +178,13 @@ def add_gateway_addresses(
         return all(p.index == host_veth.index for p in links.ports_of(socks.host, bridge.index))
 
     for cidr in plan.bridge_addresses:
-        added, replaced = links.ensure_address(socks.host, bridge, cidr, conf.force_address)
+        added, replaced = addrs.ensure_address(socks.host, bridge, cidr, conf.force_address)
         for old in replaced:
-            undo.push(f"restore {old} on {bridge.name}", lambda old=old: links.add_address(socks.host, bridge, old))
+            undo.push(f"restore {old} on {bridge.name}", lambda old=old: addrs.add_address(socks.host, bridge, old))
         if added:
             undo.push(
                 f"remove {cidr} from {bridge.name}",
-                lambda cidr=cidr: only_ours_left() and links.remove_address(socks.host, bridge, cidr),
+                lambda cidr=cidr: only_ours_left() and addrs.remove_address(socks.host, bridge, cidr),
             )
     links.pin_mac(socks.host, bridge)  # its MAC from before the first port, as the reference
     for family in sorted({ipaddress.ip_interface(c).version for c in plan.bridge_addresses}):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links
 from cni_rkt.plugins.bridge_config import BridgeConfig
 from cni_rkt.protocol.invocation import Invocation
@@ -89,14 +90,14 @@ def check_host_veth(
 
 
 def check_addresses(pod, container: links.Link, previous: Result) -> None:
-    present = {ipaddress.ip_interface(a) for a in links.addresses(pod, container.index)}
+    present = {ipaddress.ip_interface(a) for a in addrs.addresses(pod, container.index)}
     for ip in previous.ips:
         if ipaddress.ip_interface(ip.address) not in present:
             raise _fail(f"Failed to match addr {ip.address} on interface {container.name}")
 
 
 def check_routes(pod, previous: Result) -> None:
-    tables = {family: links.routes(pod, family) for family in {ip_family(r.dst) for r in previous.routes}}
+    tables = {family: addrs.routes(pod, family) for family in {ip_family(r.dst) for r in previous.routes}}
     for route in previous.routes:
         dst = ipaddress.ip_network(route.dst, strict=False)
         found = any(
@@ -111,7 +112,7 @@ def check_routes(pod, previous: Result) -> None:
 def check_gateway_addresses(host, bridge: links.Link, conf: BridgeConfig, previous: Result) -> None:
     if not conf.is_gateway:
         return
-    present = {ipaddress.ip_interface(a) for a in links.addresses(host, bridge.index)}
+    present = {ipaddress.ip_interface(a) for a in addrs.addresses(host, bridge.index)}
     for ip in previous.ips:
         if not ip.gateway:
             continue

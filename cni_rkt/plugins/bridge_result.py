@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from cni_rkt.net.links import RouteSpec
+from cni_rkt.net.addresses import RouteSpec
 from cni_rkt.plugins.bridge_config import BridgeConfig
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.result import DNS, Interface, IPConfig, Result, Route, ip_family
