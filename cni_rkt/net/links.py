@@ -35,8 +35,8 @@ VETH_NAME_ATTEMPTS = 10
 # --- the bridge ----------------------------------------------------------------------
 
 
-def ensure_bridge(ipr, name: str, mtu: int, vlan_filtering: bool, promisc: bool) -> tuple[Link, bool]:
-    """The bridge `name`, created if missing; True when this call created it.
+def ensure_bridge(ipr, name: str, mtu: int, vlan_filtering: bool, promisc: bool) -> tuple[Link, Link | None]:
+    """The bridge `name`, up, created if missing; and how it was before (None: we created it).
 
     EEXIST is not an error: concurrent first ADDs race to create the same bridge.
     """
@@ -63,9 +63,25 @@ def ensure_bridge(ipr, name: str, mtu: int, vlan_filtering: bool, promisc: bool)
     if bridge.kind != "bridge":
         raise CNIError(ErrorCode.INTERNAL, f'failed to create bridge "{name}": "{name}" already exists but is not a bridge')
     flags = IFF_UP | (IFF_PROMISC if promisc else 0)
-    with netlink_errors(f'could not set "{name}" up'):
-        ipr.link("set", index=bridge.index, flags=flags, change=flags)
-    return get_link(ipr, bridge.index), created
+    if bridge.flags & flags != flags:
+        set_flags(ipr, bridge, flags, flags)
+    return get_link(ipr, bridge.index), (None if created else bridge)
+
+
+def set_flags(ipr, link: Link, flags: int, mask: int) -> None:
+    """Set the `mask` bits of a link's flags (IFF_UP, IFF_PROMISC) to those of `flags`."""
+    with netlink_errors(f'could not set flags of "{link.name}"'):
+        ipr.link("set", index=link.index, flags=flags, change=mask)
+
+
+def restore_bridge_flags(ipr, before: Link) -> None:
+    """Undo for a bridge that existed: put its up/promisc flags back, unless a port is on it now."""
+    if ports_of(ipr, before.index):
+        return
+    mask = IFF_UP | IFF_PROMISC
+    current = find_link(ipr, before.name)
+    if current is not None and current.index == before.index and current.flags & mask != before.flags & mask:
+        set_flags(ipr, current, before.flags, mask)
 
 
 def remove_bridge_if_unused(ipr, name: str) -> bool:

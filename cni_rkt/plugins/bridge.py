@@ -84,9 +84,11 @@ def add(inv: Invocation) -> Result:
 
 
 def ensure_bridge(socks: Sockets, conf: BridgeConfig, undo: UndoStack) -> links.Link:
-    bridge, created = links.ensure_bridge(socks.host, conf.bridge, conf.mtu, conf.uses_vlans, conf.promisc_mode)
-    if created:
+    bridge, before = links.ensure_bridge(socks.host, conf.bridge, conf.mtu, conf.uses_vlans, conf.promisc_mode)
+    if before is None:
         undo.push(f"remove bridge {conf.bridge}", lambda: links.remove_bridge_if_unused(socks.host, conf.bridge))
+    else:  # runs after our veth is gone, so a port still there is another pod's
+        undo.push(f"restore flags of {conf.bridge}", lambda: links.restore_bridge_flags(socks.host, before))
     sysctl.try_write_sysctl(f"net/ipv6/conf/{conf.bridge}/accept_ra", "0")  # we own its routes
     return bridge
 
@@ -287,9 +289,10 @@ def gc(inv: Invocation) -> None:
             ipam_call(inv, conf, "GC")
         except CNIError as exc:
             errors.append(str(exc))
-    from cni_rkt.net import masquerade
+    if conf.is_layer3 and conf.ip_masq:
+        from cni_rkt.net import masquerade
 
-    errors += masquerade.gc_masquerade(conf.network, valid_attachments(inv.config))
+        errors += masquerade.gc_masquerade(conf.network, valid_attachments(inv.config))
     if errors:
         raise CNIError(ErrorCode.INTERNAL, "bridge GC failed", "; ".join(errors))
 

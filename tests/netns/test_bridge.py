@@ -484,3 +484,72 @@ def test_macspoofchk_drops_frames_from_another_mac(sandbox, bridge):
     bridge.delete(pod, config=bridge.with_prev(result))
     assert "cni-br-iface" not in sandbox.sh("nft list table bridge nat")
     assert bridge.state_without_bridge() == before
+
+
+# --- gateway options, DNS, DAD -------------------------------------------------------
+
+
+def test_is_default_gateway_adds_the_default_route(sandbox, bridge):
+    bridge.config["isDefaultGateway"] = True
+    bridge.config["ipam"].pop("routes")
+    pod = sandbox.pod()
+    result = bridge.add(pod)
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.22.0.1"}]
+    assert ip_json(sandbox, "route show default", pod_name(pod))[0]["gateway"] == "10.22.0.1"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_bridge_with_another_address_needs_force_address(sandbox, bridge, force):
+    sandbox.sh("ip link add tbr0 type bridge && ip addr add 10.99.0.1/16 dev tbr0")
+    bridge.config["forceAddress"] = force
+    pod = sandbox.pod()
+    before = bridge.state()
+    done = bridge.run("ADD", pod)
+    bridge_addrs = {a["local"] for a in ip_json(sandbox, "addr show tbr0")[0]["addr_info"] if a["family"] == "inet"}
+    if force:
+        assert done.returncode == 0, done.stdout
+        assert bridge_addrs == {"10.22.0.1"}
+    else:
+        assert done.returncode == 1
+        assert done.json()["msg"] == 'failed to set bridge addr: "tbr0" already has an IP address different from 10.22.0.1/16'
+        assert bridge.state() == before
+
+
+def test_config_dns_replaces_ipam_dns(sandbox, bridge, tmp_path):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 192.0.2.53\nsearch ipam.example\n")
+    bridge.config["ipam"]["resolvConf"] = str(resolv)
+    assert bridge.add(sandbox.pod("a"), "cid-a")["dns"] == {"nameservers": ["192.0.2.53"], "search": ["ipam.example"]}
+    bridge.config["dns"] = {"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}
+    assert bridge.add(sandbox.pod("b"), "cid-b")["dns"] == {"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}
+
+
+def test_enabledad_turns_dad_on_and_add_waits_for_it(sandbox, bridge):
+    bridge.config.update({"enabledad": True, "isGateway": False})
+    bridge.config["ipam"] = {"type": "host-local", "subnet": "fd00:33::/64", "dataDir": bridge.data_dir}
+    pod = sandbox.pod()
+    bridge.add(pod)
+    assert sandbox.sh("cat /proc/sys/net/ipv6/conf/eth0/accept_dad", netns=pod_name(pod)).strip() == "1"
+    info = ip_json(sandbox, "-6 addr show dev eth0 scope global", pod_name(pod))[0]["addr_info"]
+    assert info[0]["local"] == "fd00:33::2" and not info[0].get("tentative")
+
+
+# --- STATUS and GC go to IPAM --------------------------------------------------------
+
+
+def test_status_forwards_to_ipam(sandbox, bridge):
+    bridge.config["cniVersion"] = "1.1.0"
+    assert bridge.run("STATUS", None, cid="", ifname="").returncode == 0
+    bridge.config["ipam"]["type"] = "nonexistent-ipam"
+    done = bridge.run("STATUS", None, cid="", ifname="")
+    assert done.returncode == 1 and "nonexistent-ipam" in done.json()["msg"]
+
+
+def test_gc_releases_reservations_of_attachments_no_longer_valid(sandbox, bridge):
+    bridge.config["cniVersion"] = "1.1.0"
+    bridge.add(sandbox.pod("keep"), "cid-keep")
+    bridge.add(sandbox.pod("drop"), "cid-drop")
+    gc_config = {**bridge.config, "cni.dev/valid-attachments": [{"containerID": "cid-keep", "ifname": "eth0"}]}
+    done = bridge.run("GC", None, cid="", ifname="", config=gc_config)
+    assert done.returncode == 0, done.stdout
+    assert bridge.reservations() == ["10.22.0.2"]
