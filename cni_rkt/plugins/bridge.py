@@ -289,10 +289,10 @@ def gc(inv: Invocation) -> None:
             ipam_call(inv, conf, "GC")
         except CNIError as exc:
             errors.append(str(exc))
-    if conf.is_layer3 and conf.ip_masq:
-        from cni_rkt.net import masquerade
+    # also when ipMasq is off now: rules made while it was on are still this network's
+    from cni_rkt.net import masquerade
 
-        errors += masquerade.gc_masquerade(conf.network, valid_attachments(inv.config))
+    errors += masquerade.gc_masquerade(conf.network, valid_attachments(inv.config))
     if errors:
         raise CNIError(ErrorCode.INTERNAL, "bridge GC failed", "; ".join(errors))
 
