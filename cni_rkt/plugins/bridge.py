@@ -57,6 +57,7 @@ def sockets(pod_ns: netns.NetNS | None):
 
 def add(inv: Invocation) -> Result:
     conf = load(inv)
+    refuse_unsupported(conf)
     with sockets(netns.open_netns(inv.netns)) as socks, UndoStack() as undo:
         bridge = ensure_bridge(socks, conf, undo)
         host_veth, container = create_veth(socks, conf, inv.ifname, undo)
@@ -81,6 +82,16 @@ def add(inv: Invocation) -> Result:
         Interface(container.name, container.mac, sandbox=inv.netns),
     ]
     return build_result(interfaces, plan, ipam_dns, conf)
+
+
+def refuse_unsupported(conf: BridgeConfig) -> None:
+    """What the reference does and we do not yet, refused before any side effect."""
+    if conf.vlan and conf.is_layer3 and conf.is_gateway:
+        raise CNIError(
+            ErrorCode.UNSUPPORTED_FIELD,
+            f"isGateway with vlan {conf.vlan} (a {conf.bridge}.{conf.vlan} gateway port) is not supported yet",
+            "vlan",
+        )
 
 
 def ensure_bridge(socks: Sockets, conf: BridgeConfig, undo: UndoStack) -> links.Link:
@@ -173,8 +184,6 @@ def add_gateway_addresses(
     """isGateway: the gateway addresses on the bridge, and forwarding on for their families."""
     if not conf.is_gateway or not plan.bridge_addresses:
         return
-    if conf.vlan:
-        raise CNIError(ErrorCode.UNSUPPORTED_FIELD, "isGateway with vlan (a <bridge>.<vlan> gateway port) is not supported yet", "vlan")
 
     def only_ours_left() -> bool:
         return all(p.index == host_veth.index for p in links.ports_of(socks.host, bridge.index))

@@ -553,3 +553,13 @@ def test_gc_releases_reservations_of_attachments_no_longer_valid(sandbox, bridge
     done = bridge.run("GC", None, cid="", ifname="", config=gc_config)
     assert done.returncode == 0, done.stdout
     assert bridge.reservations() == ["10.22.0.2"]
+
+
+def test_vlan_with_is_gateway_is_refused_before_any_change(sandbox, bridge):
+    bridge.config["vlan"] = 100
+    pod = sandbox.pod()
+    before = bridge.state()
+    done = bridge.run("ADD", pod)
+    assert done.returncode == 1
+    assert (done.json()["code"], done.json()["details"]) == (2, "vlan")
+    assert bridge.state() == before
