@@ -319,6 +319,15 @@ def _open_index(path: str) -> Index:
         return Index(path)
 
 
+def _close_index(store: DiskStore, index: Index, path: str) -> None:
+    """Record the directory's stamp; an empty network keeps no index, as the Go plugin keeps none."""
+    empty = index.is_empty()
+    index.set_stamp(store.finish())
+    index.close()
+    if empty:
+        index_module.remove_index(path)
+
+
 @contextmanager
 def open_store(data_dir: str, network: str) -> Iterator[DiskStore]:
     """The network's store, locked for the whole block; created if missing (mode 0755)."""
@@ -332,20 +341,19 @@ def open_store(data_dir: str, network: str) -> Iterator[DiskStore]:
         raise _io_error(f"open {directory}", exc) from exc
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        index = _open_index(index_module.index_path(data_dir, network))
+        path = index_module.index_path(data_dir, network)
+        index = _open_index(path)
         store = DiskStore(directory, index)
         try:
             store.refresh_index()
             yield store
         except CNIError:
-            index.set_stamp(store.finish())  # a refusal: files and index still agree
-            index.close()
+            _close_index(store, index, path)  # a refusal: files and index still agree
             raise
         except BaseException:
             index.set_stamp("")  # anything else: do not trust this index next time
             index.close()
             raise
-        index.set_stamp(store.finish())
-        index.close()
+        _close_index(store, index, path)
     finally:
         os.close(lock_fd)  # closing the descriptor drops the flock
