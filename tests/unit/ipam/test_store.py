@@ -198,3 +198,12 @@ def test_settle_waits_for_the_clock_tick(monkeypatch):
     monkeypatch.setattr(store_module.time, "clock_gettime_ns", lambda clock: next(ticks))
     monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
     assert store_module._settle(5)
+
+
+def test_an_empty_network_keeps_no_index(data_dir):
+    reserve(data_dir, "10.1.0.2", "c1")
+    assert os.path.exists(index_path(data_dir, "net1"))
+    with open_store(data_dir, "net1") as store:
+        store.release(IPAddress("10.1.0.2"))
+    assert not os.path.exists(index_path(data_dir, "net1"))
+    assert sorted(os.listdir(os.path.join(data_dir, "net1"))) == ["last_reserved_ip.0", "lock"]
