@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -27,16 +26,21 @@ from typing import Protocol
 
 from netaddr import IPAddress
 
-from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.ipam import index as index_module
+from cni_rkt.ipam.files import (
+    LAST_RESERVED_PREFIX,
+    LOCK_FILE,
+    SCRATCH_PREFIX,
+    address_of_name,
+    file_content,
+    network_dir,
+    parse_content,
+    read_nofollow,
+)
 from cni_rkt.ipam.index import Index, Reservation
 from cni_rkt.ipam.ranges import parse_ip
-from cni_rkt.protocol import spec
 
-LOCK_FILE = "lock"
-LAST_RESERVED_PREFIX = "last_reserved_ip."
-SCRATCH_PREFIX = ".cni-rkt-tmp-"  # never a valid address nor one of Go's names
-LINE_BREAK = "\r\n"
 _IP_FILE_MODE = 0o600
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)  # the clock file times come from
 _SETTLE_LIMIT_S = 0.05
@@ -56,68 +60,12 @@ class Store(Protocol):
     def taken_between(self, family: int, first: int, last: int, limit: int) -> list[int]: ...
 
 
-# --- names and contents ------------------------------------------------------------------
-
-
-def file_content(container_id: str, ifname: str) -> bytes:
-    return f"{container_id.strip()}{LINE_BREAK}{ifname}".encode()
-
-
-def parse_content(data: bytes) -> tuple[str, str | None]:
-    """(container id, ifname), ifname None for a legacy file; trimmed as the reference does."""
-    text = data.decode("utf-8", errors="surrogateescape").strip()
-    container_id, sep, ifname = text.partition(LINE_BREAK)
-    return (container_id, ifname) if sep else (text, None)
-
-
-def address_of_name(name: str) -> tuple[int, int] | None:
-    """(family, number) of an address file's name, None for any other file.
-
-    inet_pton rather than netaddr: a rebuild parses every name, and this is 10x faster.
-    """
-    for family, af in ((4, socket.AF_INET), (6, socket.AF_INET6)):
-        try:
-            return family, int.from_bytes(socket.inet_pton(af, name), "big")
-        except OSError:
-            continue
-    return None
-
-
-def check_attachment(container_id: str, ifname: str) -> None:
-    """Values that end up in file contents: no forged line breaks, no path characters."""
-    if not spec.NAME_PATTERN.match(container_id or ""):
-        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid characters in containerID", container_id)
-    if not ifname or ifname in (".", "..") or any(c in "/:" or c.isspace() for c in ifname):
-        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid interface name", ifname)
-
-
-def network_dir(data_dir: str, network: str) -> str:
-    """`dataDir/<network>`, refusing any name or symlink that would lead elsewhere."""
-    if not isinstance(network, str) or not spec.NAME_PATTERN.match(network):
-        raise invalid_config("invalid characters found in network name", str(network))
-    directory = os.path.join(data_dir, network)
-    if os.path.realpath(directory) != os.path.join(os.path.realpath(data_dir), network):
-        raise invalid_config(f"ipam.dataDir: {directory} resolves outside {data_dir}", "ipam.dataDir")
-    return directory
-
-
 def _boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
     except OSError:
         return ""
-
-
-def _read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    finally:
-        os.close(fd)
 
 
 def _io_error(action: str, exc: OSError) -> CNIError:
@@ -169,7 +117,7 @@ class DiskStore:
         if address is None:
             return None  # lock, last_reserved_ip.*, anything else
         path = name if dir_fd is not None else os.path.join(self.directory, name)
-        data = _read_nofollow(path, dir_fd)
+        data = read_nofollow(path, dir_fd)
         if data is None:
             return None
         container_id, ifname = parse_content(data)
@@ -227,7 +175,7 @@ class DiskStore:
         return [IPAddress(r.number, r.family) for r in held]
 
     def last_reserved(self, range_index: int) -> IPAddress | None:
-        data = _read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
+        data = read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
         try:
             return parse_ip(data.decode().strip()) if data else None
         except (ValueError, UnicodeDecodeError):

@@ -14,7 +14,8 @@ from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
 from cni_rkt.ipam.ranges import parse_ip_maybe_prefix
-from cni_rkt.ipam.store import DiskStore, check_attachment, network_dir, open_store
+from cni_rkt.ipam.files import check_attachment, network_dir
+from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, IPConfig, Result, prev_result
 

@@ -4,7 +4,6 @@ host-local touches no network, so these run without a netns (and without root), 
 through the installed launcher, exec'd the way a runtime does.
 """
 
-import json
 import os
 import random
 import signal

@@ -9,7 +9,8 @@ from netaddr import IPAddress
 from cni_rkt.errors import CNIError
 from cni_rkt.ipam import store as store_module
 from cni_rkt.ipam.index import index_path
-from cni_rkt.ipam.store import DiskStore, check_attachment, open_store, parse_content
+from cni_rkt.ipam.files import check_attachment, parse_content
+from cni_rkt.ipam.store import DiskStore, open_store
 
 
 @pytest.fixture
