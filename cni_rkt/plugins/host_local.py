@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from cni_rkt.errors import CNIError, ErrorCode, internal
+from cni_rkt.errors import CNIError, ErrorCode, internal, invalid_config
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
 from cni_rkt.ipam.ranges import parse_ip_maybe_prefix
@@ -68,11 +68,11 @@ def _valid_attachments(config: dict) -> set[tuple[str, str]]:
     key = next((k for k in VALID_ATTACHMENTS_KEYS if k in config), None)
     raw = config.get(key) if key else None
     if not isinstance(raw, list):
-        raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
+        raise invalid_config("GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
     valid = set()
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("containerID"), str):
-            raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, f"{key}: invalid attachment {item!r}", key)
+            raise invalid_config(f"{key}: invalid attachment {item!r}", key)
         valid.add((item["containerID"], item.get("ifname", "")))
     return valid
 

@@ -6,6 +6,7 @@ where we write 0600, and it knows spec versions up to 1.0.0.
 """
 
 import os
+import random
 
 import pytest
 from conftest import needs_go_plugins
@@ -102,3 +103,32 @@ def test_same_history_gives_the_same_bytes_and_files(ours, tmp_path):
         for name in os.listdir(go_net):
             with open(os.path.join(go_net, name), "rb") as theirs, open(os.path.join(our_net, name), "rb") as mine:
                 assert mine.read() == theirs.read(), name
+
+
+TRICKY = {"ranges": [
+    [{"subnet": "10.9.0.0/28", "rangeStart": "10.9.0.3", "rangeEnd": "10.9.0.9", "gateway": "10.9.0.5"},
+     {"subnet": "10.9.1.0/29", "gateway": "10.9.1.6"}],
+    [{"subnet": "fd09::/125"}],
+]}
+
+
+def test_random_history_on_a_tricky_range_set_matches_step_by_step(ours, tmp_path):
+    """Gateways inside ranges, two ranges in a set, tiny sets that wrap and run out."""
+    rng = random.Random(3)
+    held: set[str] = set()
+    for step in range(40):
+        if held and rng.random() < 0.4:
+            command, cid, cni_args = "DEL", rng.choice(sorted(held)), ""
+        else:
+            command, cid = "ADD", f"c{rng.randrange(30)}"
+            cni_args = f"IP=10.9.{rng.choice([0, 1])}.{rng.randrange(1, 9)}" if rng.random() < 0.2 else ""
+        outputs = []
+        for executable, name in ((GO_HOST_LOCAL, "go"), (ours, "ours")):
+            conf = ipam_config(str(tmp_path / name), "0.4.0", **TRICKY)
+            reply = call(executable, command, conf, cid, cni_args=cni_args)
+            outputs.append(reply.stdout if reply.returncode == 0 else reply.json()["msg"])
+        assert outputs[1] == outputs[0], f"step {step}: {command} {cid} {cni_args}"
+        if command == "ADD" and isinstance(outputs[0], bytes):
+            held.add(cid)
+        elif command == "DEL":
+            held.discard(cid)
