@@ -13,8 +13,9 @@ import os
 from cni_rkt.errors import CNIError, ErrorCode, internal, invalid_config
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
-from cni_rkt.ipam.ranges import parse_ip_maybe_prefix
 from cni_rkt.ipam.files import check_attachment, network_dir
+from cni_rkt.ipam.index import Reservation
+from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, IPConfig, Result, prev_result
@@ -39,8 +40,19 @@ def add(inv: Invocation) -> Result:
 def delete(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        for reservation in store.attachment_reservations(inv.container_id, inv.ifname):
+        _release_all(store, store.attachment_reservations(inv.container_id, inv.ifname))
+
+
+def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:
+    """Release each one, going on after a failure (as DEL and GC should); then report."""
+    failures = []
+    for reservation in reservations:
+        try:
             store.release_reservation(reservation)
+        except CNIError as exc:
+            failures.append(exc)
+    if failures:
+        raise CNIError(failures[0].code, "; ".join(f.msg for f in failures))
 
 
 def check(inv: Invocation) -> None:
@@ -82,13 +94,14 @@ def gc(inv: Invocation) -> None:
     valid = _valid_attachments(inv.config)
     valid_containers = {cid for cid, _ in valid}
     with open_store(conf.data_dir, conf.network) as store:
-        for reservation in store.reservations():
-            legacy = reservation.ifname is None
-            if legacy and reservation.container_id in valid_containers:
-                continue
-            if not legacy and (reservation.container_id, reservation.ifname) in valid:
-                continue
-            store.release_reservation(reservation)
+        _release_all(store, [r for r in store.reservations() if not _is_valid(r, valid, valid_containers)])
+
+
+def _is_valid(reservation: Reservation, valid: set[tuple[str, str]], valid_containers: set[str]) -> bool:
+    """Legacy files name only the container, so any live attachment of it keeps them."""
+    if reservation.ifname is None:
+        return reservation.container_id in valid_containers
+    return (reservation.container_id, reservation.ifname) in valid
 
 
 def status(inv: Invocation) -> None:
@@ -101,7 +114,7 @@ def status(inv: Invocation) -> None:
                 )
 
 
-def _has_free_address(store: DiskStore, rng) -> bool:
+def _has_free_address(store: DiskStore, rng: Range) -> bool:
     taken = store.count_between(rng.version, int(rng.start), int(rng.end))
     return taken < rng.size()
 
