@@ -16,6 +16,7 @@ Improvements over the reference, all invisible to it:
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sqlite3
@@ -44,6 +45,7 @@ from cni_rkt.ipam.ranges import parse_ip
 _IP_FILE_MODE = 0o600
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)  # the clock file times come from
 _SETTLE_LIMIT_S = 0.05
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 
 
 class Store(Protocol):
@@ -227,12 +229,17 @@ class DiskStore:
 
     def _claim(self, name: str, data: bytes) -> bool:
         """Create the address file whole, or return False if it exists."""
+        target = os.path.join(self.directory, name)
         try:
             scratch = self._write_scratch(name, data, _IP_FILE_MODE, durable=True)
             try:
-                os.link(scratch, os.path.join(self.directory, name))
+                os.link(scratch, target)
             except FileExistsError:
                 return False
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                return _create_exclusive(target, data)
             finally:
                 os.unlink(scratch)
         except OSError as exc:
@@ -246,6 +253,23 @@ class DiskStore:
             os.replace(scratch, os.path.join(self.directory, target))
         except OSError as exc:
             raise _io_error(f"write {target}", exc) from exc
+
+
+def _create_exclusive(path: str, data: bytes) -> bool:
+    """The reference's way (O_EXCL, then write), for file systems without hard links."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _IP_FILE_MODE)
+    except FileExistsError:
+        return False
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    return True
 
 
 def _settle(mtime_ns: int) -> bool:
