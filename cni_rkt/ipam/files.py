@@ -63,11 +63,14 @@ def network_dir(data_dir: str, network: str) -> str:
 
 
 def read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
+    """A small file's bytes; None for a symlink, a directory or anything unreadable."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return None
     try:
         return os.read(fd, 4096)
+    except OSError:
+        return None
     finally:
         os.close(fd)

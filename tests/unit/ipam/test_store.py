@@ -204,3 +204,13 @@ def test_file_systems_without_hard_links_still_claim_exclusively(data_dir, monke
     with open(os.path.join(data_dir, "net1", "10.1.0.2"), "rb") as f:
         assert f.read() == b"a\r\neth0"
     assert [n for n in os.listdir(os.path.join(data_dir, "net1")) if n.startswith(".")] == []
+
+
+def test_odd_entries_named_like_addresses_are_skipped_not_fatal(data_dir):
+    net = os.path.join(data_dir, "net1")
+    os.makedirs(os.path.join(net, "10.1.0.2"))  # a directory
+    os.symlink("/nonexistent", os.path.join(net, "10.1.0.3"))  # a dangling symlink
+    with open_store(data_dir, "net1") as store:
+        assert store.reservations() == []
+        assert not store.reserve(IPAddress("10.1.0.2"), "c1", "eth0", 0)
+        assert store.reserve(IPAddress("10.1.0.4"), "c1", "eth0", 0)
