@@ -74,3 +74,17 @@ def read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+def scan_attachment(directory: str, container_id: str, ifname: str) -> list[str]:
+    """Without lock or index: the addresses (container_id, ifname) holds, else its legacy files."""
+    exact, legacy = [], []
+    for name in sorted(os.listdir(directory), key=lambda n: address_of_name(n) or (0, 0)):
+        data = read_nofollow(os.path.join(directory, name)) if address_of_name(name) else None
+        if data is not None:
+            owner = parse_content(data)
+            if owner == (container_id, ifname):
+                exact.append(name)
+            elif owner == (container_id, None):
+                legacy.append(name)
+    return exact or legacy

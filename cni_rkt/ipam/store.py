@@ -285,10 +285,13 @@ def _settle(mtime_ns: int) -> bool:
 def _open_index(path: str) -> Index:
     """The index, recreated when its file is damaged (it is only a cache)."""
     try:
+        try:
+            return Index(path)
+        except sqlite3.DatabaseError:
+            index_module.remove_index(path)
         return Index(path)
-    except sqlite3.DatabaseError:
-        index_module.remove_index(path)
-        return Index(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise CNIError(ErrorCode.IO_FAILURE, f"host-local store: index {path}: {exc}") from exc
 
 
 def _close_index(store: DiskStore, index: Index, path: str) -> None:

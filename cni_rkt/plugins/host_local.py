@@ -13,7 +13,7 @@ import os
 from cni_rkt.errors import CNIError, ErrorCode, internal, invalid_config
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
-from cni_rkt.ipam.files import check_attachment, network_dir
+from cni_rkt.ipam.files import check_attachment, network_dir, scan_attachment
 from cni_rkt.ipam.index import Reservation
 from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
@@ -129,5 +129,8 @@ def reserved_ips(config: dict, container_id: str, ifname: str) -> list[str]:
     directory = network_dir(data_dir, config.get("name"))
     if not os.path.isdir(directory):
         return []
-    with open_store(data_dir, config["name"]) as store:
-        return [r.name for r in store.attachment_reservations(container_id, ifname)]
+    try:
+        with open_store(data_dir, config["name"]) as store:
+            return [r.name for r in store.attachment_reservations(container_id, ifname)]
+    except CNIError:  # say, a read-only data dir: read the files themselves
+        return scan_attachment(directory, container_id, ifname)
