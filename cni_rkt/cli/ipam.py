@@ -61,10 +61,18 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def list_networks(args: argparse.Namespace) -> int:
+    from cni_rkt.errors import CNIError
     from cni_rkt.ipam.inventory import list_reservations, network_names
 
-    names = [args.network] if args.network else network_names(args.data_dir)
-    listed = {name: list_reservations(args.data_dir, name) for name in names}
+    if args.network:
+        listed = {args.network: list_reservations(args.data_dir, args.network)}
+    else:
+        listed = {}
+        for name in network_names(args.data_dir):
+            try:
+                listed[name] = list_reservations(args.data_dir, name)
+            except CNIError as exc:  # e.g. a symlink out of the data dir: say so, list the others
+                print(f"cni-rkt ipam: skipping {name}: {exc}", file=sys.stderr)
     if args.json:
         networks = [{"name": name, "reservations": [entry_dict(e) for e in entries]} for name, entries in listed.items()]
         print(json.dumps({"dataDir": args.data_dir, "networks": networks}, indent=2))

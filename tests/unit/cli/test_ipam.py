@@ -162,3 +162,12 @@ def test_reclaim_needs_valid_or_container(populated, capsys):
     with pytest.raises(SystemExit) as info:
         main(["ipam", "reclaim", NETWORK, "--data-dir", populated])
     assert info.value.code == 2
+
+
+def test_list_skips_a_network_dir_that_leads_out_of_the_data_dir(populated, capsys, tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "10.9.9.9").write_text("x\r\neth0")
+    os.symlink(tmp_path / "outside", os.path.join(populated, "escape"))
+    code, out, err = ipam(capsys, "list", "--data-dir", populated, "--json")
+    assert code == 0 and [n["name"] for n in json.loads(out)["networks"]] == [NETWORK]
+    assert "skipping escape" in err and "resolves outside" in err

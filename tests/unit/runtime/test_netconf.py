@@ -109,3 +109,4 @@ def test_invalid_list_names_the_key(tmp_path, bad, key):
     with pytest.raises(CNIError) as info:
         load_network(str(tmp_path), "net")
     assert info.value.code == 7 and key in str(info.value)
+
