@@ -3,6 +3,7 @@ plugins on a bridge conflist, and ADD/CHECK/DEL leave the sandbox as they found 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -32,10 +33,11 @@ def setup(sandbox, plugin_dir, data_dir, tmp_path):
     (conf_dir / "10-clinet.conflist").write_text(json.dumps(conflist))
     cache_dir = str(tmp_path / "cache")
 
-    def cni_rkt_exec(verb: str, netns: str = "", *extra: str):
+    def cni_rkt_exec(verb: str, netns: str = "", *extra: str, in_process: bool = True):
         argv = [sys.executable, "-m", "cni_rkt.cli.main", "exec", verb, NETWORK, *([netns] if netns else []),
                 "--conf-dir", str(conf_dir), "--cni-path", plugin_dir, "--cache-dir", cache_dir, *extra]
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYTHONPATH": REPO_ROOT}
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYTHONPATH": REPO_ROOT,
+               "CNI_RKT_INPROCESS_DELEGATE": "1" if in_process else "0"}
         return sandbox.run(argv, env=env)
 
     return Bridge(sandbox, plugin_dir, data_dir, config), cni_rkt_exec, cache_dir
@@ -46,8 +48,10 @@ def ok(run):
     return run
 
 
-def test_add_check_del_leaves_the_sandbox_as_it_was(setup, sandbox, data_dir, capsys):
-    bridge, cni_rkt_exec, cache_dir = setup
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "exec"])
+def test_add_check_del_leaves_the_sandbox_as_it_was(setup, sandbox, data_dir, capsys, in_process):
+    bridge, base_exec, cache_dir = setup
+    cni_rkt_exec = functools.partial(base_exec, in_process=in_process)
     pod = sandbox.pod()
     before = bridge.state()
     result = ok(cni_rkt_exec("add", pod)).json()

@@ -116,3 +116,18 @@ def test_host_local_add_check_gc_del_through_our_installed_plugin(setup, capsys)
     assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == []
     assert os.listdir(tmp_path / "cache") == []
     assert main(argv("status", "net")) == 0
+
+
+def test_rkt_runtime_finds_only_conf_files_and_sends_them_unchanged(setup, capsys, fp):
+    tmp_path, argv = setup
+    text = '{"name": "default", "type": "fake"}'
+    (tmp_path / "net.d" / "10-default.conflist").write_text(
+        '{"cniVersion": "1.0.0", "name": "default", "plugins": [{"type": "other"}]}')
+    (tmp_path / "net.d" / "99-default.conf").write_text(text)
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    seen = {}
+    fp.register([exe], stdout='{"ip4": {"ip": "172.16.28.2/24"}}', callback=lambda p: seen.update(p.kwargs["env"]),
+                stdin_callable=lambda data: seen.update(stdin=data))
+    assert main(argv("add", "default", "/var/run/netns/p", "--runtime", "rkt")) == 0
+    assert json.loads(capsys.readouterr().out)["ip4"]["ip"] == "172.16.28.2/24"
+    assert seen["stdin"] == text.encode() and seen["CNI_VERSION"] == "0.1.0"
