@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     reclaim.add_argument("--ifname", help="with --container: only this interface's (as DEL would)")
     reclaim.add_argument("--dry-run", action="store_true", help="print what would be released; change nothing")
     for sub in (listing, reclaim):
-        sub.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=f"host-local dataDir (default: {DEFAULT_DATA_DIR})")
+        sub.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                         help=f"host-local dataDir (default: {DEFAULT_DATA_DIR})")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -74,7 +75,8 @@ def list_networks(args: argparse.Namespace) -> int:
             except CNIError as exc:  # e.g. a symlink out of the data dir: say so, list the others
                 print(f"cni-rkt ipam: skipping {name}: {exc}", file=sys.stderr)
     if args.json:
-        networks = [{"name": name, "reservations": [entry_dict(e) for e in entries]} for name, entries in listed.items()]
+        networks = [{"name": name, "reservations": [entry_dict(e) for e in entries]}
+                    for name, entries in listed.items()]
         print(json.dumps({"dataDir": args.data_dir, "networks": networks}, indent=2))
         return 0
     if not listed:

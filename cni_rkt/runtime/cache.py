@@ -65,7 +65,8 @@ def write_entry(cache_dir: str, attachment: Attachment, config: bytes, result: d
         os.replace(scratch, path)
     except OSError as exc:
         _remove(scratch)
-        raise CNIError(ErrorCode.IO_FAILURE, f'failed to set network "{attachment.network}" cached result: {exc}') from exc
+        message = f'failed to set network "{attachment.network}" cached result: {exc}'
+        raise CNIError(ErrorCode.IO_FAILURE, message) from exc
 
 
 def read_entry(path: str) -> dict | None:

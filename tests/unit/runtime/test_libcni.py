@@ -61,8 +61,9 @@ def rt(plugins, tmp_path):
 
 
 def make_list(version="1.0.0", *types, **extra):
-    config = {"cniVersion": version, "name": "net", "plugins": [{"type": t, "capabilities": {"portMappings": True, "bandwidth": False},
-                                                                 "keep": t} for t in types or ("a", "b")], **extra}
+    capabilities = {"portMappings": True, "bandwidth": False}
+    plugins = [{"type": t, "capabilities": capabilities, "keep": t} for t in types or ("a", "b")]
+    config = {"cniVersion": version, "name": "net", "plugins": plugins, **extra}
     return network_list("/etc/cni/net.d/10-net.conflist", json.dumps(config).encode(), config)
 
 
@@ -92,7 +93,9 @@ def test_add_chains_prev_result_and_caches_the_last_result(plugins, rt):
     assert (env["CNI_CONTAINERID"], env["CNI_NETNS"], env["CNI_IFNAME"], env["CNI_ARGS"], env["CNI_PATH"]) == (
         "c1", "/var/run/netns/p1", "eth0", "K8S_POD_NAME=p", plugins.directory)
     assert env["PATH"] == "/usr/bin" and "CNI_VERSION" not in env
-    with open(os.path.join(rt.cache_dir, "net-c1-eth0")) as f:
+    path = os.path.join(rt.cache_dir, "net-c1-eth0")
+    assert os.stat(path).st_mode & 0o777 == 0o600 and os.listdir(rt.cache_dir) == ["net-c1-eth0"]
+    with open(path) as f:
         entry = json.load(f)
     assert entry["kind"] == "cniCacheV1" and entry["result"] == RESULT_B
     assert (entry["containerId"], entry["ifName"], entry["networkName"], entry["netns"]) == (

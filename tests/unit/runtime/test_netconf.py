@@ -39,7 +39,8 @@ def test_libcni_first_file_in_lexical_order_wins(tmp_path):
 def test_libcni_runs_a_single_conf_as_a_one_plugin_list(tmp_path):
     write(tmp_path, "10.json", conf("net", cniVersion="0.4.0", bridge="br9"))
     net = load_network(str(tmp_path), "net")
-    assert (net.name, net.cni_version, net.plugins) == ("net", "0.4.0", (conf("net", cniVersion="0.4.0", bridge="br9"),))
+    expected_plugin = conf("net", cniVersion="0.4.0", bridge="br9")
+    assert (net.name, net.cni_version, net.plugins) == ("net", "0.4.0", (expected_plugin,))
 
 
 def test_libcni_lookup_stops_at_a_file_it_cannot_parse(tmp_path):
