@@ -37,7 +37,7 @@ def find_plugin(plugin_type: str, cni_path: tuple[str, ...] | list[str]) -> str:
 
 
 def own_launcher_plugin(executable: str) -> str | None:
-    """The plugin name if `executable` is one of our launchers, else None."""
+    """'<plugin> <version>' if `executable` is one of our launchers, else None."""
     try:
         with open(executable, "rb") as f:
             head = f.read(512)
@@ -47,6 +47,20 @@ def own_launcher_plugin(executable: str) -> str | None:
     if start < 0:
         return None
     return head[start + len(LAUNCHER_MARKER) :].split(b"\n", 1)[0].decode().strip() or None
+
+
+def _in_process_plugin(executable: str, environ: Mapping[str, str]) -> str | None:
+    """The plugin to run in this process instead of exec'ing `executable`, if safe.
+
+    Only a launcher of this very version: another install may run other code.
+    """
+    if environ.get("CNI_RKT_INPROCESS_DELEGATE", "1") == "0":
+        return None
+    from cni_rkt import __version__
+    from cni_rkt.protocol.runner import PLUGIN_MODULES
+
+    name, _, version = (own_launcher_plugin(executable) or "").partition(" ")
+    return name if name in PLUGIN_MODULES and version == __version__ else None
 
 
 def _environment(environ: Mapping[str, str], command: str) -> dict[str, str]:
@@ -87,15 +101,14 @@ def call_plugin(
     """Run `plugin_type` with `command`; return its stdout, or raise its error."""
     executable = find_plugin(plugin_type, cni_path)
     env = _environment(environ, command)
-    own = own_launcher_plugin(executable)
-    if own is not None and environ.get("CNI_RKT_INPROCESS_DELEGATE", "1") != "0":
-        from cni_rkt.protocol.runner import PLUGIN_MODULES, run
+    in_process = _in_process_plugin(executable, environ)
+    if in_process:
+        from cni_rkt.protocol.runner import run
 
-        if own in PLUGIN_MODULES:
-            stdout, code = run(own, env, stdin)
-            if code != 0:
-                raise _error_from_output(stdout, b"", plugin_type)
-            return stdout
+        stdout, code = run(in_process, env, stdin)
+        if code != 0:
+            raise _error_from_output(stdout, b"", plugin_type)
+        return stdout
     stdout, stderr, code = _exec(executable, env, stdin)
     if code != 0:
         raise _error_from_output(stdout, stderr, plugin_type)
