@@ -1,0 +1,78 @@
+"""Helpers for the flannel root tests: the plugin dir, plugin runs, and what DEL may leave.
+
+Imported by tests/netns/test_flannel_*.py (pytest puts this directory on sys.path).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+from cni_rkt.launcher import install_launchers
+from sandbox import PluginRun, Sandbox
+
+GO_PLUGIN_DIR = "/usr/lib/cni"
+DELEGATES = ("bridge", "host-local")
+_MODULES = {"bridge": "cni_rkt.plugins.bridge", "host-local": "cni_rkt.plugins.host_local"}
+# A runtime's environment is minimal; the plugins still need PATH for iproute2/iptables.
+BASE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+def install_flannel_and_delegates(directory: str) -> dict[str, str]:
+    """Our flannel launcher, and our bridge/host-local where they exist yet, else Debian's Go ones.
+
+    Returns plugin name -> "ours" or the Go binary's path, so a test can say what it ran.
+    """
+    ours = ["flannel"] + [p for p in DELEGATES if importlib.util.find_spec(_MODULES[p]) is not None]
+    install_launchers(directory, plugins=tuple(ours))
+    used = {name: "ours" for name in ours}
+    for name in DELEGATES:
+        if name not in used:
+            os.symlink(os.path.join(GO_PLUGIN_DIR, name), os.path.join(directory, name))
+            used[name] = os.path.join(GO_PLUGIN_DIR, name)
+    return used
+
+
+def run_plugin(box: Sandbox, argv: list[str], command: str, env: dict, config: bytes | dict) -> PluginRun:
+    """One exec of a plugin inside the sandbox host netns, as a runtime execs it."""
+    stdin = config if isinstance(config, bytes) else json.dumps(config).encode()
+    run = box.run(argv, env={**BASE_ENV, **env, "CNI_COMMAND": command}, stdin=stdin)
+    assert run.returncode == 0, f"{command} failed: {run.stdout!r} {run.stderr.decode(errors='replace')[-2000:]}"
+    return run
+
+
+def without_bridge(snapshot: dict, bridge: str) -> dict:
+    """A snapshot minus the bridge device, its addresses and routes.
+
+    The reference bridge plugin never deletes its bridge (its gateway address and connected
+    route stay for the next pod); that is the one thing DEL may leave behind.
+    """
+    out = dict(snapshot)
+    for ns, state in snapshot.items():
+        if not isinstance(state, dict) or "links" not in state:
+            continue
+        out[ns] = {
+            "links": [link for link in state["links"] if link[0] != bridge],
+            "addrs": [addr for addr in state["addrs"] if addr[0] != bridge],
+            "routes4": [r for r in state["routes4"] if f"dev {bridge} " not in f"{r} "],
+            "routes6": [r for r in state["routes6"] if f"dev {bridge} " not in f"{r} "],
+        }
+    return out
+
+
+def reservations(ipam_network_dir: str) -> list[str]:
+    """host-local's reserved IPs (its lock and last_reserved_ip files are not reservations)."""
+    if not os.path.isdir(ipam_network_dir):
+        return []
+    return sorted(n for n in os.listdir(ipam_network_dir) if n != "lock" and not n.startswith("last_reserved_ip"))
+
+
+def pod_ipv4(result: dict) -> str:
+    """The pod's IPv4 address without prefix, from a 0.3+ result."""
+    return next(ip["address"] for ip in result["ips"] if ":" not in ip["address"]).split("/")[0]
+
+
+def ping(box: Sandbox, pod_netns_name: str, address: str) -> bool:
+    run = box.run(["ping", "-c", "1", "-W", "2", address], netns=pod_netns_name)
+    return run.returncode == 0
