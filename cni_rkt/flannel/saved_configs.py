@@ -9,9 +9,9 @@ File names (dataDir defaults to /var/lib/cni/flannel):
                      (two flannel networks) do not overwrite each other. A container id
                      never holds "@" (spec pattern [a-zA-Z0-9][a-zA-Z0-9_.-]*), so the
                      first "@" splits the name without ambiguity.
-    <cid>            the reference plugin's form. We read it on DEL when ours is absent
-                     (attachments made before a switch to cni-rkt), and also write it on
-                     ADD when absent, so the reference's DEL still works after a switch back.
+    <cid>            the reference plugin's form. We read it when we hold no file for that
+                     container (attachments made before a switch to cni-rkt), and also write
+                     it on ADD when absent, so the reference's DEL works after a switch back.
     .<name>.<random> a temporary file during an atomic write (ids never start with ".").
 
 Writes are atomic and durable: a temp file in the same directory (0600), fsync, rename,
@@ -91,7 +91,7 @@ class SavedConfigs:
         finally:
             os.close(dir_fd)
 
-    def save(self, container_id: str, ifname: str, data: bytes) -> None:
+    def save(self, container_id: str, ifname: str, data: bytes) -> SavedConfig:
         """Save before the delegate runs; also the reference's file when there is none."""
         path = self.path_for(container_id, ifname)
         legacy = self.path_for(container_id, None)
@@ -101,6 +101,17 @@ class SavedConfigs:
                 self._write_atomically(legacy, data)
         except OSError as exc:
             raise _io_error("save the delegate config to", path, exc) from exc
+        return SavedConfig(path, data, container_id, ifname)
+
+    def put_back(self, previous: SavedConfig, replaced_by: SavedConfig) -> None:
+        """Undo a save() that found `previous` in place (a repeated ADD that failed)."""
+        try:
+            if previous.ifname is not None:
+                self._write_atomically(previous.path, previous.data)
+            else:
+                _remove_quietly(replaced_by.path)  # save() left the reference's file alone
+        except OSError as exc:
+            raise _io_error("restore", previous.path, exc) from exc
 
     # --- reading ----------------------------------------------------------------------
 
@@ -114,13 +125,26 @@ class SavedConfigs:
             raise _io_error("read the saved delegate config", path, exc) from exc
 
     def load(self, container_id: str, ifname: str) -> SavedConfig | None:
-        """Ours for this attachment, else the reference's for this container, else None."""
-        for key in (ifname, None):
-            path = self.path_for(container_id, key)
-            data = self._read(path)
-            if data is not None:
-                return SavedConfig(path, data, container_id, key)
-        return None
+        """Ours for this attachment, else the reference's for this container, else None.
+
+        The container-id file counts as the reference's only while we hold no file of our
+        own for that container; otherwise it is our copy for another interface.
+        """
+        path = self.path_for(container_id, ifname)
+        data = self._read(path)
+        if data is not None:
+            return SavedConfig(path, data, container_id, ifname)
+        legacy = self.path_for(container_id, None)
+        data = self._read(legacy)
+        if data is None or self._has_own_files(container_id):
+            return None
+        return SavedConfig(legacy, data, container_id, None)
+
+    def _has_own_files(self, container_id: str) -> bool:
+        try:
+            return any(name.startswith(container_id + SEPARATOR) for name in os.listdir(self.data_dir))
+        except FileNotFoundError:
+            return False
 
     def all(self) -> Iterator[SavedConfig]:
         """Every saved config in dataDir (for GC); temp files and strangers skipped."""

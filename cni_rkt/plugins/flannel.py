@@ -1,7 +1,8 @@
 """The `flannel` meta plugin: turn flanneld's subnet.env into a bridge config and delegate.
 
     add:    config + subnet.env -> delegate config -> saved under dataDir -> delegate ADD
-            (if the delegate fails: delegate DEL, forget the saved config, re-raise)
+            (if the delegate fails: delegate DEL, forget the saved config, re-raise;
+            an ADD repeated without DEL only puts the earlier saved config back)
     delete: saved config (+ runtimeConfig, prevResult) -> delegate DEL -> forget it
     check:  saved config + prevResult -> delegate CHECK
     status: subnet.env missing or unusable -> 50, else delegate STATUS
@@ -36,25 +37,22 @@ def _current_delegate(conf: FlannelConfig) -> dict:
     return build_delegate_config(conf, load_subnet_env(conf.subnet_file))
 
 
-def _delegate_type(delegate: dict, where: str) -> str:
-    plugin_type = delegate.get("type")
-    if not isinstance(plugin_type, str) or not plugin_type:
-        raise invalid_config(f"flannel: {where} has no string 'type'")
-    return plugin_type
-
-
 def add(inv: Invocation) -> Result:
     conf = load_flannel_config(inv.config)
     delegate = _current_delegate(conf)
     data = render_delegate_config(delegate)
-    plugin_type = _delegate_type(delegate, "the delegate config")
+    plugin_type = delegate["type"]
     store = SavedConfigs(conf.data_dir)
+    earlier = store.load(inv.container_id, inv.ifname)
     log(f"flannel: ADD through {plugin_type} with {data.decode()}")
     with UndoStack(log) as undo:
-        store.save(inv.container_id, inv.ifname, data)
-        saved = SavedConfig(store.path_for(inv.container_id, inv.ifname), data, inv.container_id, inv.ifname)
-        # Pushed before the ADD: a failing delegate may have made part of the attachment.
-        undo.push("delegate DEL and forget the saved config", lambda: _delete_saved(inv, store, saved, delegate))
+        saved = store.save(inv.container_id, inv.ifname, data)
+        if earlier is None:
+            # Pushed before the ADD: a failing delegate may have made part of the attachment.
+            undo.push("delegate DEL and forget the saved config", lambda: _delete_saved(inv, store, saved, delegate))
+        else:
+            # ADD repeated without DEL: a failure must not tear down what the earlier ADD made.
+            undo.push("put the earlier saved config back", lambda: store.put_back(earlier, saved))
         result = delegate_add(plugin_type, data, inv.environ, inv.cni_path, inv.cni_version)
         result_to_dict(result, inv.cni_version)  # a result rkt cannot read fails here, undone
         undo.commit()
@@ -126,7 +124,7 @@ def status(inv: Invocation) -> None:
     except CNIError as error:
         raise CNIError(ErrorCode.NOT_AVAILABLE, f"flannel: cannot add pods: {error.msg}", error.details) from error
     stdin = render_delegate_config(delegate)
-    delegate_other(_delegate_type(delegate, "the delegate config"), "STATUS", stdin, inv.environ, inv.cni_path)
+    delegate_other(delegate["type"], "STATUS", stdin, inv.environ, inv.cni_path)
 
 
 def valid_attachments(config: dict) -> set[tuple[str, str]]:
@@ -175,7 +173,7 @@ def gc(inv: Invocation) -> None:
             if key in inv.config:
                 delegate[key] = inv.config[key]
         stdin = render_delegate_config(delegate)
-        delegate_other(_delegate_type(delegate, "the delegate config"), "GC", stdin, inv.environ, inv.cni_path)
+        delegate_other(delegate["type"], "GC", stdin, inv.environ, inv.cni_path)
         for saved, _ in list(_stale(store, conf, valid)):
             if saved.ifname is None:
                 store.remove(saved)  # the delegate's GC has released what it held

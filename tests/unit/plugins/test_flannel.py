@@ -283,3 +283,23 @@ def test_gc_without_valid_attachments_removes_nothing(node):
     out, code = node.run("GC", node.config(cniVersion="1.1.0"))
     assert (code, out["code"]) == (1, 7) and "cni.dev/valid-attachments" in out["msg"]
     assert node.saved() == [CID, f"{CID}@eth0"]
+
+
+def test_repeated_add_that_fails_leaves_the_first_attachment_alone(node):
+    node.delegate.expect(BRIDGE_RESULT_1_0)
+    node.run("ADD", node.config())
+    first = (node.data_dir / f"{CID}@eth0").read_bytes()
+    node.delegate.expect({"code": 999, "msg": "container veth name provided (eth0) already exists"}, returncode=1)
+    out, code = node.run("ADD", node.config(delegate={"hairpinMode": True}))
+    assert (code, out["msg"]) == (1, "container veth name provided (eth0) already exists")
+    assert node.delegate.commands() == ["ADD", "ADD"]  # no DEL of the working attachment
+    assert (node.data_dir / f"{CID}@eth0").read_bytes() == first
+
+
+def test_failed_add_over_a_reference_attachment_keeps_it(node):
+    node.data_dir.mkdir(mode=0o700)
+    (node.data_dir / CID).write_bytes(b'{"name":"cbr","type":"bridge"}')
+    node.delegate.expect({"code": 999, "msg": "already exists"}, returncode=1)
+    out, code = node.run("ADD", node.config())
+    assert code == 1 and node.delegate.commands() == ["ADD"]
+    assert node.saved() == [CID]

@@ -110,3 +110,8 @@ def test_unwritable_data_dir_is_an_io_error_naming_the_path(tmp_path):
     with pytest.raises(CNIError) as info:
         SavedConfigs(str(blocker / "flannel")).save(CID, "eth0", b"x")
     assert info.value.code == 5 and str(blocker) in info.value.msg
+
+
+def test_the_container_id_file_is_ours_for_another_interface_while_we_hold_files(store):
+    store.save(CID, "eth1", b"B")  # also writes the container-id file
+    assert store.load(CID, "eth0") is None
