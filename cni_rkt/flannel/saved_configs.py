@@ -21,7 +21,6 @@ fsync of the directory; the directory is created 0700.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,7 +74,9 @@ class SavedConfigs:
 
     def _write_atomically(self, path: str, data: bytes) -> None:
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        fd, scratch = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=self.data_dir)
+        # Not tempfile: it costs ~8 ms of imports on every plugin start.
+        scratch = os.path.join(self.data_dir, f".{os.path.basename(path)}.{os.urandom(6).hex()}")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
