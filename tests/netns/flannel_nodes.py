@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 
 from cni_rkt.launcher import install_launchers
 from sandbox import PluginRun, Sandbox
@@ -32,6 +33,11 @@ def install_flannel_and_delegates(directory: str) -> dict[str, str]:
             os.symlink(os.path.join(GO_PLUGIN_DIR, name), os.path.join(directory, name))
             used[name] = os.path.join(GO_PLUGIN_DIR, name)
     return used
+
+
+def ip(netns: str, *args: str) -> None:
+    """iproute2 inside one of our namespaces (never the machine's own)."""
+    subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
 
 
 def run_plugin(box: Sandbox, argv: list[str], command: str, env: dict, config: bytes | dict) -> PluginRun:

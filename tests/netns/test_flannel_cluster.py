@@ -20,12 +20,11 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-from flannel_nodes import install_flannel_and_delegates, pod_ipv4, ping, reservations, run_plugin, without_bridge
+from flannel_nodes import install_flannel_and_delegates, ip, pod_ipv4, ping, reservations, run_plugin, without_bridge
 
-from conftest import IS_ROOT
-from sandbox import Sandbox, _ip
+from sandbox import Sandbox
 
-pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root: creates network namespaces")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
 NODES = 3
 PODS_PER_NODE = 2
@@ -63,10 +62,10 @@ class Node:
 def _join_underlay(underlay: Sandbox, node: Node) -> None:
     """A veth from the underlay bridge into the node, created inside those two netns only."""
     port = f"ul{node.index}"
-    _ip("link", "add", port, "type", "veth", "peer", "name", "underlay0", "netns", node.box.host, netns=underlay.host)
-    _ip("link", "set", port, "master", "ul0", "up", netns=underlay.host)
-    _ip("addr", "add", f"{node.underlay_ip}/24", "dev", "underlay0", netns=node.box.host)
-    _ip("link", "set", "underlay0", "up", netns=node.box.host)
+    ip(underlay.host, "link", "add", port, "type", "veth", "peer", "name", "underlay0", "netns", node.box.host)
+    ip(underlay.host, "link", "set", port, "master", "ul0", "up")
+    ip(node.box.host, "addr", "add", f"{node.underlay_ip}/24", "dev", "underlay0")
+    ip(node.box.host, "link", "set", "underlay0", "up")
     node.box.sh("sysctl -qw net.ipv4.ip_forward=1")
 
 
@@ -82,8 +81,8 @@ def cluster(tmp_path):
     underlay = Sandbox()
     nodes: list[Node] = []
     try:
-        _ip("link", "add", "ul0", "type", "bridge", netns=underlay.host)
-        _ip("link", "set", "ul0", "up", netns=underlay.host)
+        ip(underlay.host, "link", "add", "ul0", "type", "bridge")
+        ip(underlay.host, "link", "set", "ul0", "up")
         for index in range(1, NODES + 1):
             node = Node(index, Sandbox(), str(tmp_path / f"node{index}"))
             nodes.append(node)
@@ -92,7 +91,7 @@ def cluster(tmp_path):
         for node in nodes:  # host-gw: each node routes the other nodes' subnets to them
             for other in nodes:
                 if other is not node:
-                    _ip("route", "add", other.subnet, "via", other.underlay_ip, netns=node.box.host)
+                    ip(node.box.host, "route", "add", other.subnet, "via", other.underlay_ip)
         yield nodes
     finally:
         for node in nodes:
