@@ -23,7 +23,7 @@ from cni_rkt.flannel.delegate_config import build_delegate_config, render_delega
 from cni_rkt.flannel.saved_configs import SavedConfig, SavedConfigs
 from cni_rkt.flannel.subnet_env import load_subnet_env
 from cni_rkt.protocol import spec
-from cni_rkt.protocol.delegate import delegate_add, delegate_other
+from cni_rkt.protocol.delegate import delegate_add, delegate_other, find_plugin
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import Result, result_to_dict
 from cni_rkt.protocol.runner import log
@@ -42,6 +42,7 @@ def add(inv: Invocation) -> Result:
     delegate = _current_delegate(conf)
     data = render_delegate_config(delegate)
     plugin_type = delegate["type"]
+    find_plugin(plugin_type, inv.cni_path)  # a missing delegate fails before anything is written
     store = SavedConfigs(conf.data_dir)
     earlier = store.load(inv.container_id, inv.ifname)
     log(f"flannel: ADD through {plugin_type} with {data.decode()}")

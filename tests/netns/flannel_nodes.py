@@ -40,11 +40,14 @@ def ip(netns: str, *args: str) -> None:
     subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
 
 
-def run_plugin(box: Sandbox, argv: list[str], command: str, env: dict, config: bytes | dict) -> PluginRun:
+def run_plugin(
+    box: Sandbox, argv: list[str], command: str, env: dict, config: bytes | dict, expect_ok: bool = True
+) -> PluginRun:
     """One exec of a plugin inside the sandbox host netns, as a runtime execs it."""
     stdin = config if isinstance(config, bytes) else json.dumps(config).encode()
     run = box.run(argv, env={**BASE_ENV, **env, "CNI_COMMAND": command}, stdin=stdin)
-    assert run.returncode == 0, f"{command} failed: {run.stdout!r} {run.stderr.decode(errors='replace')[-2000:]}"
+    if expect_ok:
+        assert run.returncode == 0, f"{command} failed: {run.stdout!r} {run.stderr.decode(errors='replace')[-2000:]}"
     return run
 
 
@@ -65,6 +68,19 @@ def without_bridge(snapshot: dict, bridge: str) -> dict:
             "routes6": [r for r in state["routes6"] if f"dev {bridge} " not in f"{r} "],
         }
     return out
+
+
+FIREWALL_KEYS = ("iptables", "ip6tables", "nft")
+
+
+def without_firewall(snapshot: dict) -> dict:
+    return {key: value for key, value in snapshot.items() if key not in FIREWALL_KEYS}
+
+
+def cni_firewall_rules(snapshot: dict) -> list[str]:
+    """The masquerade rules a bridge made (chains named CNI-...); an emptied nat table is not one."""
+    lines = snapshot["iptables"] + snapshot["ip6tables"] + snapshot["nft"].splitlines()
+    return [line for line in lines if "CNI-" in line]
 
 
 def reservations(ipam_network_dir: str) -> list[str]:

@@ -303,3 +303,9 @@ def test_failed_add_over_a_reference_attachment_keeps_it(node):
     out, code = node.run("ADD", node.config())
     assert code == 1 and node.delegate.commands() == ["ADD"]
     assert node.saved() == [CID]
+
+
+def test_missing_delegate_plugin_fails_before_anything_is_saved(node):
+    out, code = node.run("ADD", node.config(delegate={"type": "nonexistent"}))
+    assert (code, out["code"]) == (1, 7) and 'failed to find plugin "nonexistent"' in out["msg"]
+    assert node.saved() == []
