@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.subnet_env import DEFAULT_SUBNET_FILE
+from cni_rkt.protocol.invocation import config_version
 
 DEFAULT_DATA_DIR = "/var/lib/cni/flannel"
 
@@ -41,11 +42,17 @@ def _optional(config: dict, key: str, kind: type, default):
     return value
 
 
+def _written_version(config: dict) -> str:
+    """The version to copy into the delegate: cniVersion, else the one picked from cniVersions."""
+    if config.get("cniVersion") or config.get("cniVersions"):
+        return config_version(config)
+    return ""  # none written: the delegate gets none either, as in the reference
+
+
 def load_flannel_config(config: dict) -> FlannelConfig:
-    version = config.get("cniVersion")
     return FlannelConfig(
         name=config["name"],
-        cni_version=version if isinstance(version, str) else "",
+        cni_version=_written_version(config),
         subnet_file=_optional(config, "subnetFile", str, DEFAULT_SUBNET_FILE),
         data_dir=_optional(config, "dataDir", str, DEFAULT_DATA_DIR),
         delegate=dict(_optional(config, "delegate", dict, {})),

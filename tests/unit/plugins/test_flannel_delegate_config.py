@@ -171,3 +171,8 @@ def test_bad_config_is_code_7_naming_the_key(config, named):
     with pytest.raises(CNIError) as info:
         build({"name": "cbr", "type": "flannel", **config}, GUIDE_ENV)
     assert info.value.code == 7 and named in info.value.msg
+
+
+def test_version_picked_from_cni_versions_is_copied_into_the_delegate():
+    delegate = build({"cniVersions": ["0.4.0", "1.1.0"], "name": "cbr", "type": "flannel"}, GUIDE_ENV)
+    assert delegate["cniVersion"] == "1.1.0"
