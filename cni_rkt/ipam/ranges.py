@@ -1,0 +1,168 @@
+"""Ranges and range sets of host-local, canonicalized and compared as the reference does.
+
+A `Range` is one subnet with its first and last allocatable address and its gateway; a
+`RangeSet` is the ranges one address is taken from. Defaults follow the reference's code
+(not its docs): the first address is network+1 (the gateway is skipped while
+iterating), the last is the broadcast minus one for IPv4 and the all-ones address for
+IPv6, the gateway is network+1. Messages keep the reference's wording, with the JSON
+key spelled as in the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netaddr import AddrFormatError, IPAddress, IPNetwork
+
+
+class RangeError(ValueError):
+    """A range the reference would refuse; `key` names the offending JSON key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def parse_ip(text: str) -> IPAddress:
+    """A strict address (no short IPv4 forms); IPv4-mapped IPv6 becomes IPv4, as in Go."""
+    try:
+        address = IPAddress(text)
+    except (AddrFormatError, TypeError, ValueError):
+        raise ValueError(f"invalid IP address: {text}") from None
+    if address.version == 6 and address.is_ipv4_mapped():
+        return address.ipv4()
+    return address
+
+
+def parse_ip_maybe_prefix(text: str) -> IPAddress:
+    """A requested IP: `10.1.0.5` or `10.1.0.5/24` (the prefix is ignored)."""
+    return parse_ip(text.split("/", 1)[0]) if "/" in text else parse_ip(text)
+
+
+def parse_cidr(text: str) -> tuple[IPAddress, int]:
+    """`addr/prefix` keeping host bits (the caller decides whether they are allowed)."""
+    address, sep, prefix = text.partition("/")
+    try:
+        ip = parse_ip(address)
+    except ValueError:
+        ip = None
+    if not sep or ip is None or not prefix.isdigit() or int(prefix) > _bits(ip):
+        raise ValueError(f"invalid CIDR address: {text}")
+    return ip, int(prefix)
+
+
+def _bits(address: IPAddress) -> int:
+    return 32 if address.version == 4 else 128
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    subnet: IPNetwork
+    start: IPAddress
+    end: IPAddress
+    gateway: IPAddress
+
+    @property
+    def version(self) -> int:
+        return self.subnet.version
+
+    @property
+    def prefix(self) -> int:
+        return self.subnet.prefixlen
+
+    def contains(self, address: IPAddress) -> bool:
+        return address.version == self.version and self.start <= address <= self.end
+
+    def overlaps(self, other: Range) -> bool:
+        if self.version != other.version:
+            return False
+        return self.start <= other.end and other.start <= self.end
+
+    def size(self) -> int:
+        """How many addresses can be handed out (the gateway never is)."""
+        return int(self.end) - int(self.start) + 1 - (1 if self.contains(self.gateway) else 0)
+
+    def __str__(self) -> str:
+        return f"{self.start}-{self.end}"
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSet:
+    ranges: tuple[Range, ...]
+
+    @property
+    def version(self) -> int:
+        return self.ranges[0].version
+
+    def range_for(self, address: IPAddress) -> Range | None:
+        return next((r for r in self.ranges if r.contains(address)), None)
+
+    def contains(self, address: IPAddress) -> bool:
+        return self.range_for(address) is not None
+
+    def overlaps(self, other: RangeSet) -> bool:
+        return any(a.overlaps(b) for a in self.ranges for b in other.ranges)
+
+    def __str__(self) -> str:
+        return ",".join(str(r) for r in self.ranges)
+
+
+def _optional_ip(key: str, text: str | None) -> IPAddress | None:
+    if text is None:
+        return None
+    try:
+        return parse_ip(text)
+    except ValueError as exc:
+        raise RangeError(key, str(exc)) from None
+
+
+def _check_inside(key: str, address: IPAddress, subnet: IPNetwork) -> None:
+    if address.version != subnet.version or address not in subnet:
+        raise RangeError(key, f"{key} {address} not in network {subnet}")
+
+
+def canonical_range(
+    subnet: str, range_start: str | None = None, range_end: str | None = None, gateway: str | None = None
+) -> Range:
+    """Fill in the defaults and check the range the way the reference's Canonicalize does."""
+    try:
+        network_ip, prefix = parse_cidr(subnet)
+    except ValueError as exc:
+        raise RangeError("subnet", str(exc)) from None
+    bits = _bits(network_ip)
+    if prefix > bits - 2:
+        raise RangeError("subnet", f"Network {network_ip}/{prefix} too small to allocate from")
+    network = IPNetwork(f"{network_ip}/{prefix}")
+    if network.network != network_ip:
+        raise RangeError(
+            "subnet",
+            f"Network has host bits set. For a subnet mask of length {prefix} "
+            f"the network address is {network.network}",
+        )
+    network = network.cidr
+    first = IPAddress(int(network.first) + 1, network.version)
+    # IPv4 keeps its broadcast address out of the range; IPv6 has none.
+    last = IPAddress(int(network.last) - (1 if network.version == 4 else 0), network.version)
+    gw = _optional_ip("gateway", gateway) or first
+    if gw.version != network.version:
+        raise RangeError("gateway", f"gateway {gw} is not the same family as subnet {network}")
+    start = _optional_ip("rangeStart", range_start) or first
+    end = _optional_ip("rangeEnd", range_end) or last
+    _check_inside("rangeStart", start, network)
+    _check_inside("rangeEnd", end, network)
+    if start > end:
+        raise RangeError("rangeStart", f"rangeStart {start} is after rangeEnd {end}")
+    return Range(subnet=network, start=start, end=end, gateway=gw)
+
+
+def canonical_range_set(ranges: list[Range]) -> RangeSet:
+    """One family, no overlaps inside the set (messages as the reference's)."""
+    if not ranges:
+        raise ValueError("empty range set")
+    if any(r.version != ranges[0].version for r in ranges):
+        raise ValueError("mixed address families")
+    for i, first in enumerate(ranges):
+        for second in ranges[i + 1 :]:
+            if first.overlaps(second):
+                raise ValueError(f"subnets {first} and {second} overlap")
+    return RangeSet(tuple(ranges))

@@ -1,0 +1,119 @@
+"""The host-local IPAM plugin: config -> allocator -> store -> Result.
+
+Verbs only; the rules live in cni_rkt/ipam/. DEL releases by (container, ifname), also
+legacy cid-only files, and succeeds when nothing is held. CHECK compares the
+reservation with prevResult. GC (1.1.0) releases what no valid attachment holds.
+STATUS answers 50 when a range set has no free address.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cni_rkt.errors import CNIError, ErrorCode, internal
+from cni_rkt.ipam.allocator import allocate_all
+from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
+from cni_rkt.ipam.ranges import parse_ip_maybe_prefix
+from cni_rkt.ipam.store import DiskStore, check_attachment, network_dir, open_store
+from cni_rkt.protocol.invocation import Invocation
+from cni_rkt.protocol.result import DNS, IPConfig, Result, prev_result
+
+VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
+
+
+def load_config(inv: Invocation) -> IpamConfig:
+    return load_ipam_config(inv.config, inv.cni_args, inv.cni_version)
+
+
+def add(inv: Invocation) -> Result:
+    conf = load_config(inv)
+    check_attachment(inv.container_id, inv.ifname)
+    dns = load_dns(conf.resolv_conf) if conf.resolv_conf else DNS()
+    with open_store(conf.data_dir, conf.network) as store:
+        reserved = allocate_all(store, conf.range_sets, conf.requested_ips, inv.container_id, inv.ifname)
+    ips = tuple(IPConfig(address=f"{ip}/{rng.prefix}", gateway=str(rng.gateway)) for ip, rng in reserved)
+    return Result(cni_version=inv.cni_version, ips=ips, routes=conf.routes, dns=dns)
+
+
+def delete(inv: Invocation) -> None:
+    conf = load_config(inv)
+    with open_store(conf.data_dir, conf.network) as store:
+        for reservation in store.attachment_reservations(inv.container_id, inv.ifname):
+            store.release_reservation(reservation)
+
+
+def check(inv: Invocation) -> None:
+    conf = load_config(inv)
+    with open_store(conf.data_dir, conf.network) as store:
+        held = {r.name for r in store.attachment_reservations(inv.container_id, inv.ifname)}
+    if not held:
+        raise internal(f"host-local: Failed to find address added by container {inv.container_id}")
+    previous = prev_result(inv.config, inv.cni_version)
+    if previous is None:
+        return
+    ours = {
+        str(ip)
+        for ip in (parse_ip_maybe_prefix(c.address) for c in previous.ips)
+        if any(rs.contains(ip) for rs in conf.range_sets)
+    }
+    if ours != held:
+        raise internal(
+            f"host-local: addresses of container {inv.container_id} do not match prevResult",
+            f"reserved [{' '.join(sorted(held))}], prevResult [{' '.join(sorted(ours))}]",
+        )
+
+
+def _valid_attachments(config: dict) -> set[tuple[str, str]]:
+    key = next((k for k in VALID_ATTACHMENTS_KEYS if k in config), None)
+    raw = config.get(key) if key else None
+    if not isinstance(raw, list):
+        raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
+    valid = set()
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("containerID"), str):
+            raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, f"{key}: invalid attachment {item!r}", key)
+        valid.add((item["containerID"], item.get("ifname", "")))
+    return valid
+
+
+def gc(inv: Invocation) -> None:
+    conf = load_config(inv)
+    valid = _valid_attachments(inv.config)
+    valid_containers = {cid for cid, _ in valid}
+    with open_store(conf.data_dir, conf.network) as store:
+        for reservation in store.reservations():
+            legacy = reservation.ifname is None
+            if legacy and reservation.container_id in valid_containers:
+                continue
+            if not legacy and (reservation.container_id, reservation.ifname) in valid:
+                continue
+            store.release_reservation(reservation)
+
+
+def status(inv: Invocation) -> None:
+    conf = load_config(inv)
+    with open_store(conf.data_dir, conf.network) as store:
+        for index, range_set in enumerate(conf.range_sets):
+            if not any(_has_free_address(store, rng) for rng in range_set.ranges):
+                raise CNIError(
+                    ErrorCode.NOT_AVAILABLE, f"no IP addresses available in range set {index}: {range_set}"
+                )
+
+
+def _has_free_address(store: DiskStore, rng) -> bool:
+    taken = store.count_between(rng.version, int(rng.start), int(rng.end))
+    return taken < rng.size()
+
+
+def reserved_ips(config: dict, container_id: str, ifname: str) -> list[str]:
+    """The addresses (container_id, ifname) holds on this network, read-only.
+
+    For the bridge plugin's DEL when the netns is gone; [] when nothing is stored yet.
+    """
+    ipam = config.get("ipam") if isinstance(config.get("ipam"), dict) else {}
+    data_dir = ipam.get("dataDir") or DEFAULT_DATA_DIR
+    directory = network_dir(data_dir, config.get("name"))
+    if not os.path.isdir(directory):
+        return []
+    with open_store(data_dir, config["name"]) as store:
+        return [r.name for r in store.attachment_reservations(container_id, ifname)]

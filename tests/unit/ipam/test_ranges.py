@@ -1,0 +1,94 @@
+"""Range canonicalization and range-set arithmetic, against the reference's rules."""
+
+import pytest
+from netaddr import IPAddress
+
+from cni_rkt.ipam.ranges import RangeError, canonical_range, canonical_range_set, parse_cidr, parse_ip
+
+
+@pytest.mark.parametrize(
+    "args, start, end, gateway",
+    [
+        (("10.1.0.0/24",), "10.1.0.1", "10.1.0.254", "10.1.0.1"),  # defaults: network+1 .. broadcast-1
+        (("10.1.0.0/30",), "10.1.0.1", "10.1.0.2", "10.1.0.1"),
+        (("10.1.0.0/24", "10.1.0.10", "10.1.0.20", "10.1.0.254"), "10.1.0.10", "10.1.0.20", "10.1.0.254"),
+        (("fd00::/120",), "fd00::1", "fd00::ff", "fd00::1"),  # IPv6 keeps the all-ones address
+        (("fd00::/64", "fd00::0:10"), "fd00::10", "fd00::ffff:ffff:ffff:ffff", "fd00::1"),
+        (("10.1.0.0/24", None, None, "192.0.2.1"), "10.1.0.1", "10.1.0.254", "192.0.2.1"),  # not checked, as Go
+    ],
+)
+def test_canonical_range_fills_the_reference_defaults(args, start, end, gateway):
+    r = canonical_range(*args)
+    assert (str(r.start), str(r.end), str(r.gateway)) == (start, end, gateway)
+
+
+@pytest.mark.parametrize(
+    "args, key, message",
+    [
+        (("nonsense",), "subnet", "invalid CIDR address: nonsense"),
+        (("10.1.0.0",), "subnet", "invalid CIDR address: 10.1.0.0"),
+        (("10.1.0.0/33",), "subnet", "invalid CIDR address: 10.1.0.0/33"),
+        (("10.1.0.5/24",), "subnet",
+         "Network has host bits set. For a subnet mask of length 24 the network address is 10.1.0.0"),
+        (("10.1.0.0/31",), "subnet", "Network 10.1.0.0/31 too small to allocate from"),
+        (("10.1.0.0/32",), "subnet", "Network 10.1.0.0/32 too small to allocate from"),
+        (("fd00::/127",), "subnet", "Network fd00::/127 too small to allocate from"),
+        (("fd00::/128",), "subnet", "Network fd00::/128 too small to allocate from"),
+        (("10.1.0.0/24", "10.1.1.5"), "rangeStart", "rangeStart 10.1.1.5 not in network 10.1.0.0/24"),
+        (("10.1.0.0/24", None, "10.1.1.10"), "rangeEnd", "rangeEnd 10.1.1.10 not in network 10.1.0.0/24"),
+        (("10.1.0.0/24", "fd00::1"), "rangeStart", "rangeStart fd00::1 not in network 10.1.0.0/24"),
+        (("10.1.0.0/24", "10.1.0.50", "10.1.0.10"), "rangeStart", "rangeStart 10.1.0.50 is after rangeEnd 10.1.0.10"),
+        (("10.1.0.0/24", "x"), "rangeStart", "invalid IP address: x"),
+        (("10.1.0.0/24", None, None, "x"), "gateway", "invalid IP address: x"),
+        (("10.1.0.0/24", None, None, "fd00::1"), "gateway", "gateway fd00::1 is not the same family as subnet 10.1.0.0/24"),
+    ],
+)
+def test_canonical_range_refuses_what_the_reference_refuses(args, key, message):
+    with pytest.raises(RangeError) as caught:
+        canonical_range(*args)
+    assert (caught.value.key, str(caught.value)) == (key, message)
+
+
+def test_parse_ip_is_strict_and_unmaps_ipv4_in_ipv6():
+    assert parse_ip("::ffff:10.1.0.5") == IPAddress("10.1.0.5")
+    for bad in ("1.2", "010.1.0.5", " 10.1.0.5", "10.1.0.5/24", ""):
+        with pytest.raises(ValueError):
+            parse_ip(bad)
+    assert parse_cidr("10.1.0.7/24") == (IPAddress("10.1.0.7"), 24)  # host bits are the caller's business
+
+
+def test_contains_respects_start_end_and_family():
+    r = canonical_range("10.1.0.0/24", "10.1.0.10", "10.1.0.20")
+    assert r.contains(IPAddress("10.1.0.10")) and r.contains(IPAddress("10.1.0.20"))
+    assert not r.contains(IPAddress("10.1.0.9")) and not r.contains(IPAddress("10.1.0.21"))
+    assert not r.contains(IPAddress("::a01:a"))
+
+
+def test_size_leaves_out_the_gateway_only_when_inside_the_range():
+    assert canonical_range("10.1.0.0/29").size() == 5  # .1-.6, gateway .1
+    assert canonical_range("10.1.0.0/29", "10.1.0.2").size() == 5  # .2-.6
+    assert canonical_range("10.1.0.0/29", "10.1.0.2", None, "10.1.0.6").size() == 4
+
+
+@pytest.mark.parametrize(
+    "subnets, message",
+    [
+        ([], "empty range set"),
+        (["10.1.0.0/24", "fd00::/64"], "mixed address families"),
+        (["10.1.0.0/24", "10.1.0.0/16"], "subnets 10.1.0.1-10.1.0.254 and 10.1.0.1-10.1.255.254 overlap"),
+    ],
+)
+def test_range_set_rules(subnets, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        canonical_range_set([canonical_range(s) for s in subnets])
+
+
+def test_range_set_overlap_and_string():
+    a = canonical_range_set([canonical_range("10.1.0.0/24"), canonical_range("10.2.0.0/24")])
+    b = canonical_range_set([canonical_range("10.2.0.0/24", "10.2.0.100")])
+    c = canonical_range_set([canonical_range("fd00::/120")])
+    assert a.overlaps(b) and b.overlaps(a)
+    assert not a.overlaps(c)
+    assert str(a) == "10.1.0.1-10.1.0.254,10.2.0.1-10.2.0.254"
+    assert a.range_for(IPAddress("10.2.0.7")) is a.ranges[1]
+    assert a.range_for(IPAddress("10.3.0.7")) is None

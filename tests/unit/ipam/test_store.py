@@ -1,0 +1,200 @@
+"""DiskStore: Go's bytes on disk, the flocked index, staleness, path safety."""
+
+import os
+import stat
+
+import pytest
+from netaddr import IPAddress
+
+from cni_rkt.errors import CNIError
+from cni_rkt.ipam import store as store_module
+from cni_rkt.ipam.index import index_path
+from cni_rkt.ipam.store import DiskStore, check_attachment, open_store, parse_content
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return str(tmp_path / "ipam")
+
+
+@pytest.fixture
+def scans(monkeypatch):
+    """Counts full directory scans (index rebuilds)."""
+    calls = []
+    real = DiskStore.scan
+
+    def counting(self):
+        calls.append(self.directory)
+        return real(self)
+
+    monkeypatch.setattr(DiskStore, "scan", counting)
+    return calls
+
+
+def reserve(data_dir, ip, cid="c1", ifname="eth0", range_index=0, network="net1"):
+    with open_store(data_dir, network) as store:
+        return store.reserve(IPAddress(ip), cid, ifname, range_index)
+
+
+def held(data_dir, cid, ifname="eth0", network="net1"):
+    with open_store(data_dir, network) as store:
+        return [r.name for r in store.attachment_reservations(cid, ifname)]
+
+
+def test_files_are_byte_compatible_with_the_go_plugin(data_dir):
+    assert reserve(data_dir, "10.1.0.2", "cid-1", "eth0", 0)
+    assert reserve(data_dir, "fd00::a", "cid-1", "eth0", 1)
+    net = os.path.join(data_dir, "net1")
+    assert sorted(os.listdir(net)) == ["10.1.0.2", "fd00::a", "last_reserved_ip.0", "last_reserved_ip.1", "lock"]
+    with open(os.path.join(net, "10.1.0.2"), "rb") as f:
+        assert f.read() == b"cid-1\r\neth0"
+    with open(os.path.join(net, "last_reserved_ip.1"), "rb") as f:
+        assert f.read() == b"fd00::a"
+    assert stat.S_IMODE(os.stat(os.path.join(net, "10.1.0.2")).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(net).st_mode) == 0o755 & ~_umask()
+    assert os.path.getsize(os.path.join(net, "lock")) == 0
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_claiming_is_exclusive(data_dir):
+    assert reserve(data_dir, "10.1.0.2", "a")
+    assert not reserve(data_dir, "10.1.0.2", "b")
+    assert held(data_dir, "a") == ["10.1.0.2"] and held(data_dir, "b") == []
+
+
+def test_parse_content_trims_and_reads_legacy_files():
+    assert parse_content(b"abc\r\neth0") == ("abc", "eth0")
+    assert parse_content(b"abc\r\neth0\n") == ("abc", "eth0")
+    assert parse_content(b"abc") == ("abc", None)
+    assert parse_content(b"  abc \n") == ("abc", None)
+
+
+def test_legacy_files_are_found_only_when_no_exact_match_exists(data_dir):
+    net = os.path.join(data_dir, "net1")
+    os.makedirs(net)
+    with open(os.path.join(net, "10.1.0.7"), "w") as f:
+        f.write("old-cid")  # written by a pre-2018 host-local
+    assert held(data_dir, "old-cid", "eth0") == ["10.1.0.7"]
+    assert reserve(data_dir, "10.1.0.8", "old-cid", "eth1")
+    assert held(data_dir, "old-cid", "eth1") == ["10.1.0.8"]
+
+
+def test_unchanged_directory_is_not_rescanned(data_dir, scans):
+    reserve(data_dir, "10.1.0.2")
+    reserve(data_dir, "10.1.0.3", "c2")
+    assert held(data_dir, "c2") == ["10.1.0.3"]
+    assert len(scans) == 1  # only the first open built the index
+
+
+def test_changes_by_another_writer_rebuild_the_index(data_dir, scans):
+    reserve(data_dir, "10.1.0.2", "ours")
+    reserve(data_dir, "10.1.0.3", "gone")
+    net = os.path.join(data_dir, "net1")
+    # the Go plugin reserves one address and releases another without knowing our index
+    with open(os.path.join(net, "10.1.0.4"), "w") as f:
+        f.write("theirs\r\neth0")
+    os.unlink(os.path.join(net, "10.1.0.3"))
+    scans.clear()
+    with open_store(data_dir, "net1") as store:
+        assert not store.reserve(IPAddress("10.1.0.4"), "ours2", "eth0", 0)
+        assert [r.name for r in store.attachment_reservations("theirs", "eth0")] == ["10.1.0.4"]
+        assert store.attachment_reservations("gone", "eth0") == []
+    assert len(scans) == 1
+
+
+def test_missing_or_damaged_index_is_rebuilt(data_dir):
+    reserve(data_dir, "10.1.0.2", "c1")
+    os.unlink(index_path(data_dir, "net1"))
+    assert held(data_dir, "c1") == ["10.1.0.2"]
+    with open(index_path(data_dir, "net1"), "wb") as f:
+        f.write(b"this is not a database" * 100)
+    assert held(data_dir, "c1") == ["10.1.0.2"]
+
+
+def test_index_lives_outside_the_network_directory(data_dir):
+    reserve(data_dir, "10.1.0.2")
+    assert os.path.dirname(index_path(data_dir, "net1")) == os.path.join(data_dir, ".cni-rkt-index")
+    assert not any(name.startswith(".") for name in os.listdir(os.path.join(data_dir, "net1")))
+
+
+def test_scratch_files_of_killed_processes_are_removed_under_lock(data_dir):
+    reserve(data_dir, "10.1.0.2")
+    leftover = os.path.join(data_dir, "net1", ".cni-rkt-tmp-10.1.0.3.12345")
+    with open(leftover, "w") as f:
+        f.write("dead\r\neth0")
+    assert held(data_dir, "dead") == []
+    assert not os.path.exists(leftover)
+
+
+def test_release_checks_the_file_still_belongs_to_the_attachment(data_dir):
+    reserve(data_dir, "10.1.0.2", "c1")
+    with open_store(data_dir, "net1") as store:
+        [mine] = store.attachment_reservations("c1", "eth0")
+        # rewritten in place (same mtime tick is possible): content wins over the index
+        with open(os.path.join(store.directory, "10.1.0.2"), "w") as f:
+            f.write("c2\r\neth0")
+        assert not store.release_reservation(mine)
+        assert os.path.exists(os.path.join(store.directory, "10.1.0.2"))
+        assert [r.name for r in store.attachment_reservations("c2", "eth0")] == ["10.1.0.2"]
+
+
+@pytest.mark.parametrize("network", ["..", ".", "a/b", "../escape", "", "/abs", ".hidden"])
+def test_network_names_cannot_leave_the_data_dir(data_dir, network):
+    with pytest.raises(CNIError) as caught:
+        with open_store(data_dir, network):
+            pass
+    assert caught.value.code == 7
+    assert not os.path.exists(os.path.join(os.path.dirname(data_dir), "escape"))
+
+
+def test_symlinked_network_directory_is_refused(data_dir, tmp_path):
+    os.makedirs(data_dir)
+    os.symlink(str(tmp_path / "elsewhere"), os.path.join(data_dir, "net1"))
+    with pytest.raises(CNIError) as caught:
+        with open_store(data_dir, "net1"):
+            pass
+    assert caught.value.code == 7 and "resolves outside" in caught.value.msg
+
+
+def test_planted_symlink_is_never_written_through(data_dir, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    os.makedirs(os.path.join(data_dir, "net1"))
+    os.symlink(str(victim), os.path.join(data_dir, "net1", "10.1.0.2"))
+    assert not reserve(data_dir, "10.1.0.2")
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "cid, ifname", [("a/b", "eth0"), ("..", "eth0"), ("c1", "../x"), ("c1", "eth0\r\nx"), ("c1", ".."), ("", "eth0")]
+)
+def test_attachment_values_cannot_forge_paths_or_contents(cid, ifname):
+    with pytest.raises(CNIError) as caught:
+        check_attachment(cid, ifname)
+    assert caught.value.code == 4
+
+
+def test_coarse_timestamps_leave_the_index_unverified(data_dir, scans, monkeypatch):
+    """On a file system whose mtimes are whole seconds, every open rescans (safe, slower)."""
+    real_stamp = DiskStore.stamp
+
+    def coarse(self):
+        dev, ino, mtime_ns, boot = real_stamp(self).split(":")
+        return f"{dev}:{ino}:{int(mtime_ns) // 10**9 * 10**9}:{boot}"
+
+    monkeypatch.setattr(DiskStore, "stamp", coarse)
+    reserve(data_dir, "10.1.0.2")
+    reserve(data_dir, "10.1.0.3", "c2")
+    assert len(scans) == 2
+
+
+def test_settle_waits_for_the_clock_tick(monkeypatch):
+    ticks = iter([5, 5, 5, 6])
+    monkeypatch.setattr(store_module.time, "clock_gettime_ns", lambda clock: next(ticks))
+    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    assert store_module._settle(5)
