@@ -30,7 +30,9 @@ def test_failed_delegate_add_leaves_nothing_and_the_first_pod_keeps_its_address(
     os.makedirs(cni_bin)
     print(f"delegates used: {install_flannel_and_delegates(cni_bin)}")
     subnet_file = tmp_path / "subnet.env"
-    subnet_file.write_text("FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.9.1/30\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n")
+    subnet_file.write_text(
+        "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.9.1/30\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n"
+    )
     saved_dir, ipam_dir = str(tmp_path / "flannel"), str(tmp_path / "ipam")
     config = {"cniVersion": "1.0.0", "name": NETWORK, "type": "flannel", "subnetFile": str(subnet_file),
               "dataDir": saved_dir, "ipam": {"dataDir": ipam_dir}}

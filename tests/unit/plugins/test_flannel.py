@@ -39,7 +39,8 @@ class FakeDelegate:
             self.stdins.append(json.loads(data))
 
         stdout = json.dumps(stdout).encode() if isinstance(stdout, dict) else stdout
-        self.recorders.append(self.fp.register([self.path], stdout=stdout, returncode=returncode, stdin_callable=record))
+        recorder = self.fp.register([self.path], stdout=stdout, returncode=returncode, stdin_callable=record)
+        self.recorders.append(recorder)
 
     def envs(self):
         return [call.kwargs["env"] for recorder in self.recorders for call in recorder.calls]
@@ -89,7 +90,8 @@ def test_add_saves_the_delegate_config_before_the_delegate_runs_and_returns_its_
     assert seen_saved == [True]
     assert node.delegate.commands() == ["ADD"]
     sent = node.delegate.stdins[0]
-    assert (sent["type"], sent["name"], sent["ipMasq"], sent["mtu"], sent["cniVersion"]) == ("bridge", "cbr", False, 1450, "1.0.0")
+    assert (sent["type"], sent["name"], sent["cniVersion"]) == ("bridge", "cbr", "1.0.0")
+    assert (sent["ipMasq"], sent["mtu"]) == (False, 1450)
     assert sent["ipam"]["ranges"] == [[{"subnet": "10.1.17.0/24"}]]
 
 

@@ -107,7 +107,9 @@ def build(config: dict, env_text: str) -> dict:
     return build_delegate_config(load_flannel_config(config), parse_subnet_env(env_text))
 
 
-@pytest.mark.parametrize("case, config, env, expected, shows", REFERENCE_DELEGATES, ids=[r[0] for r in REFERENCE_DELEGATES])
+@pytest.mark.parametrize(
+    "case, config, env, expected, shows", REFERENCE_DELEGATES, ids=[row[0] for row in REFERENCE_DELEGATES]
+)
 def test_delegate_matches_the_reference(case, config, env, expected, shows):
     delegate = build(config, env)
     assert json.loads(render_delegate_config(delegate)) == expected, shows

@@ -5,6 +5,10 @@ import pytest
 from cni_rkt.errors import CNIError
 from cni_rkt.flannel.subnet_env import SubnetEnv, load_subnet_env, parse_subnet_env
 
+def lines(*items: str, end: str = "\n") -> str:
+    return "".join(item + end for item in items)
+
+
 GUIDE_EXAMPLE = "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
 
 
@@ -21,12 +25,14 @@ def test_shipped_example_file_parses(request):
 
 
 def test_subnet_host_bits_are_dropped_networks_too():
-    env = parse_subnet_env("FLANNEL_NETWORK=10.1.2.3/16\nFLANNEL_SUBNET=10.1.17.77/24\nFLANNEL_MTU=1\nFLANNEL_IPMASQ=false")
+    env = parse_subnet_env(lines("FLANNEL_NETWORK=10.1.2.3/16", "FLANNEL_SUBNET=10.1.17.77/24", "FLANNEL_MTU=1",
+                                 "FLANNEL_IPMASQ=false"))
     assert (env.networks, env.subnet) == (("10.1.0.0/16",), "10.1.17.0/24")
 
 
 def test_several_networks_comma_separated_repeats_dropped_order_kept():
-    text = "FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16,10.1.5.5/16\nFLANNEL_SUBNET=10.1.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true"
+    text = lines("FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16,10.1.5.5/16", "FLANNEL_SUBNET=10.1.3.1/24",
+                 "FLANNEL_MTU=1450", "FLANNEL_IPMASQ=true")
     assert parse_subnet_env(text).networks == ("10.1.0.0/16", "10.2.0.0/16")
 
 
@@ -42,25 +48,32 @@ def test_dual_stack():
 
 
 def test_ipv6_only_is_complete():
-    env = parse_subnet_env("FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_IPV6_SUBNET=fd00:0:0:7::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true")
+    env = parse_subnet_env(lines("FLANNEL_IPV6_NETWORK=fd00::/48", "FLANNEL_IPV6_SUBNET=fd00:0:0:7::1/64",
+                                 "FLANNEL_MTU=1450", "FLANNEL_IPMASQ=true"))
     assert (env.networks, env.subnet, env.ipv6_subnet) == ((), None, "fd00:0:0:7::/64")
 
 
-@pytest.mark.parametrize("value, expected", [("true", True), ("false", False), ("True", False), ("1", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, expected", [("true", True), ("false", False), ("True", False), ("1", False), ("", False)]
+)
 def test_ipmasq_is_true_only_for_exactly_true(value, expected):
     text = f"FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ={value}"
     assert parse_subnet_env(text).ipmasq is expected
 
 
 def test_unknown_keys_crlf_and_later_lines_win():
-    text = "# written by flanneld\r\nFOO=bar\r\nFLANNEL_MTU=1\r\nFLANNEL_MTU=8951\r\nFLANNEL_NETWORK=10.1.0.0/16\r\nFLANNEL_SUBNET=10.1.3.1/24\r\nFLANNEL_IPMASQ=true\r\n"
+    text = lines("# written by flanneld", "FOO=bar", "FLANNEL_MTU=1", "FLANNEL_MTU=8951", "FLANNEL_NETWORK=10.1.0.0/16",
+                 "FLANNEL_SUBNET=10.1.3.1/24", "FLANNEL_IPMASQ=true", end="\r\n")
     assert parse_subnet_env(text).mtu == 8951
 
 
 @pytest.mark.parametrize(
     "text, missing",
     [
-        ("FLANNEL_MTU=1450\n", "FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK, FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET, FLANNEL_IPMASQ"),
+        (
+            "FLANNEL_MTU=1450\n",
+            "FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK, FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET, FLANNEL_IPMASQ",
+        ),
         ("FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.3.1/24\nFLANNEL_IPMASQ=true", "FLANNEL_MTU"),
         ("FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_MTU=1\nFLANNEL_IPMASQ=true", "FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET"),
         ("", "FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK, FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET, FLANNEL_MTU, FLANNEL_IPMASQ"),
