@@ -10,6 +10,7 @@ import sys
 # Modules are imported only when their subcommand runs, to keep start-up cheap.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "install": ("cni_rkt.cli.install", "write the plugin executables into a CNI plugin directory"),
+    "demo": ("cni_rkt.cli.demo", "network two pods with our plugins in a sandbox namespace, then clean up"),
 }
 
 

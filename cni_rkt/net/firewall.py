@@ -1,0 +1,80 @@
+"""Running iptables-restore, iptables-save and nft: the one place ipMasq execs a program.
+
+Failures become CNIError here: a held xtables lock is "try again later" (11), anything
+else the generic code with the tool's own message. Runs in the current network
+namespace, like everything in cni_rkt.net.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from cni_rkt.errors import CNIError, ErrorCode
+
+# Seconds iptables-restore waits for the xtables lock (held by kube-proxy, flannel, ...)
+# before we report "try again later" instead of hanging the runtime.
+XTABLES_LOCK_WAIT_SECONDS = 30
+# Where the tools live when a runtime execs us with a bare PATH.
+_SYSTEM_DIRS = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_LOCK_HELD = "xtables lock"
+_NO_SUCH_OBJECT = "No such file or directory"
+
+RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
+SAVE = {4: "iptables-save", 6: "ip6tables-save"}
+NFT = "nft"
+
+
+def find_tool(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path=_SYSTEM_DIRS)
+
+
+def _run(tool: str, args: list[str], stdin: str = "") -> subprocess.CompletedProcess:
+    path = find_tool(tool)
+    if path is None:
+        raise CNIError(ErrorCode.INTERNAL, f"failed to locate {tool}")
+    return subprocess.run([path, *args], input=stdin, capture_output=True, text=True, check=False)
+
+
+def _failure(tool: str, proc: subprocess.CompletedProcess) -> CNIError:
+    message = (proc.stderr or proc.stdout).strip() or f"exit status {proc.returncode}"
+    code = ErrorCode.TRY_AGAIN_LATER if _LOCK_HELD in message else ErrorCode.INTERNAL
+    return CNIError(code, f"{tool} failed: {message}")
+
+
+def restore_nat(version: int, script: str) -> CNIError | None:
+    """Apply a nat-table script atomically; return the failure instead of raising, since
+    callers use a refused script as a cheap "not as expected" answer."""
+    tool = RESTORE[version]
+    proc = _run(tool, ["--noflush", f"--wait={XTABLES_LOCK_WAIT_SECONDS}"], script)
+    return None if proc.returncode == 0 else _failure(tool, proc)
+
+
+def save_nat(version: int) -> str:
+    tool = SAVE[version]
+    proc = _run(tool, ["-t", "nat"])
+    if proc.returncode != 0:
+        raise _failure(tool, proc)
+    return proc.stdout
+
+
+def nft_list_table(family: str, table: str) -> str | None:
+    """`nft -j list table`, or None when the table does not exist (asked over netlink
+    first, so the usual case, no such table, runs no program)."""
+    from cni_rkt.net.nft_probe import table_exists
+
+    if table_exists(family, table) is False:
+        return None
+    proc = _run(NFT, ["-j", "list", "table", family, table])
+    if proc.returncode == 0:
+        return proc.stdout
+    if _NO_SUCH_OBJECT in proc.stderr:
+        return None
+    raise _failure(NFT, proc)
+
+
+def nft_apply(script: str) -> None:
+    """Run an nft script as one transaction."""
+    proc = _run(NFT, ["-f", "-"], script)
+    if proc.returncode != 0:
+        raise _failure(NFT, proc)

@@ -1,0 +1,284 @@
+"""Side by side with Debian's Go `bridge` + `host-local` (/usr/lib/cni): the same invocation
+through each, every one in its own sandbox, must give the same result, the same host state and
+the same error code; and each implementation's DEL must clean up the other's attachment."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from conftest import GO_PLUGIN_DIR, needs_go_plugins
+from plugin_calls import cni_env, run_plugin
+from sandbox import PluginRun, Sandbox
+
+pytestmark = needs_go_plugins
+
+CID = "cid1"
+# The rkt guide's network (examples/rkt/net.d), with a per-sandbox dataDir.
+RKT_CONFIG = {
+    "name": "rkt.kubernetes.io", "type": "bridge", "bridge": "mybridge", "mtu": 1460, "addIf": "true",
+    "isGateway": True, "ipMasq": True,
+    "ipam": {"type": "host-local", "subnet": "10.22.0.0/16", "gateway": "10.22.0.1", "routes": [{"dst": "0.0.0.0/0"}]},
+}
+
+
+@dataclass
+class Side:
+    """One implementation in its own sandbox: a plugin directory, a host netns, a data dir."""
+
+    name: str
+    plugin_dir: str
+    data_dir: str
+    sandbox: Sandbox = field(default_factory=Sandbox)
+
+    def config(self, base: dict | None = None, **changes) -> dict:
+        config = copy.deepcopy(base or RKT_CONFIG)
+        if "ipam" in config:
+            config["ipam"]["dataDir"] = self.data_dir
+        for key, value in changes.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
+        return config
+
+    def cni(self, command: str, config: dict, pod: str, cid: str = CID, ifname: str = "eth0",
+            plugin_dir: str | None = None, **env: str) -> PluginRun:
+        directory = plugin_dir or self.plugin_dir
+        return run_plugin(self.sandbox, directory, "bridge", command, config, cid, pod, ifname, **env)
+
+    def state(self) -> dict:
+        """The sandbox's links, addresses, routes, rules and IPAM files, without what is random."""
+        self.settle()
+        snapshot = self.sandbox.snapshot((self.data_dir,))
+        # host-local's own files only: ours may keep a rebuildable index in a dot-directory.
+        snapshot["files"] = [f for f in snapshot["files"][self.data_dir] if not f.startswith(".")]
+        return json.loads(normalise(json.dumps(snapshot, sort_keys=True), self.sandbox.prefix))
+
+
+    def settle(self, attempts: int = 100) -> None:
+        """Wait until IPv6 duplicate address detection is over on the host side (the kernel
+        adds an address's local route only then), so both sides are compared at rest."""
+        for _ in range(attempts):
+            if not self.sandbox.sh("ip -6 addr show tentative").strip():
+                return
+            time.sleep(0.1)
+
+
+def reservations(state: dict) -> list[str]:
+    """host-local's reservation files: one per address, named by it."""
+    found = []
+    for path in state["files"]:
+        try:
+            ipaddress.ip_address(path.rsplit("/", 1)[-1])
+            found.append(path)
+        except ValueError:
+            pass
+    return found
+
+
+def normalise(text: str, prefix: str) -> str:
+    text = text.replace(prefix, "SANDBOX")
+    text = re.sub(r"veth[0-9a-f]{8}", "vethXXXXXXXX", text)
+    text = re.sub(r'"mac": "[0-9a-f:]{17}"', '"mac": "MAC"', text)
+    text = re.sub(r"counter packets \d+ bytes \d+", "counter", text)
+    return text.replace(" linkdown", "")  # a bridge's carrier follows its ports a moment late
+
+
+@pytest.fixture
+def sides(plugin_dir, tmp_path):
+    made = []
+    try:
+        for name, directory in (("go", GO_PLUGIN_DIR), ("ours", plugin_dir)):
+            data_dir = tmp_path / name
+            data_dir.mkdir()
+            made.append(Side(name, directory, str(data_dir)))
+        yield made
+    finally:
+        for side in made:
+            side.sandbox.close()
+
+
+def add_on_both(sides, config_for) -> list[tuple[Side, PluginRun]]:
+    runs = []
+    for side in sides:
+        pod = side.sandbox.pod()
+        runs.append((side, side.cni("ADD", config_for(side), pod)))
+    return runs
+
+
+# ---- results and host state ------------------------------------------------------------
+
+VARIANTS = {
+    "rkt-guide-no-version": lambda s: s.config(),
+    "rkt-guide-0.2.0": lambda s: s.config(cniVersion="0.2.0"),
+    "rkt-guide-0.3.1": lambda s: s.config(cniVersion="0.3.1"),
+    "rkt-guide-0.4.0": lambda s: s.config(cniVersion="0.4.0"),
+    "rkt-guide-1.0.0": lambda s: s.config(cniVersion="1.0.0"),
+    "layer-2-only": lambda s: s.config(cniVersion="1.0.0", ipam={}, ipMasq=False, isGateway=False),
+    "default-gateway": lambda s: s.config(cniVersion="1.0.0", isDefaultGateway=True,
+                                          ipam=dict(RKT_CONFIG["ipam"], routes=[], dataDir=s.data_dir)),
+    "dual-stack": lambda s: s.config(cniVersion="1.0.0", ipam={
+        "type": "host-local", "dataDir": s.data_dir,
+        "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]],
+    }),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_add_gives_the_same_result_and_host_state(sides, variant):
+    runs = add_on_both(sides, VARIANTS[variant])
+    for side, run in runs:
+        assert run.returncode == 0, f"{side.name}: {run.stdout!r} {run.stderr!r}"
+    (go, go_run), (ours, our_run) = runs
+    assert normalise(json.dumps(our_run.json()), ours.sandbox.prefix) == normalise(
+        json.dumps(go_run.json()), go.sandbox.prefix
+    )
+    assert ours.state() == go.state()
+
+
+# ---- error cases (shared/reference/go-reference-error-behaviour.md) --------------------
+
+ERROR_BASE = {
+    "cniVersion": "1.0.0", "name": "benchnet", "type": "bridge", "bridge": "benchbr0", "mtu": 1460,
+    "isGateway": True, "ipMasq": False,
+    "ipam": {"type": "host-local", "subnet": "10.22.0.0/16", "gateway": "10.22.0.1", "routes": [{"dst": "0.0.0.0/0"}]},
+}
+UNSET = None
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    row: int  # the row in go-reference-error-behaviour.md
+    command: str
+    go_code: int  # 0 = success
+    our_code: int  # the same, or more precise where Go says 999
+    config: dict = field(default_factory=dict)  # top-level changes; None removes a key
+    ipam: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)  # CNI_* changes; None unsets
+    stdin: bytes | None = None
+    before: tuple[str, ...] = ()  # verbs run first with the case's config: "ADD", "DEL", or
+    # "ADD-other" (another container in another pod)
+    pod: str = "pod"  # "pod", or "missing" for a netns path that does not exist
+    prev_result: bool = True  # CHECK gets the earlier ADD's result as prevResult
+
+
+ERROR_CASES = {
+    "malformed-json": ErrorCase(1, "ADD", 6, 6, stdin=b"{not json"),
+    "empty-stdin": ErrorCase(2, "ADD", 6, 6, stdin=b""),
+    "unknown-command": ErrorCase(4, "FOO", 4, 4),
+    "lowercase-command": ErrorCase(5, "add", 4, 4),
+    "missing-netns": ErrorCase(7, "ADD", 4, 4, env={"CNI_NETNS": UNSET}),
+    "missing-containerid": ErrorCase(8, "ADD", 4, 4, env={"CNI_CONTAINERID": UNSET}),
+    "missing-ifname": ErrorCase(9, "ADD", 4, 4, env={"CNI_IFNAME": UNSET}),
+    "missing-path": ErrorCase(10, "ADD", 4, 4, env={"CNI_PATH": UNSET}),
+    # The netns path names a container that is not there: ours says which variable is wrong.
+    "nonexistent-netns-add": ErrorCase(11, "ADD", 999, 4, pod="missing"),
+    "nonexistent-netns-del": ErrorCase(12, "DEL", 0, 0, pod="missing"),
+    "del-netns-unset": ErrorCase(13, "DEL", 0, 0, env={"CNI_NETNS": UNSET}),
+    "del-twice": ErrorCase(15, "DEL", 0, 0, before=("ADD", "DEL")),
+    "add-twice": ErrorCase(16, "ADD", 999, 999, before=("ADD",)),
+    "version-9.9.9": ErrorCase(19, "ADD", 1, 1, config={"cniVersion": "9.9.9"}),
+    "version-garbage": ErrorCase(21, "ADD", 1, 1, config={"cniVersion": "abc"}),
+    # Exhaustion is not a config error; both report it with the catch-all code.
+    "subnet-exhausted": ErrorCase(22, "ADD", 999, 999, ipam={"subnet": "10.22.0.0/30"}, before=("ADD-other",)),
+    "subnet-slash-33": ErrorCase(23, "ADD", 999, 7, ipam={"subnet": "10.22.0.0/33"}),
+    "subnet-not-a-cidr": ErrorCase(24, "ADD", 999, 7, ipam={"subnet": "not-a-subnet"}),
+    "bridge-name-too-long": ErrorCase(26, "ADD", 999, 7, config={"bridge": "benchbridge01234"}),
+    "ifname-too-long": ErrorCase(27, "ADD", 4, 4, env={"CNI_IFNAME": "eth0123456789abc"}),
+    "no-ipam": ErrorCase(28, "ADD", 0, 0, config={"ipam": None}),
+    "unknown-ipam-type": ErrorCase(29, "ADD", 999, 7, ipam={"type": "nonexistent-bench"}),
+    "check-without-prevresult": ErrorCase(30, "CHECK", 999, 7, before=("ADD",), prev_result=False),
+    "check-version-0.3.1": ErrorCase(32, "CHECK", 1, 1, config={"cniVersion": "0.3.1"}, before=("ADD",)),
+    "check-after-del": ErrorCase(34, "CHECK", 999, 999, before=("ADD", "DEL")),
+    "mtu-70000": ErrorCase(35, "ADD", 999, 7, config={"mtu": 70000}),
+    "missing-name": ErrorCase(36, "ADD", 7, 7, config={"name": None}),
+    "invalid-name": ErrorCase(37, "ADD", 7, 7, config={"name": "bad name/x"}),
+    "missing-type": ErrorCase(38, "ADD", 0, 0, config={"type": None}),
+    "del-version-9.9.9": ErrorCase(40, "DEL", 1, 1, config={"cniVersion": "9.9.9"}),
+    "del-invalid-config": ErrorCase(41, "DEL", 999, 7, ipam={"subnet": "10.22.0.0/33"}),
+}
+
+
+def error_config(side: Side, case: ErrorCase) -> dict:
+    config = side.config(ERROR_BASE, **case.config)
+    if "ipam" in config:
+        config["ipam"].update(case.ipam)
+    return config
+
+
+def run_error_case(side: Side, case: ErrorCase) -> PluginRun:
+    pod = side.sandbox.pod() if case.pod == "pod" else "/var/run/netns/nonexistent-" + side.sandbox.prefix
+    config = error_config(side, case)
+    previous = None
+    for verb in case.before:
+        target, cid = (side.sandbox.pod(), "other") if verb == "ADD-other" else (pod, CID)
+        run = side.cni(verb.split("-")[0], dict(config, prevResult=previous) if previous else config, target, cid)
+        assert run.returncode == 0, f"{side.name} {verb}: {run.stdout!r}"
+        previous = run.json() if verb == "ADD" else previous
+    if case.command == "CHECK" and previous and case.prev_result:
+        config["prevResult"] = previous
+    env = {k: ("" if v is UNSET else v) for k, v in case.env.items()}
+    if case.stdin is None:
+        return side.cni(case.command, config, pod, **env)
+    full_env = cni_env(case.command, CID, pod, cni_path=side.plugin_dir, **env)
+    return side.sandbox.run([f"{side.plugin_dir}/bridge"], env=full_env, stdin=case.stdin)
+
+
+def exit_code(run: PluginRun) -> int:
+    return 0 if run.returncode == 0 else run.json()["code"]
+
+
+@pytest.mark.parametrize("name", ERROR_CASES)
+def test_error_cases_give_the_recorded_code(sides, name):
+    case = ERROR_CASES[name]
+    go, ours = sides
+    go_run, our_run = run_error_case(go, case), run_error_case(ours, case)
+    assert exit_code(go_run) == case.go_code, f"the Go plugin changed: {go_run.stdout!r}"
+    assert exit_code(our_run) == case.our_code, our_run.stdout.decode()
+
+
+# ---- each implementation's DEL cleans up the other's attachment ------------------------
+
+@pytest.mark.parametrize(("adder", "deleter"), [("go", "ours"), ("ours", "go")])
+def test_del_removes_the_other_implementations_attachment(sides, adder, deleter):
+    by_name = {side.name: side for side in sides}
+    side = by_name[adder]  # one sandbox; the other implementation's plugins run in it too
+    config = side.config(cniVersion="1.0.0")
+    warm_up = side.sandbox.pod()  # the bridge and the nat table stay once made, by design
+    assert side.cni("ADD", config, warm_up, cid="warm-up").returncode == 0
+    assert side.cni("DEL", config, warm_up, cid="warm-up").returncode == 0
+    before = side.state()
+
+    pod = side.sandbox.pod()
+    added = side.cni("ADD", config, pod)
+    assert added.returncode == 0, added.stdout
+    deleted = side.cni("DEL", dict(config, prevResult=added.json()), pod, plugin_dir=by_name[deleter].plugin_dir)
+    assert deleted.returncode == 0, deleted.stdout
+    side.sandbox.remove_pod(pod)
+    after = side.state()
+    assert after == before
+
+
+def test_del_after_the_pod_netns_is_gone_removes_the_rules_the_reference_leaks(sides):
+    """The reference learns the pod's addresses from its interface, so with the netns gone its
+    ipMasq rules stay (plugins #810); ours takes them from prevResult."""
+    leftovers = {}
+    for side in sides:
+        config = side.config(cniVersion="1.0.0")
+        pod = side.sandbox.pod()
+        added = side.cni("ADD", config, pod)
+        assert added.returncode == 0, added.stdout
+        side.sandbox.remove_pod(pod)
+        deleted = side.cni("DEL", dict(config, prevResult=added.json()), pod)
+        assert deleted.returncode == 0, deleted.stdout
+        state = side.state()
+        assert reservations(state) == [], f"{side.name} kept a reservation"
+        leftovers[side.name] = [r for r in state["iptables"] if r.startswith("-A")]
+    assert len(leftovers["go"]) == 3
+    assert leftovers["ours"] == []

@@ -1,0 +1,50 @@
+"""The firewall adapter: the flags it passes and how a tool's failure becomes a CNIError."""
+
+from __future__ import annotations
+
+import pytest
+
+from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.net import firewall
+
+
+@pytest.fixture(autouse=True)
+def tools_in_sbin(monkeypatch):
+    monkeypatch.setattr(firewall, "find_tool", lambda name: f"/sbin/{name}")
+
+
+def test_restore_uses_noflush_and_the_xtables_lock(fp):
+    fp.register(["/sbin/iptables-restore", "--noflush", f"--wait={firewall.XTABLES_LOCK_WAIT_SECONDS}"])
+    assert firewall.restore_nat(4, "*nat\nCOMMIT\n") is None
+    assert fp.calls[0][0] == "/sbin/iptables-restore"
+
+
+def test_a_held_xtables_lock_is_try_again_later(fp):
+    fp.register(
+        ["/sbin/ip6tables-restore", fp.any()], returncode=4,
+        stderr="Another app is currently holding the xtables lock. Stopped waiting after 30s.\n",
+    )
+    failure = firewall.restore_nat(6, "*nat\nCOMMIT\n")
+    assert failure.code == ErrorCode.TRY_AGAIN_LATER
+    assert "ip6tables-restore failed: Another app" in failure.msg
+
+
+def test_other_failures_are_internal_with_the_tools_message(fp):
+    fp.register(["/sbin/iptables-save", "-t", "nat"], returncode=1, stderr="iptables-save: permission denied\n")
+    with pytest.raises(CNIError) as caught:
+        firewall.save_nat(4)
+    assert caught.value.code == ErrorCode.INTERNAL
+    assert caught.value.msg == "iptables-save failed: iptables-save: permission denied"
+
+
+def test_a_missing_nft_table_is_none(fp, monkeypatch):
+    monkeypatch.setattr("cni_rkt.net.nft_probe.table_exists", lambda family, table: None)  # unsure: run nft
+    fp.register(["/sbin/nft", "-j", "list", "table", "inet", "t"], returncode=1,
+                stderr="Error: No such file or directory\nlist table inet t\n")
+    assert firewall.nft_list_table("inet", "t") is None
+
+
+def test_a_missing_tool_is_named(monkeypatch):
+    monkeypatch.setattr(firewall, "find_tool", lambda name: None)
+    with pytest.raises(CNIError, match="failed to locate nft"):
+        firewall.nft_apply("")
