@@ -1,6 +1,6 @@
 """Helpers for the flannel root tests: the plugin dir, plugin runs, and what DEL may leave.
 
-Imported by tests/netns/test_flannel_*.py (pytest puts this directory on sys.path).
+Imported by the flannel tests (tests/conftest.py puts tests/ on sys.path).
 """
 
 from __future__ import annotations
