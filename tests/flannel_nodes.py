@@ -1,38 +1,18 @@
-"""Helpers for the flannel root tests: the plugin dir, plugin runs, and what DEL may leave.
+"""Helpers for the flannel root tests: plugin runs, and what DEL may leave.
 
 Imported by the flannel tests (tests/conftest.py puts tests/ on sys.path).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 
-from cni_rkt.launcher import install_launchers
 from sandbox import PluginRun, Sandbox
 
-GO_PLUGIN_DIR = "/usr/lib/cni"
-DELEGATES = ("bridge", "host-local")
-_MODULES = {"bridge": "cni_rkt.plugins.bridge", "host-local": "cni_rkt.plugins.host_local"}
 # A runtime's environment is minimal; the plugins still need PATH for iproute2/iptables.
 BASE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-
-
-def install_flannel_and_delegates(directory: str) -> dict[str, str]:
-    """Our flannel launcher, and our bridge/host-local where they exist yet, else Debian's Go ones.
-
-    Returns plugin name -> "ours" or the Go binary's path, so a test can say what it ran.
-    """
-    ours = ["flannel"] + [p for p in DELEGATES if importlib.util.find_spec(_MODULES[p]) is not None]
-    install_launchers(directory, plugins=tuple(ours))
-    used = {name: "ours" for name in ours}
-    for name in DELEGATES:
-        if name not in used:
-            os.symlink(os.path.join(GO_PLUGIN_DIR, name), os.path.join(directory, name))
-            used[name] = os.path.join(GO_PLUGIN_DIR, name)
-    return used
 
 
 def ip(netns: str, *args: str) -> None:

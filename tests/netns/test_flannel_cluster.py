@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-from flannel_nodes import install_flannel_and_delegates, ip, pod_ipv4, ping, reservations, run_plugin, without_bridge
+from flannel_nodes import ip, pod_ipv4, ping, reservations, run_plugin, without_bridge
 
 from sandbox import Sandbox
 
@@ -99,12 +99,9 @@ def cluster(tmp_path):
         underlay.close()
 
 
-def test_pods_on_three_nodes_reach_each_other_and_del_leaves_nothing(cluster, tmp_path):
-    cni_bin = str(tmp_path / "cni-bin")
-    os.makedirs(cni_bin)
-    used = install_flannel_and_delegates(cni_bin)
+def test_pods_on_three_nodes_reach_each_other_and_del_leaves_nothing(cluster, plugin_dir):
+    cni_bin = plugin_dir  # our flannel, bridge and host-local launchers
     flannel = [os.path.join(cni_bin, "flannel")]
-    print(f"delegates used: {used}")
 
     before = {}
     for node in cluster:

@@ -23,8 +23,9 @@ import shutil
 import uuid
 
 import pytest
-from flannel_nodes import BASE_ENV, install_flannel_and_delegates, ping, reservations, without_bridge
+from flannel_nodes import BASE_ENV, ping, reservations, without_bridge
 
+from cni_rkt.launcher import install_launchers
 from sandbox import Sandbox, create_netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
@@ -64,7 +65,7 @@ class RktNode:
         for directory in self.plugin_dirs:
             os.makedirs(directory)
         shutil.copy(NET_D_FILE, self.plugin_dirs[0])
-        self.used = install_flannel_and_delegates(self.plugin_dirs[1])
+        install_launchers(self.plugin_dirs[1])  # flannel, bridge, host-local: where an operator installs them
         self.run_flannel = os.path.join(root, "run-flannel")
         self.var_lib_cni = os.path.join(root, "var-lib-cni")
         self.scratch = os.path.join(root, "scratch")
@@ -109,7 +110,6 @@ def rkt_ip4(stdout: bytes) -> dict | None:
 
 def test_guide_flannel_conf_as_rkt_runs_it(sandbox, tmp_path):
     node = RktNode(sandbox, str(tmp_path))
-    print(f"delegates used: {node.used}")
     netns_name = rkt_netns_name(sandbox)
     netns = create_netns(netns_name)
     sandbox.pods.append(netns_name)  # removed by the sandbox fixture, also on failure

@@ -14,7 +14,6 @@ import uuid
 
 from flannel_nodes import (
     cni_firewall_rules,
-    install_flannel_and_delegates,
     pod_ipv4,
     reservations,
     run_plugin,
@@ -25,10 +24,8 @@ from flannel_nodes import (
 NETWORK = "flannel-tiny"
 
 
-def test_failed_delegate_add_leaves_nothing_and_the_first_pod_keeps_its_address(sandbox, tmp_path):
-    cni_bin = str(tmp_path / "cni-bin")
-    os.makedirs(cni_bin)
-    print(f"delegates used: {install_flannel_and_delegates(cni_bin)}")
+def test_failed_delegate_add_leaves_nothing_and_the_first_pod_keeps_its_address(sandbox, tmp_path, plugin_dir):
+    cni_bin = plugin_dir
     subnet_file = tmp_path / "subnet.env"
     subnet_file.write_text(
         "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.9.1/30\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n"
