@@ -137,11 +137,11 @@ class SavedConfigs:
             return SavedConfig(path, data, container_id, ifname)
         legacy = self.path_for(container_id, None)
         data = self._read(legacy)
-        if data is None or self._has_own_files(container_id):
+        if data is None or self.has_own_files(container_id):
             return None
         return SavedConfig(legacy, data, container_id, None)
 
-    def _has_own_files(self, container_id: str) -> bool:
+    def has_own_files(self, container_id: str) -> bool:
         try:
             return any(name.startswith(container_id + SEPARATOR) for name in os.listdir(self.data_dir))
         except FileNotFoundError:

@@ -176,8 +176,8 @@ def gc(inv: Invocation) -> None:
         stdin = render_delegate_config(delegate)
         delegate_other(delegate["type"], "GC", stdin, inv.environ, inv.cni_path)
         for saved, _ in list(_stale(store, conf, valid)):
-            if saved.ifname is None:
-                store.remove(saved)  # the delegate's GC has released what it held
+            if saved.ifname is None and not store.has_own_files(saved.container_id):
+                store.remove(saved)  # the reference's file: the delegate's GC released what it held
     except CNIError as error:
         errors.append(error)
     if errors:

@@ -311,3 +311,26 @@ def test_missing_delegate_plugin_fails_before_anything_is_saved(node):
     out, code = node.run("ADD", node.config(delegate={"type": "nonexistent"}))
     assert (code, out["code"]) == (1, 7) and 'failed to find plugin "nonexistent"' in out["msg"]
     assert node.saved() == []
+
+
+def test_gc_drops_the_reference_files_of_gone_containers_after_the_delegates_gc(node):
+    node.data_dir.mkdir(mode=0o700)
+    for cid in ("gone", "live"):
+        (node.data_dir / cid).write_bytes(b'{"name":"cbr","type":"bridge"}')  # written by the reference
+    node.delegate.expect()  # GC only: the reference's files name no interface to DEL
+    valid = [{"containerID": "live", "ifname": "eth0"}]
+    assert node.run("GC", node.config(cniVersion="1.1.0", **{"cni.dev/valid-attachments": valid})) == (None, 0)
+    assert node.delegate.commands() == ["GC"] and node.saved() == ["live"]
+
+
+def test_gc_keeps_going_after_a_failed_del_and_reports_it_at_the_end(node):
+    for cid in ("stale1", "stale2"):
+        node.delegate.expect(BRIDGE_RESULT_1_0)
+        node.run("ADD", node.config(), container_id=cid)
+    node.delegate.expect({"code": 999, "msg": "iptables busy"}, returncode=1)
+    node.delegate.expect()
+    node.delegate.expect()
+    out, code = node.run("GC", node.config(cniVersion="1.1.0", **{"cni.dev/valid-attachments": []}))
+    assert (code, out["code"]) == (1, 999) and "iptables busy" in out["details"]
+    assert node.delegate.commands()[2:] == ["DEL", "DEL", "GC"]
+    assert node.saved() == ["stale1", "stale1@eth0"]  # kept for the next GC or the runtime's DEL
