@@ -9,7 +9,7 @@
     gc:     delegate DEL for saved attachments that are no longer valid, then delegate GC
 
 The delegate's result is returned as is; the runner prints it in the flannel config's
-cniVersion, which is also the delegate's.
+cniVersion (the version the delegate was given too, when the config names one).
 """
 
 from __future__ import annotations
