@@ -96,3 +96,20 @@ def test_del_after_the_pod_netns_is_gone_still_removes_everything(setup, sandbox
     after = bridge.state_without_bridge()
     before.pop(pod_name(pod))
     assert after == before
+
+
+def test_gc_deletes_attachments_not_in_the_valid_set(setup, sandbox, tmp_path):
+    """At 1.1.0: DEL for every cached attachment not listed, then GC to the plugins; the valid one stays."""
+    bridge, cni_rkt_exec, cache_dir = setup
+    conflist_path = tmp_path / "net.d" / "10-clinet.conflist"
+    conflist_path.write_text(json.dumps(dict(json.loads(conflist_path.read_text()), cniVersion="1.1.0")))
+    kept_pod, stale_pod = sandbox.pod(), sandbox.pod()
+    before = bridge.state()
+    kept = ok(cni_rkt_exec("add", kept_pod, "--container-id", "kept")).json()["ips"][0]["address"]
+    ok(cni_rkt_exec("add", stale_pod, "--container-id", "stale"))
+    ok(cni_rkt_exec("gc", "", "--valid", "kept:eth0"))
+    assert bridge.reservations() == [kept.split("/")[0]]
+    assert os.listdir(cache_dir) == [f"{NETWORK}-kept-eth0"]
+    assert [link["ifname"] for link in ip_json(sandbox, "link show", pod_name(stale_pod))] == ["lo"]
+    ok(cni_rkt_exec("del", kept_pod, "--container-id", "kept"))
+    assert bridge.state_without_bridge() == before
