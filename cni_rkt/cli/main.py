@@ -11,23 +11,28 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "install": ("cni_rkt.cli.install", "write the plugin executables into a CNI plugin directory"),
     "demo": ("cni_rkt.cli.demo", "network two pods with our plugins in a sandbox namespace, then clean up"),
+    "validate": ("cni_rkt.cli.validate", "lint CNI net.d files offline (schemas, plugin rules, rkt rules)"),
+    "exec": ("cni_rkt.cli.exec", "run a configured network's plugins against a netns, like cnitool"),
+    "ipam": ("cni_rkt.cli.ipam", "list and reclaim host-local IPAM reservations in a data dir"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand is listed; only `only` (or all when None) gets its arguments, and so its import."""
     parser = argparse.ArgumentParser(prog="cni-rkt", description="CNI networking for rkt-style contained networks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(sub_parser)
+        if only is None or name == only:
+            importlib.import_module(module_name).add_arguments(sub_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Build only the parser of the subcommand asked for when we can tell which it is.
-    parser = build_parser()
+    parser = build_parser(only=argv[0] if argv and argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     return module.execute(args)

@@ -29,25 +29,18 @@ class AllocationError(Exception):
     """This range set cannot give an address; the caller adds which range set it was."""
 
 
-def assign_requested(range_sets: tuple[RangeSet, ...], requested: tuple[IPAddress, ...]) -> list[IPAddress | None]:
-    """Each requested IP goes to the first range set containing it; leftovers are an error."""
+def assign_requested(
+    range_sets: tuple[RangeSet, ...], requested: tuple[IPAddress, ...]
+) -> tuple[list[IPAddress | None], list[IPAddress]]:
+    """Each requested IP goes to the first range set containing it; also return the leftovers."""
     remaining = list(requested)
     assigned: list[IPAddress | None] = []
-    for index, range_set in enumerate(range_sets):
+    for range_set in range_sets:
         ip = next((a for a in remaining if range_set.contains(a)), None)
         if ip is not None:
             remaining.remove(ip)
-            if ip == range_set.range_for(ip).gateway:
-                raise invalid_config(
-                    f"failed to allocate for range {index}: requested ip {ip} is subnet's gateway", str(ip)
-                )
         assigned.append(ip)
-    if remaining:
-        raise invalid_config(
-            "failed to allocate all requested IPs: " + " ".join(str(a) for a in remaining),
-            " ".join(str(a) for a in remaining),
-        )
-    return assigned
+    return assigned, remaining
 
 
 def scan_order(range_set: RangeSet, last_reserved: IPAddress | None) -> list[tuple[Range, int, int]]:
@@ -107,15 +100,26 @@ def allocate(
 def allocate_all(
     store: Store, range_sets: tuple[RangeSet, ...], requested: tuple[IPAddress, ...], container_id: str, ifname: str
 ) -> list[tuple[IPAddress, Range]]:
-    """One address per range set, all or nothing: on failure release what this call reserved."""
-    wanted = assign_requested(range_sets, requested)
+    """One address per range set, all or nothing: on failure release what this call reserved.
+
+    Errors come in the reference's order (range set by range set, then requested IPs
+    that fit no range set), so the same request gets the same message.
+    """
+    wanted, leftovers = assign_requested(range_sets, requested)
     reserved: list[tuple[IPAddress, Range]] = []
     try:
         for index, range_set in enumerate(range_sets):
+            ip = wanted[index]
+            if ip is not None and ip == range_set.range_for(ip).gateway:
+                msg = f"failed to allocate for range {index}: requested ip {ip} is subnet's gateway"
+                raise invalid_config(msg, str(ip))
             try:
-                reserved.append(allocate(store, range_set, index, container_id, ifname, wanted[index]))
+                reserved.append(allocate(store, range_set, index, container_id, ifname, ip))
             except AllocationError as exc:
                 raise internal(f"failed to allocate for range {index}: {exc}") from None
+        if leftovers:
+            names = " ".join(str(a) for a in leftovers)
+            raise invalid_config(f"failed to allocate all requested IPs: {names}", names)
     except Exception:
         for ip, _ in reserved:
             store.release(ip)

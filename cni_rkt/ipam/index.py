@@ -153,6 +153,9 @@ class Index:
         ).fetchone()
         return row[0]
 
+    def is_empty(self) -> bool:
+        return self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM reservation)").fetchone()[0] == 1
+
     def all(self) -> list[Reservation]:
         return [_reservation(row) for row in self._db.execute("SELECT * FROM reservation ORDER BY family, key")]
 

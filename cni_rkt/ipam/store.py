@@ -16,9 +16,9 @@ Improvements over the reference, all invisible to it:
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -27,19 +27,25 @@ from typing import Protocol
 
 from netaddr import IPAddress
 
-from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.ipam import index as index_module
+from cni_rkt.ipam.files import (
+    LAST_RESERVED_PREFIX,
+    LOCK_FILE,
+    SCRATCH_PREFIX,
+    address_of_name,
+    file_content,
+    network_dir,
+    parse_content,
+    read_nofollow,
+)
 from cni_rkt.ipam.index import Index, Reservation
 from cni_rkt.ipam.ranges import parse_ip
-from cni_rkt.protocol import spec
 
-LOCK_FILE = "lock"
-LAST_RESERVED_PREFIX = "last_reserved_ip."
-SCRATCH_PREFIX = ".cni-rkt-tmp-"  # never a valid address nor one of Go's names
-LINE_BREAK = "\r\n"
 _IP_FILE_MODE = 0o600
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)  # the clock file times come from
 _SETTLE_LIMIT_S = 0.05
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 
 
 class Store(Protocol):
@@ -56,68 +62,12 @@ class Store(Protocol):
     def taken_between(self, family: int, first: int, last: int, limit: int) -> list[int]: ...
 
 
-# --- names and contents ------------------------------------------------------------------
-
-
-def file_content(container_id: str, ifname: str) -> bytes:
-    return f"{container_id.strip()}{LINE_BREAK}{ifname}".encode()
-
-
-def parse_content(data: bytes) -> tuple[str, str | None]:
-    """(container id, ifname), ifname None for a legacy file; trimmed as the reference does."""
-    text = data.decode("utf-8", errors="surrogateescape").strip()
-    container_id, sep, ifname = text.partition(LINE_BREAK)
-    return (container_id, ifname) if sep else (text, None)
-
-
-def address_of_name(name: str) -> tuple[int, int] | None:
-    """(family, number) of an address file's name, None for any other file.
-
-    inet_pton rather than netaddr: a rebuild parses every name, and this is 10x faster.
-    """
-    for family, af in ((4, socket.AF_INET), (6, socket.AF_INET6)):
-        try:
-            return family, int.from_bytes(socket.inet_pton(af, name), "big")
-        except OSError:
-            continue
-    return None
-
-
-def check_attachment(container_id: str, ifname: str) -> None:
-    """Values that end up in file contents: no forged line breaks, no path characters."""
-    if not spec.NAME_PATTERN.match(container_id or ""):
-        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid characters in containerID", container_id)
-    if not ifname or ifname in (".", "..") or any(c in "/:" or c.isspace() for c in ifname):
-        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid interface name", ifname)
-
-
-def network_dir(data_dir: str, network: str) -> str:
-    """`dataDir/<network>`, refusing any name or symlink that would lead elsewhere."""
-    if not isinstance(network, str) or not spec.NAME_PATTERN.match(network):
-        raise invalid_config("invalid characters found in network name", str(network))
-    directory = os.path.join(data_dir, network)
-    if os.path.realpath(directory) != os.path.join(os.path.realpath(data_dir), network):
-        raise invalid_config(f"ipam.dataDir: {directory} resolves outside {data_dir}", "ipam.dataDir")
-    return directory
-
-
 def _boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
     except OSError:
         return ""
-
-
-def _read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    finally:
-        os.close(fd)
 
 
 def _io_error(action: str, exc: OSError) -> CNIError:
@@ -169,7 +119,7 @@ class DiskStore:
         if address is None:
             return None  # lock, last_reserved_ip.*, anything else
         path = name if dir_fd is not None else os.path.join(self.directory, name)
-        data = _read_nofollow(path, dir_fd)
+        data = read_nofollow(path, dir_fd)
         if data is None:
             return None
         container_id, ifname = parse_content(data)
@@ -227,7 +177,7 @@ class DiskStore:
         return [IPAddress(r.number, r.family) for r in held]
 
     def last_reserved(self, range_index: int) -> IPAddress | None:
-        data = _read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
+        data = read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
         try:
             return parse_ip(data.decode().strip()) if data else None
         except (ValueError, UnicodeDecodeError):
@@ -279,12 +229,17 @@ class DiskStore:
 
     def _claim(self, name: str, data: bytes) -> bool:
         """Create the address file whole, or return False if it exists."""
+        target = os.path.join(self.directory, name)
         try:
             scratch = self._write_scratch(name, data, _IP_FILE_MODE, durable=True)
             try:
-                os.link(scratch, os.path.join(self.directory, name))
+                os.link(scratch, target)
             except FileExistsError:
                 return False
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                return _create_exclusive(target, data)
             finally:
                 os.unlink(scratch)
         except OSError as exc:
@@ -300,6 +255,23 @@ class DiskStore:
             raise _io_error(f"write {target}", exc) from exc
 
 
+def _create_exclusive(path: str, data: bytes) -> bool:
+    """The reference's way (O_EXCL, then write), for file systems without hard links."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _IP_FILE_MODE)
+    except FileExistsError:
+        return False
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    return True
+
+
 def _settle(mtime_ns: int) -> bool:
     """Wait until the coarse clock has passed `mtime_ns`; False if that takes too long."""
     deadline = time.monotonic() + _SETTLE_LIMIT_S
@@ -313,10 +285,22 @@ def _settle(mtime_ns: int) -> bool:
 def _open_index(path: str) -> Index:
     """The index, recreated when its file is damaged (it is only a cache)."""
     try:
+        try:
+            return Index(path)
+        except sqlite3.DatabaseError:
+            index_module.remove_index(path)
         return Index(path)
-    except sqlite3.DatabaseError:
+    except (OSError, sqlite3.Error) as exc:
+        raise CNIError(ErrorCode.IO_FAILURE, f"host-local store: index {path}: {exc}") from exc
+
+
+def _close_index(store: DiskStore, index: Index, path: str) -> None:
+    """Record the directory's stamp; an empty network keeps no index, as the Go plugin keeps none."""
+    empty = index.is_empty()
+    index.set_stamp(store.finish())
+    index.close()
+    if empty:
         index_module.remove_index(path)
-        return Index(path)
 
 
 @contextmanager
@@ -332,20 +316,19 @@ def open_store(data_dir: str, network: str) -> Iterator[DiskStore]:
         raise _io_error(f"open {directory}", exc) from exc
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        index = _open_index(index_module.index_path(data_dir, network))
+        path = index_module.index_path(data_dir, network)
+        index = _open_index(path)
         store = DiskStore(directory, index)
         try:
             store.refresh_index()
             yield store
         except CNIError:
-            index.set_stamp(store.finish())  # a refusal: files and index still agree
-            index.close()
+            _close_index(store, index, path)  # a refusal: files and index still agree
             raise
         except BaseException:
             index.set_stamp("")  # anything else: do not trust this index next time
             index.close()
             raise
-        index.set_stamp(store.finish())
-        index.close()
+        _close_index(store, index, path)
     finally:
         os.close(lock_fd)  # closing the descriptor drops the flock

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 
-from cni_rkt.errors import CNIError, ErrorCode, internal
+from cni_rkt.errors import CNIError, ErrorCode, internal, invalid_config
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
-from cni_rkt.ipam.ranges import parse_ip_maybe_prefix
-from cni_rkt.ipam.store import DiskStore, check_attachment, network_dir, open_store
+from cni_rkt.ipam.files import check_attachment, network_dir, scan_attachment
+from cni_rkt.ipam.index import Reservation
+from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
+from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, IPConfig, Result, prev_result
 
@@ -38,8 +40,19 @@ def add(inv: Invocation) -> Result:
 def delete(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        for reservation in store.attachment_reservations(inv.container_id, inv.ifname):
+        _release_all(store, store.attachment_reservations(inv.container_id, inv.ifname))
+
+
+def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:
+    """Release each one, going on after a failure (as DEL and GC should); then report."""
+    failures = []
+    for reservation in reservations:
+        try:
             store.release_reservation(reservation)
+        except CNIError as exc:
+            failures.append(exc)
+    if failures:
+        raise CNIError(failures[0].code, "; ".join(f.msg for f in failures))
 
 
 def check(inv: Invocation) -> None:
@@ -67,11 +80,11 @@ def _valid_attachments(config: dict) -> set[tuple[str, str]]:
     key = next((k for k in VALID_ATTACHMENTS_KEYS if k in config), None)
     raw = config.get(key) if key else None
     if not isinstance(raw, list):
-        raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
+        raise invalid_config("GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
     valid = set()
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("containerID"), str):
-            raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, f"{key}: invalid attachment {item!r}", key)
+            raise invalid_config(f"{key}: invalid attachment {item!r}", key)
         valid.add((item["containerID"], item.get("ifname", "")))
     return valid
 
@@ -81,13 +94,14 @@ def gc(inv: Invocation) -> None:
     valid = _valid_attachments(inv.config)
     valid_containers = {cid for cid, _ in valid}
     with open_store(conf.data_dir, conf.network) as store:
-        for reservation in store.reservations():
-            legacy = reservation.ifname is None
-            if legacy and reservation.container_id in valid_containers:
-                continue
-            if not legacy and (reservation.container_id, reservation.ifname) in valid:
-                continue
-            store.release_reservation(reservation)
+        _release_all(store, [r for r in store.reservations() if not _is_valid(r, valid, valid_containers)])
+
+
+def _is_valid(reservation: Reservation, valid: set[tuple[str, str]], valid_containers: set[str]) -> bool:
+    """Legacy files name only the container, so any live attachment of it keeps them."""
+    if reservation.ifname is None:
+        return reservation.container_id in valid_containers
+    return (reservation.container_id, reservation.ifname) in valid
 
 
 def status(inv: Invocation) -> None:
@@ -100,7 +114,7 @@ def status(inv: Invocation) -> None:
                 )
 
 
-def _has_free_address(store: DiskStore, rng) -> bool:
+def _has_free_address(store: DiskStore, rng: Range) -> bool:
     taken = store.count_between(rng.version, int(rng.start), int(rng.end))
     return taken < rng.size()
 
@@ -115,5 +129,8 @@ def reserved_ips(config: dict, container_id: str, ifname: str) -> list[str]:
     directory = network_dir(data_dir, config.get("name"))
     if not os.path.isdir(directory):
         return []
-    with open_store(data_dir, config["name"]) as store:
-        return [r.name for r in store.attachment_reservations(container_id, ifname)]
+    try:
+        with open_store(data_dir, config["name"]) as store:
+            return [r.name for r in store.attachment_reservations(container_id, ifname)]
+    except CNIError:  # say, a read-only data dir: read the files themselves
+        return scan_attachment(directory, container_id, ifname)

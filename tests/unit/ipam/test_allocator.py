@@ -120,8 +120,8 @@ def test_legacy_file_of_the_container_also_counts_as_a_duplicate():
 
 def test_requested_ips_go_to_the_first_containing_range_set():
     v4, v6 = rset("10.1.0.0/24"), rset("fd00::/120")
-    wanted = assign_requested((v4, v6), (IPAddress("fd00::20"), IPAddress("10.1.0.50")))
-    assert [str(w) for w in wanted] == ["10.1.0.50", "fd00::20"]
+    wanted, leftovers = assign_requested((v4, v6), (IPAddress("fd00::20"), IPAddress("10.1.0.50"), IPAddress("::1")))
+    assert ([str(w) for w in wanted], leftovers) == (["10.1.0.50", "fd00::20"], [IPAddress("::1")])
     store = MemoryStore()
     got = allocate_all(store, (v4, v6), (IPAddress("fd00::20"),), "c1", "eth0")
     assert [str(ip) for ip, _ in got] == ["10.1.0.2", "fd00::20"]
@@ -135,10 +135,22 @@ def test_requested_ips_go_to_the_first_containing_range_set():
         (["10.1.0.5", "10.1.0.6"], "failed to allocate all requested IPs: 10.1.0.6"),
     ],
 )
-def test_requested_ip_errors_are_config_errors(requested, msg):
+def test_requested_ip_errors_are_config_errors_and_leave_nothing(requested, msg):
+    store = MemoryStore()
     with pytest.raises(CNIError) as caught:
-        assign_requested((rset("10.1.0.0/24"),), tuple(IPAddress(r) for r in requested))
+        allocate_all(store, (rset("10.1.0.0/24"),), tuple(IPAddress(r) for r in requested), "c1", "eth0")
     assert (caught.value.code, caught.value.msg) == (7, msg)
+    assert store.held == {}
+
+
+def test_range_set_errors_come_before_unplaced_requested_ips_as_in_the_reference():
+    store = MemoryStore(held={"10.1.0.2": ("c1", "eth0")})
+    with pytest.raises(CNIError, match="10.1.0.2 has been allocated to c1, duplicate allocation"):
+        allocate_all(store, (rset("10.1.0.0/24"),), (IPAddress("10.9.0.1"),), "c1", "eth0")
+    # the reference allocates before it notices the leftover, so round-robin moves on
+    with pytest.raises(CNIError, match="failed to allocate all requested IPs: 10.9.0.1"):
+        allocate_all(store, (rset("10.1.0.0/24"),), (IPAddress("10.9.0.1"),), "c2", "eth0")
+    assert store.last[0] == IPAddress("10.1.0.3") and list(store.held) == [IPAddress("10.1.0.2")]
 
 
 def test_a_taken_requested_ip_fails_and_rolls_back_earlier_range_sets():

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from cni_rkt.ipam import store as store_module
 from cni_rkt.plugins.host_local import reserved_ips
 from cni_rkt.protocol.runner import run
 
@@ -272,3 +273,14 @@ def test_reserved_ips_reads_without_creating_anything(data_dir):
     invoke("ADD", conf, "c1")
     assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2", "fd00::10"]
     assert reserved_ips(conf, "c1", "eth1") == []
+
+
+def test_reserved_ips_still_answers_when_the_index_cannot_be_written(data_dir, monkeypatch):
+    conf = config(data_dir, **DUAL)
+    invoke("ADD", conf, "c1")
+
+    def unwritable(path):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(store_module, "Index", unwritable)
+    assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2", "fd00::10"]

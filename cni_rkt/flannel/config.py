@@ -1,0 +1,61 @@
+"""The flannel plugin's own net.d object -> FlannelConfig.
+
+    {"name": "rkt.kubernetes.io", "type": "flannel", "delegate": {"isDefaultGateway": true}}
+
+Keys and defaults are the reference's: `subnetFile` (/run/flannel/subnet.env), `dataDir`
+(/var/lib/cni/flannel), `delegate` (the delegate's extra keys), `ipam` (the base of the
+delegate's ipam), `runtimeConfig` (passed to the delegate). Only types are checked here;
+what `delegate` may hold is checked when the delegate config is built, so that DEL still
+works from the saved copy after `delegate` was edited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cni_rkt.errors import invalid_config
+from cni_rkt.flannel.subnet_env import DEFAULT_SUBNET_FILE
+from cni_rkt.protocol.invocation import config_version
+
+DEFAULT_DATA_DIR = "/var/lib/cni/flannel"
+
+
+@dataclass(frozen=True, slots=True)
+class FlannelConfig:
+    name: str
+    cni_version: str  # as written; "" when the file has none (rkt's files often do not)
+    subnet_file: str = DEFAULT_SUBNET_FILE
+    data_dir: str = DEFAULT_DATA_DIR
+    delegate: dict = field(default_factory=dict)
+    ipam: dict | None = None
+    runtime_config: dict | None = None
+
+
+def _optional(config: dict, key: str, kind: type, default):
+    """The key's value, `default` when absent or null; code 7 naming the key otherwise."""
+    value = config.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is str and not value):
+        expected = "a non-empty string" if kind is str else "a JSON object"
+        raise invalid_config(f"flannel: {key!r} must be {expected}, got {value!r}")
+    return value
+
+
+def _written_version(config: dict) -> str:
+    """The version to copy into the delegate: cniVersion, else the one picked from cniVersions."""
+    if config.get("cniVersion") or config.get("cniVersions"):
+        return config_version(config)
+    return ""  # none written: the delegate gets none either, as in the reference
+
+
+def load_flannel_config(config: dict) -> FlannelConfig:
+    return FlannelConfig(
+        name=config["name"],
+        cni_version=_written_version(config),
+        subnet_file=_optional(config, "subnetFile", str, DEFAULT_SUBNET_FILE),
+        data_dir=_optional(config, "dataDir", str, DEFAULT_DATA_DIR),
+        delegate=dict(_optional(config, "delegate", dict, {})),
+        ipam=_optional(config, "ipam", dict, None),
+        runtime_config=_optional(config, "runtimeConfig", dict, None),
+    )

@@ -1,0 +1,119 @@
+"""FlannelConfig + SubnetEnv -> the config handed to the delegate (pure).
+
+Built as the reference builds it, so the same net.d file and subnet.env give the same
+delegate on either implementation:
+
+    name        the flannel network's name (`delegate` may not set it)
+    type        `delegate.type`, else "bridge"
+    ipMasq      `delegate.ipMasq`, else the inverse of FLANNEL_IPMASQ (if flanneld
+                masquerades, the bridge must not do it again)
+    mtu         `delegate.mtu`, else FLANNEL_MTU
+    isGateway   for a bridge: `delegate.isGateway`, else true
+    cniVersion  the flannel config's, when it has one
+    runtimeConfig  the flannel config's, when it has one
+    ipam        the flannel config's `ipam` (or {}), `type` defaulting to host-local,
+                `ranges` replaced by the node's subnets, `routes` extended by a route to
+                every flannel network (`delegate` may not set `ipam`)
+
+`render_delegate_config` gives the bytes Go's json.Marshal would give for that map
+(sorted keys, compact), so a saved file reads the same whichever plugin wrote it.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+
+from cni_rkt.errors import invalid_config
+from cni_rkt.flannel.config import FlannelConfig
+from cni_rkt.flannel.subnet_env import SubnetEnv
+
+DEFAULT_DELEGATE_TYPE = "bridge"
+DEFAULT_IPAM_TYPE = "host-local"
+# Keys of the Go Route type, in its declared order; others are dropped as Go drops them.
+_ROUTE_INT_KEYS = ("mtu", "advmss", "priority", "table", "scope")
+
+
+class _Struct(dict):
+    """A JSON object Go marshals from a struct: fields in declared order, not sorted."""
+
+
+def check_delegate(delegate: dict) -> None:
+    if "type" in delegate and not isinstance(delegate["type"], str):
+        raise invalid_config(f"flannel: delegate.type must be a string, got {delegate['type']!r}")
+    for key in ("name", "ipam"):
+        if key in delegate:
+            raise invalid_config(
+                f"flannel: delegate must not have {key!r}: flannel sets it (from the network's "
+                f"{'name' if key == 'name' else 'ipam and the node subnet'})"
+            )
+
+
+def _route(index: int, route) -> _Struct:
+    where = f"flannel: ipam.routes[{index}]"
+    if not isinstance(route, dict) or not isinstance(route.get("dst"), str):
+        raise invalid_config(f"{where} must be an object with a string 'dst', got {route!r}")
+    try:
+        out = _Struct(dst=str(ipaddress.ip_interface(route["dst"])))
+        if route.get("gw"):
+            out["gw"] = str(ipaddress.ip_address(route["gw"]))
+    except ValueError as exc:
+        raise invalid_config(f"{where}: {exc}") from None
+    for key in _ROUTE_INT_KEYS:
+        value = route.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise invalid_config(f"{where}.{key} must be an integer, got {value!r}")
+        if value or (value == 0 and key in ("table", "scope")):
+            out[key] = value
+    return out
+
+
+def build_ipam(ipam: dict | None, env: SubnetEnv) -> dict:
+    out = copy.deepcopy(ipam) if ipam else {}
+    out.setdefault("type", DEFAULT_IPAM_TYPE)
+    out["ranges"] = [[{"subnet": subnet}] for subnet in (env.subnet, env.ipv6_subnet) if subnet]
+    routes = out.get("routes") or []
+    if not isinstance(routes, list):
+        raise invalid_config(f"flannel: ipam.routes must be a list, got {routes!r}")
+    out["routes"] = [_route(i, r) for i, r in enumerate(routes)]
+    out["routes"] += [_Struct(dst=network) for network in (*env.networks, *env.ipv6_networks)]
+    return out
+
+
+def build_delegate_config(conf: FlannelConfig, env: SubnetEnv) -> dict:
+    delegate = copy.deepcopy(conf.delegate)
+    check_delegate(delegate)
+    if conf.runtime_config is not None:
+        delegate["runtimeConfig"] = copy.deepcopy(conf.runtime_config)
+    delegate["name"] = conf.name
+    delegate.setdefault("type", DEFAULT_DELEGATE_TYPE)
+    delegate.setdefault("ipMasq", not env.ipmasq)
+    delegate.setdefault("mtu", env.mtu)
+    if delegate["type"] == "bridge":
+        delegate.setdefault("isGateway", True)
+    if conf.cni_version:
+        delegate["cniVersion"] = conf.cni_version
+    delegate["ipam"] = build_ipam(conf.ipam, env)
+    return delegate
+
+
+def _go_order(value):
+    if isinstance(value, _Struct):
+        return value
+    if isinstance(value, dict):
+        return {key: _go_order(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_go_order(item) for item in value]
+    return value
+
+
+# json.Marshal escapes these even inside strings, to keep JSON safe to embed in HTML.
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def render_delegate_config(delegate: dict) -> bytes:
+    text = json.dumps(_go_order(delegate), separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in _GO_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text.encode()

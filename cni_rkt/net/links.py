@@ -1,0 +1,211 @@
+"""The bridge, the veth pair and the bridge port, through an open netlink socket.
+
+`ensure_` creates or reuses, `create_` fails if present, `remove_` tolerates absence.
+"""
+
+from __future__ import annotations
+
+import errno
+import secrets
+import time
+from collections.abc import Sequence
+
+from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.net.addresses import addresses
+from cni_rkt.net.netlink import (
+    IFF_PROMISC,
+    IFF_UP,
+    Link,
+    find_link,
+    get_link,
+    netlink_errors,
+    open_netlink,
+    ports_of,
+    strerror,
+)
+
+# re-exported, so a verb needs one import for links
+__all__ = ["Link", "find_link", "get_link", "open_netlink", "ports_of"]
+
+# The reference polls the new port this often (s apart) before "bridge port in error state".
+OPER_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)
+VETH_NAME_ATTEMPTS = 10
+
+
+# --- the bridge ----------------------------------------------------------------------
+
+
+def ensure_bridge(ipr, name: str, mtu: int, vlan_filtering: bool, promisc: bool) -> tuple[Link, Link | None]:
+    """The bridge `name`, up, created if missing; and how it was before (None: we created it).
+
+    EEXIST is not an error: concurrent first ADDs race to create the same bridge.
+    """
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    spec: dict = {"ifname": name, "kind": "bridge"}
+    if mtu:
+        spec["mtu"] = mtu
+    if vlan_filtering:
+        spec["br_vlan_filtering"] = 1
+    created = True
+    try:
+        ipr.link("add", **spec)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            reason = strerror(exc)
+            if vlan_filtering and exc.code == errno.EOPNOTSUPP:
+                reason += " (this kernel has no bridge VLAN filtering, needed by vlan/vlanTrunk)"
+            raise CNIError(ErrorCode.INTERNAL, f'failed to create bridge "{name}": could not add "{name}": {reason}') from exc
+        created = False
+    bridge = find_link(ipr, name)
+    if bridge is None:  # removed between our add and our look-up
+        raise CNIError(ErrorCode.TRY_AGAIN_LATER, f'bridge "{name}" vanished while it was being set up')
+    if bridge.kind != "bridge":
+        raise CNIError(ErrorCode.INTERNAL, f'failed to create bridge "{name}": "{name}" already exists but is not a bridge')
+    flags = IFF_UP | (IFF_PROMISC if promisc else 0)
+    if bridge.flags & flags != flags:
+        set_flags(ipr, bridge, flags, flags)
+    return get_link(ipr, bridge.index), (None if created else bridge)
+
+
+def set_flags(ipr, link: Link, flags: int, mask: int) -> None:
+    """Set the `mask` bits of a link's flags (IFF_UP, IFF_PROMISC) to those of `flags`."""
+    with netlink_errors(f'could not set flags of "{link.name}"'):
+        ipr.link("set", index=link.index, flags=flags, change=mask)
+
+
+def restore_bridge_flags(ipr, before: Link) -> None:
+    """Undo for a bridge that existed: put its up/promisc flags back, unless a port is on it now."""
+    if ports_of(ipr, before.index):
+        return
+    mask = IFF_UP | IFF_PROMISC
+    current = find_link(ipr, before.name)
+    if current is not None and current.index == before.index and current.flags & mask != before.flags & mask:
+        set_flags(ipr, current, before.flags, mask)
+
+
+def remove_bridge_if_unused(ipr, name: str) -> bool:
+    """Undo of a bridge this ADD created: only while no other pod's port is on it."""
+    bridge = find_link(ipr, name)
+    if bridge is None or bridge.kind != "bridge" or ports_of(ipr, bridge.index):
+        return False
+    return remove_link(ipr, name) is not None
+
+
+def pin_mac(ipr, link: Link) -> None:
+    """Set a bridge's MAC to itself, so it stops following its lowest-numbered port."""
+    with netlink_errors(f"could not set {link.name}'s mac"):
+        ipr.link("set", index=link.index, address=link.mac)
+
+
+# --- the veth pair -------------------------------------------------------------------
+
+
+def random_veth_name() -> str:
+    """veth + 8 hex digits, as the reference names host ends (NetworkManager ignores them)."""
+    return f"veth{secrets.token_hex(4)}"
+
+
+def create_veth(host_ipr, pod_ipr, pod_fd: int, ifname: str, mtu: int, mac: str = "") -> Link:
+    """A veth pair: a random `veth…` end here, `ifname` created directly in the pod's netns."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    if find_link(pod_ipr, ifname) is not None:
+        raise CNIError(ErrorCode.INTERNAL, f"container veth name provided ({ifname}) already exists")
+    peer: dict = {"ifname": ifname, "net_ns_fd": pod_fd}
+    if mtu:
+        peer["mtu"] = mtu
+    if mac:
+        peer["address"] = mac
+    extra = {"mtu": mtu} if mtu else {}
+    for _ in range(VETH_NAME_ATTEMPTS):
+        name = random_veth_name()
+        try:
+            host_ipr.link("add", ifname=name, kind="veth", peer=peer, **extra)
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST and find_link(pod_ipr, ifname) is None:
+                continue  # our random name was taken: draw another
+            raise CNIError(ErrorCode.INTERNAL, f"failed to make veth pair: {strerror(exc)}") from exc
+        link = find_link(host_ipr, name)
+        if link is None:
+            raise CNIError(ErrorCode.INTERNAL, f"veth {name} vanished right after it was created")
+        return link
+    raise CNIError(ErrorCode.INTERNAL, f"failed to make veth pair: no free veth name after {VETH_NAME_ATTEMPTS} tries")
+
+
+def attach_port(
+    ipr,
+    port: Link,
+    bridge: Link,
+    *,
+    hairpin: bool,
+    isolated: bool,
+    vlan: int = 0,
+    trunk: Sequence[int] = (),
+    preserve_default_vlan: bool = True,
+) -> None:
+    """Enslave the host veth to the bridge, set its port flags and VLANs, bring it up."""
+    with netlink_errors(f"failed to connect {port.name!r} to bridge {bridge.name}"):
+        ipr.link("set", index=port.index, master=bridge.index)
+    if hairpin or isolated:
+        with netlink_errors(f"failed to set port flags (hairpin, isolated) on {port.name}"):
+            ipr.link("set", index=port.index, kind="bridge_slave", mode=int(hairpin), isolated=int(isolated))
+    if (vlan or trunk) and not preserve_default_vlan:
+        with netlink_errors(f'failed to remove default vlan on interface "{port.name}"'):
+            ipr.vlan_filter("del", index=port.index, vlan_info={"vid": 1})
+    if vlan:
+        with netlink_errors(f'failed to setup vlan tag on interface "{port.name}"'):
+            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vlan, "pvid": True})
+    for first, last in vlan_ranges(trunk):
+        vid = str(first) if first == last else f"{first}-{last}"
+        with netlink_errors(f'failed to setup vlan tag on interface "{port.name}"'):
+            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
+    set_up(ipr, port)
+
+
+def vlan_ranges(vids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted VLAN ids folded into contiguous (first, last) runs: one request per run."""
+    runs: list[tuple[int, int]] = []
+    for vid in sorted(set(vids)):
+        if runs and runs[-1][1] == vid - 1:
+            runs[-1] = (runs[-1][0], vid)
+        else:
+            runs.append((vid, vid))
+    return runs
+
+
+def set_up(ipr, link: Link) -> None:
+    with netlink_errors(f'failed to set "{link.name}" up'):
+        ipr.link("set", index=link.index, state="up")
+
+
+def wait_oper_up(ipr, link: Link, delays: Sequence[float] = OPER_UP_DELAYS) -> Link:
+    """Poll until the bridge port forwards (gratuitous ARPs are lost before), bounded."""
+    current = link
+    for delay in delays:
+        if delay:
+            time.sleep(delay)
+        current = get_link(ipr, link.index)
+        if current.operstate == "UP":
+            return current
+    raise CNIError(ErrorCode.INTERNAL, f"bridge port in error state: {current.operstate.lower()}")
+
+
+# --- removal -------------------------------------------------------------------------
+
+
+def remove_link(ipr, name: str) -> list[str] | None:
+    """Delete `name`; return the global addresses it had, or None if it was not there."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    link = find_link(ipr, name)
+    if link is None:
+        return None
+    had = addresses(ipr, link.index)
+    try:
+        ipr.link("del", index=link.index)
+    except NetlinkError as exc:
+        if exc.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise CNIError(ErrorCode.INTERNAL, f"failed to delete {name!r}: {strerror(exc)}") from exc
+    return had

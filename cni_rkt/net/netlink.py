@@ -1,0 +1,116 @@
+"""The netlink socket and the link record every net/ module shares (pyroute2 stays in here and below).
+
+Every function takes an open `IPRoute` (see `open_netlink`), so a caller decides which
+namespace it talks to and how many sockets it opens. Kernel errors become CNIError in
+`netlink_errors`; look-ups treat absence as a value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cni_rkt.errors import CNIError, ErrorCode
+
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    index: int
+    name: str
+    kind: str
+    mac: str
+    mtu: int
+    master: int
+    peer: int  # a veth's peer index (in its own netns), else 0
+    operstate: str
+    flags: int
+    hairpin: bool = False
+    isolated: bool = False
+
+    @property
+    def promisc(self) -> bool:
+        return bool(self.flags & IFF_PROMISC)
+
+    @property
+    def is_up(self) -> bool:
+        return bool(self.flags & IFF_UP)
+
+
+def open_netlink():
+    """A netlink socket bound to the netns we are in right now."""
+    from pyroute2 import IPRoute
+
+    return IPRoute()
+
+
+def strerror(exc: Exception) -> str:
+    code = getattr(exc, "code", None) or getattr(exc, "errno", None)
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code).lower()
+    return str(exc)
+
+
+
+@contextlib.contextmanager
+def netlink_errors(action: str) -> Iterator[None]:
+    """Turn a kernel refusal into `<action>: <reason>` (code 999, like the reference)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        yield
+    except (NetlinkError, OSError) as exc:
+        raise CNIError(ErrorCode.INTERNAL, f"{action}: {strerror(exc)}") from exc
+
+
+
+
+def _to_link(msg) -> Link:
+    info = msg.get_attr("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info else ""
+    hairpin = isolated = False
+    if info is not None and info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge":
+        port = info.get_attr("IFLA_INFO_SLAVE_DATA")
+        if port is not None:
+            hairpin = bool(port.get_attr("IFLA_BRPORT_MODE"))
+            isolated = bool(port.get_attr("IFLA_BRPORT_ISOLATED"))
+    return Link(
+        index=msg["index"],
+        name=msg.get_attr("IFLA_IFNAME"),
+        kind=kind or "",
+        mac=msg.get_attr("IFLA_ADDRESS") or "",
+        mtu=msg.get_attr("IFLA_MTU") or 0,
+        master=msg.get_attr("IFLA_MASTER") or 0,
+        peer=msg.get_attr("IFLA_LINK") or 0,
+        operstate=msg.get_attr("IFLA_OPERSTATE") or "",
+        flags=msg["flags"],
+        hairpin=hairpin,
+        isolated=isolated,
+    )
+
+
+def find_link(ipr, name: str) -> Link | None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        msgs = ipr.link("get", ifname=name)
+    except NetlinkError as exc:
+        if exc.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise CNIError(ErrorCode.INTERNAL, f'could not look up "{name}": {strerror(exc)}') from exc
+    return _to_link(msgs[0])
+
+
+def get_link(ipr, index: int) -> Link:
+    with netlink_errors(f"could not look up link {index}"):
+        return _to_link(ipr.link("get", index=index)[0])
+
+
+def ports_of(ipr, bridge_index: int) -> list[Link]:
+    with netlink_errors("could not list links"):
+        return [_to_link(m) for m in ipr.get_links() if m.get_attr("IFLA_MASTER") == bridge_index]

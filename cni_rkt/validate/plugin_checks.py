@@ -1,0 +1,93 @@
+"""Plugin parity beyond the schema: cross-field rules the plugins enforce when a pod starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cni_rkt.validate.document import Document, pointer_join
+
+IFNAMSIZ_MAX = 15  # Linux interface names: 16 bytes including the terminating NUL
+FOUR_GB_BITS = (2**32 - 1) * 8  # bandwidth: burst / 8 must stay below MaxUint32
+
+
+def check_bridge(doc: Document, pointer: str, conf: dict) -> None:
+    name = conf.get("bridge", "cni0")
+    if isinstance(name, str):
+        check_ifname(doc, pointer_join(pointer, "bridge"), name, "bridge")
+        vlan = conf.get("vlan")
+        if isinstance(vlan, int) and not isinstance(vlan, bool) and vlan > 0 and conf.get("isGateway") is True:
+            derived = f"{name}.{vlan}"
+            if len(derived.encode()) > IFNAMSIZ_MAX:
+                doc.emit("CNI210", pointer_join(pointer, "vlan"), f"with vlan and isGateway the plugin creates "
+                         f"\"{derived}\", {len(derived.encode())} characters; Linux allows {IFNAMSIZ_MAX}")
+    if conf.get("hairpinMode") is True and conf.get("promiscMode") is True:
+        doc.emit("CNI213", pointer_join(pointer, "promiscMode"), "hairpinMode and promiscMode are both true (bridge "
+                 "fails with: cannot set hairpin mode and promiscuous mode at the same time)", at_key=True)
+    ipam = conf.get("ipam")
+    if conf.get("disableContainerInterface") is True and isinstance(ipam, dict) and ipam.get("type"):
+        doc.emit("CNI214", pointer_join(pointer, "disableContainerInterface"), "disableContainerInterface is true "
+                 "and ipam is set (bridge fails with: cannot use IPAM when DisableContainerInterface flag is set)",
+                 at_key=True)
+
+
+def check_ifname(doc: Document, pointer: str, name: str, what: str) -> None:
+    length = len(name.encode())
+    if length > IFNAMSIZ_MAX:
+        doc.emit("CNI210", pointer, f"{what} name \"{name}\" is {length} characters; Linux allows {IFNAMSIZ_MAX} "
+                 "(netlink fails with: numerical result out of range)")
+
+
+def check_portmap(doc: Document, pointer: str, conf: dict) -> None:
+    if "markMasqBit" in conf and "externalSetMarkChain" in conf:
+        doc.emit("CNI215", pointer_join(pointer, "externalSetMarkChain"), "markMasqBit and externalSetMarkChain are "
+                 "both set (portmap fails with: Cannot specify externalSetMarkChain and markMasqBit)", at_key=True)
+
+
+def check_bandwidth(doc: Document, pointer: str, conf: dict) -> None:
+    for direction in ("ingress", "egress"):
+        rate, burst = conf.get(f"{direction}Rate", 0), conf.get(f"{direction}Burst", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rate, burst)):
+            continue  # the schema reports the type
+        if rate and not burst:
+            doc.emit("CNI216", pointer_join(pointer, f"{direction}Rate"), f"{direction}Rate is set without "
+                     f"{direction}Burst (bandwidth fails with: if rate is set, burst must also be set)", at_key=True)
+        elif burst and not rate:
+            doc.emit("CNI216", pointer_join(pointer, f"{direction}Burst"), f"{direction}Burst is set without "
+                     f"{direction}Rate (bandwidth fails with: if burst is set, rate must also be set)", at_key=True)
+        if burst >= FOUR_GB_BITS:
+            doc.emit("CNI216", pointer_join(pointer, f"{direction}Burst"), f"{direction}Burst {burst} bits "
+                     "(bandwidth fails with: burst cannot be more than 4GB)")
+
+
+def check_flannel(doc: Document, pointer: str, conf: dict) -> None:
+    delegate = conf.get("delegate")
+    if not isinstance(delegate, dict):
+        return
+    base = pointer_join(pointer, "delegate")
+    if "type" in delegate and not isinstance(delegate["type"], str):
+        doc.emit("CNI217", pointer_join(base, "type"), "flannel fails with: 'delegate' dictionary, if present, must "
+                 "have (string) 'type' field")
+    for key in ("name", "ipam"):
+        if key in delegate:
+            doc.emit("CNI217", pointer_join(base, key), f"flannel fails with: 'delegate' dictionary must not have "
+                     f"'{key}' field, it'll be set by flannel", at_key=True)
+    if delegate.get("type", "bridge") == "bridge":
+        check_bridge(doc, base, delegate)
+
+
+def check_tuning(doc: Document, pointer: str, conf: dict) -> None:
+    sysctl = conf.get("sysctl")
+    if isinstance(sysctl, dict):
+        for key in sysctl:
+            if not key.replace("/", ".").startswith("net."):
+                doc.emit("CNI107", pointer_join(pointer, "sysctl", key), f"sysctl {key!r} is not under net.* "
+                         f"(tuning fails with: invalid net sysctl key: {key!r})", at_key=True)
+
+
+PLUGIN_CHECKS: dict[str, Callable[[Document, str, dict], None]] = {
+    "bridge": check_bridge,
+    "portmap": check_portmap,
+    "bandwidth": check_bandwidth,
+    "flannel": check_flannel,
+    "tuning": check_tuning,
+}

@@ -1,0 +1,64 @@
+"""Exec host-local (ours through its launcher, or the Go binary) the way a runtime does.
+
+host-local touches no network, so it runs as a plain process: no netns needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+
+GO_HOST_LOCAL = "/usr/lib/cni/host-local"
+
+
+@dataclass(frozen=True)
+class Reply:
+    stdout: bytes
+    returncode: int
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def ipam_config(data_dir: str, version: str = "1.0.0", name: str = "net1", **ipam) -> dict:
+    ipam.setdefault("subnet", "10.1.0.0/24") if "ranges" not in ipam else None
+    return {"cniVersion": version, "name": name, "type": "host-local",
+            "ipam": {"type": "host-local", "dataDir": data_dir, **ipam}}
+
+
+def plugin_env(command: str, container_id: str, ifname: str = "eth0", cni_args: str = "") -> dict[str, str]:
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": "/var/run/netns/none",
+           "CNI_IFNAME": ifname, "CNI_PATH": "/nonexistent", "PATH": "/usr/bin:/bin"}
+    if cni_args:
+        env["CNI_ARGS"] = cni_args
+    return env
+
+
+def start(executable: str, command: str, config: dict, container_id: str, **kw) -> subprocess.Popen:
+    proc = subprocess.Popen([executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=plugin_env(command, container_id, **kw))
+    proc.stdin.write(json.dumps(config).encode())
+    proc.stdin.close()
+    return proc
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> Reply:
+    out = proc.stdout.read()
+    proc.stdout.close()
+    return Reply(out, proc.wait(timeout=timeout))
+
+
+def call(executable: str, command: str, config: dict, container_id: str, **kw) -> Reply:
+    return finish(start(executable, command, config, container_id, **kw))
+
+
+def address_files(directory: str) -> dict[str, bytes]:
+    """Every file of a network directory except the lock and round-robin hints."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        if name != "lock" and not name.startswith("last_reserved_ip."):
+            with open(os.path.join(directory, name), "rb") as f:
+                out[name] = f.read()
+    return out

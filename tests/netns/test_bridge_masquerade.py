@@ -1,0 +1,83 @@
+"""ipMasq through the bridge: rules made on ADD, checked by CHECK, gone after DEL in every case."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge_harness import pod_name
+
+
+def chain_lines(sandbox) -> list[str]:
+    return [line for line in sandbox.sh("iptables-save -t nat 2>/dev/null || true").splitlines() if "CNI-" in line]
+
+
+@pytest.fixture
+def masq_bridge(sandbox, bridge):
+    """ipMasq on; the nat table exists beforehand (an emptied table stays, as with the reference)."""
+    sandbox.sh("iptables -t nat -A POSTROUTING -j RETURN && iptables -t nat -D POSTROUTING -j RETURN")
+    bridge.config["ipMasq"] = True
+    return bridge
+
+
+def test_add_makes_rules_check_sees_them_del_removes_them(sandbox, masq_bridge):
+    pod = sandbox.pod()
+    before = masq_bridge.state()
+    result = masq_bridge.add(pod)
+    rules = chain_lines(sandbox)
+    assert any("-s 10.22.0.2/32" in r and 'name: \\"testnet\\" id: \\"cid1\\"' in r for r in rules), rules
+    check = masq_bridge.run("CHECK", pod, config=masq_bridge.with_prev(result))
+    assert check.returncode == 0, check.stdout
+    masq_bridge.delete(pod, config=masq_bridge.with_prev(result))
+    assert chain_lines(sandbox) == []
+    assert masq_bridge.state_without_bridge() == before
+
+
+def test_check_reports_a_missing_masquerade_rule(sandbox, masq_bridge):
+    pod = sandbox.pod()
+    result = masq_bridge.add(pod)
+    sandbox.sh("iptables -t nat -F POSTROUTING")
+    done = masq_bridge.run("CHECK", pod, config=masq_bridge.with_prev(result))
+    assert done.returncode == 1 and "ipMasq" in done.json()["msg"]
+
+
+@pytest.mark.parametrize("how", ["empty netns", "netns gone", "link gone"])
+def test_del_removes_rules_when_the_link_cannot_tell_the_addresses(sandbox, masq_bridge, how):
+    """The reference leaks these (plugins #810); we use prevResult or the reservation."""
+    pod = sandbox.pod()
+    before = masq_bridge.state()
+    result = masq_bridge.add(pod)
+    if how == "empty netns":  # containerd and nerdctl; with the prevResult of spec 0.4.0+
+        masq_bridge.delete("", config=masq_bridge.with_prev(result))
+        sandbox.remove_pod(pod)
+        before = {k: v for k, v in before.items() if k != pod_name(pod)}
+    elif how == "netns gone":  # no prevResult (spec 0.3.1, rkt): the reservation tells
+        sandbox.remove_pod(pod)
+        masq_bridge.delete(pod)
+        before = {k: v for k, v in before.items() if k != pod_name(pod)}
+    else:
+        sandbox.sh("ip link del eth0", netns=pod_name(pod))
+        masq_bridge.delete(pod)
+    assert chain_lines(sandbox) == []
+    assert masq_bridge.state_without_bridge() == before
+
+
+def test_failed_add_after_masquerade_removes_the_rules(sandbox, masq_bridge):
+    """A route via an unreachable gateway fails after IPAM; with ipMasq the state is still as before."""
+    masq_bridge.config["ipam"]["gateway"] = "192.0.2.1"
+    pod = sandbox.pod()
+    before = masq_bridge.state()
+    done = masq_bridge.run("ADD", pod)
+    assert done.returncode == 1
+    assert masq_bridge.state() == before
+
+
+def test_gc_removes_rules_of_attachments_no_longer_valid(sandbox, masq_bridge):
+    masq_bridge.config["cniVersion"] = "1.1.0"
+    keep, drop = sandbox.pod("keep"), sandbox.pod("drop")
+    masq_bridge.add(keep, "cid-keep")
+    masq_bridge.add(drop, "cid-drop")
+    gc_config = {**masq_bridge.config, "cni.dev/valid-attachments": [{"containerID": "cid-keep", "ifname": "eth0"}]}
+    done = masq_bridge.run("GC", None, cid="", ifname="", config=gc_config)
+    assert done.returncode == 0, done.stdout
+    rules = chain_lines(sandbox)
+    assert any("cid-keep" in r for r in rules) and not any("cid-drop" in r for r in rules)

@@ -1,0 +1,89 @@
+"""ADD is all or nothing: a failure after any step unwinds every earlier step.
+
+The plugin runs in this process, inside the sandbox host netns (netns.entered), with one
+step wrapped to fail right after it did its work; the sandbox must be as before.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from cni_rkt.errors import CNIError
+from cni_rkt.net import links, netns
+from cni_rkt.plugins import bridge as bridge_plugin
+from cni_rkt.protocol import runner
+
+STEPS = [
+    (bridge_plugin, "ensure_bridge"),
+    (bridge_plugin, "create_veth"),
+    (bridge_plugin, "attach"),
+    (bridge_plugin, "ipam_add"),
+    (bridge_plugin, "configure_pod"),
+    (bridge_plugin, "add_gateway_addresses"),
+    (bridge_plugin, "setup_masquerade"),
+    (links, "wait_oper_up"),
+]
+
+
+def run_in_sandbox(sandbox, env: dict, stdin: bytes) -> tuple[dict, int]:
+    host = netns.open_netns(sandbox.host_path)
+    try:
+        with netns.entered(host):
+            out, code = runner.run("bridge", env, stdin)
+    finally:
+        host.close()
+    return (json.loads(out) if out else {}), code
+
+
+@pytest.mark.parametrize("module, step", STEPS, ids=[s for _, s in STEPS])
+def test_failure_right_after_a_step_leaves_the_host_as_it_was(sandbox, bridge, monkeypatch, module, step):
+    real = getattr(module, step)
+
+    def then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise CNIError(999, f"injected failure after {step}")
+
+    monkeypatch.setattr(module, step, then_fail)
+    pod = sandbox.pod()
+    before = bridge.state()
+    result, code = run_in_sandbox(sandbox, bridge.env("ADD", pod, "cid1", "eth0"), json.dumps(bridge.config).encode())
+    assert code == 1 and result["msg"] == f"injected failure after {step}"
+    assert bridge.state() == before
+
+
+def test_failure_keeps_a_bridge_that_other_pods_use(sandbox, bridge, monkeypatch):
+    bridge.add(sandbox.pod("first"), "cid-first")
+    real = links.wait_oper_up
+
+    def fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise CNIError(999, "injected")
+
+    monkeypatch.setattr(links, "wait_oper_up", fail)
+    pod = sandbox.pod("second")
+    before = bridge.state()
+    _, code = run_in_sandbox(sandbox, bridge.env("ADD", pod, "cid-second", "eth0"), json.dumps(bridge.config).encode())
+    assert code == 1
+    assert bridge.state() == before  # bridge, its gateway address and the first pod untouched
+
+
+def test_concurrent_first_adds_share_one_bridge(sandbox, bridge):
+    pods = [sandbox.pod(str(i)) for i in range(4)]
+    runs: dict[int, object] = {}
+
+    def add(i: int) -> None:
+        runs[i] = bridge.run("ADD", pods[i], f"cid-{i}")
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(len(pods))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.returncode == 0 for r in runs.values()), [r.stdout for r in runs.values()]
+    addresses = {r.json()["ips"][0]["address"] for r in runs.values()}
+    assert len(addresses) == len(pods)
+    bridge_addrs = json.loads(sandbox.sh("ip -j addr show tbr0"))[0]["addr_info"]
+    assert [a["local"] for a in bridge_addrs if a["family"] == "inet"] == ["10.22.0.1"]

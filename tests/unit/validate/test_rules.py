@@ -1,0 +1,288 @@
+"""Every rule has a failing and a passing example, and fires where the problem is written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from validate_cases import BRIDGE, conf, conflist, ipam, rules, run
+
+from cni_rkt.validate.rules import RULES
+
+LOOPBACK = {"type": "loopback"}
+FLANNEL = {"cniVersion": "0.3.1", "name": "fl", "type": "flannel", "delegate": {"isDefaultGateway": True}}
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations:
+    rkt.alpha.kubernetes.io/stage1-name-override: {stage1}
+spec:
+{host}  containers:
+  - name: app
+    image: nginx
+    securityContext:
+      privileged: {privileged}
+"""
+
+
+def pod(stage1="coreos.com/rkt/stage1-fly:1.30.0", host="", privileged="true") -> str:
+    return POD.format(stage1=stage1, host=host, privileged=privileged)
+
+
+def rkt_dir(*texts: str, name="rkt.kubernetes.io") -> dict[str, str]:
+    files = {f"rkt/net.d/{i:02d}.conf": t for i, t in enumerate(texts, start=10)}
+    files["rkt/net.d/99-k8s.conf"] = conf(name=name, cniVersion="0.2.0", bridge="k8s0",
+                                          ipam={"type": "host-local", "subnet": "10.99.0.0/16"})
+    return files
+
+
+SUBNET_ENV = "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET={subnet}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+
+# rule -> (failing case, passing case, pointer the failing finding must carry or None)
+# A case is (files, extra run() keyword arguments); args default to every file.
+CASES = {
+    "CNI100": (({"a.conf": '{"name": "a",}'}, {}), ({"a.conf": conf()}, {}), None),
+    "CNI101": (({"a.conf": '{"cniVersion":"0.4.0","name":"a","name":"b","type":"loopback"}'}, {}),
+               ({"a.conf": conf(BRIDGE | {"type": "loopback"}, bridge=None, isGateway=None, ipam=None)}, {}), "/name"),
+    "CNI102": (({"a.conf": conf(IPMasq=True)}, {}), ({"a.conf": conf(ipMasq=True)}, {}), "/IPMasq"),
+    "CNI103": (({"a.conf": conflist(LOOPBACK)}, {}), ({"a.conflist": conflist(LOOPBACK)}, {}), "/plugins"),
+    "CNI104": (({"a.conf": ipam(subnet="{{.PodCIDR}}")}, {}), ({"a.conf": ipam(subnet="10.0.0.0/16")}, {}),
+               "/ipam/subnet"),
+    "CNI105": (({"a.conf": conf(addIf="true")}, {}), ({"a.conf": conf()}, {}), "/addIf"),
+    "CNI106": (({"a.conf": conf(mtu="1460")}, {}), ({"a.conf": conf(mtu=1460)}, {}), "/mtu"),
+    "CNI107": (({"a.conf": conf(type="macvlan", bridge=None, isGateway=None, mode="bridged")}, {}),
+               ({"a.conf": conf(type="macvlan", bridge=None, isGateway=None, mode="bridge")}, {}), "/mode"),
+    "CNI108": (({"a.conf": ipam(gateway="10.22.8")}, {}), ({"a.conf": ipam(gateway="10.22.0.1")}, {}),
+               "/ipam/gateway"),
+    "CNI110": (({"a.conf": conf(name="my net")}, {}), ({"a.conf": conf(name="my-net")}, {}), "/name"),
+    "CNI111": (({"a.conflist": conflist(LOOPBACK, cniVersion=None)}, {}), ({"a.conflist": conflist(LOOPBACK)}, {}),
+               ""),
+    "CNI112": (({"a.conf": conf(cniVersion="0.5.0")}, {}), ({"a.conf": conf(cniVersion="1.1.0")}, {}), "/cniVersion"),
+    "CNI113": (({"a.conflist": conflist(LOOPBACK, cniVersion="0.2.0")}, {}),
+               ({"a.conflist": conflist(LOOPBACK, cniVersion="0.3.1")}, {}), "/cniVersion"),
+    "CNI114": (({"a.conflist": conflist()}, {}), ({"a.conflist": conflist(LOOPBACK)}, {}), "/plugins"),
+    "CNI115": (({"a.conf": conf(runtimeConfig={"mac": "x"})}, {}), ({"a.conf": conf()}, {}), "/runtimeConfig"),
+    "CNI116": (({"a.conf": conf(type="/opt/cni/bin/bridge")}, {}), ({"a.conf": conf()}, {}), "/type"),
+    "CNI117": (({"a.conflist": conflist({"type": "bandwidth", "ingressRate": 1, "ingressBurst": 1},
+                                        cniVersion="0.2.0")}, {}),
+               ({"a.conflist": conflist({"type": "bandwidth", "ingressRate": 1, "ingressBurst": 1},
+                                        cniVersion="0.3.1")}, {}), "/plugins/0/type"),
+    "CNI118": (({"a.conf": conf(type="calico", bridge=None, isGateway=None)}, {}), ({"a.conf": conf()}, {}), "/type"),
+    "CNI200": (({"a.conf": ipam(subnet="10.22.0.1/16")}, {}), ({"a.conf": ipam(subnet="10.22.0.0/16")}, {}),
+               "/ipam/subnet"),
+    "CNI201": (({"a.conf": ipam(rangeStart="10.23.0.1")}, {}), ({"a.conf": ipam(rangeStart="10.22.0.10")}, {}),
+               "/ipam/rangeStart"),
+    "CNI202": (({"a.conf": ipam(rangeStart="10.22.0.50", rangeEnd="10.22.0.10")}, {}),
+               ({"a.conf": ipam(rangeStart="10.22.0.10", rangeEnd="10.22.0.50")}, {}), "/ipam/rangeStart"),
+    "CNI203": (({"a.conf": ipam(subnet=None, ranges=[[{"subnet": "10.0.0.0/24"}, {"subnet": "10.0.0.128/25"}]])}, {}),
+               ({"a.conf": ipam(subnet=None, ranges=[[{"subnet": "10.0.0.0/25"}, {"subnet": "10.0.0.128/25"}]])}, {}),
+               "/ipam/ranges/0/1"),
+    "CNI204": (({"a.conf": ipam(subnet="10.0.0.0/31")}, {}), ({"a.conf": ipam(subnet="10.0.0.0/30")}, {}),
+               "/ipam/subnet"),
+    "CNI205": (({"a.conf": ipam(gateway="10.23.0.1")}, {}), ({"a.conf": ipam(gateway="10.22.0.1")}, {}),
+               "/ipam/gateway"),
+    "CNI206": (({"a.conf": ipam(subnet=None)}, {}), ({"a.conf": ipam()}, {}), "/ipam"),
+    "CNI207": (({"a.conf": ipam(subnet=None, ranges=[[{"subnet": "10.0.0.0/24"}, {"subnet": "fd00::/64"}]])}, {}),
+               ({"a.conf": ipam(subnet=None, ranges=[[{"subnet": "10.0.0.0/24"}], [{"subnet": "fd00::/64"}]])}, {}),
+               "/ipam/ranges/0"),
+    "CNI208": (({"a.conf": conf(cniVersion="0.2.0", ipam={"type": "host-local", "ranges": [
+        [{"subnet": "10.0.0.0/24"}], [{"subnet": "10.0.1.0/24"}]]})}, {}),
+               ({"a.conf": conf(cniVersion="0.3.1", ipam={"type": "host-local", "ranges": [
+                   [{"subnet": "10.0.0.0/24"}], [{"subnet": "10.0.1.0/24"}]]})}, {}), "/ipam"),
+    "CNI210": (({"a.conf": conf(bridge="a-very-long-bridge0")}, {}), ({"a.conf": conf(bridge="short0")}, {}),
+               "/bridge"),
+    "CNI211": (({"a.conf": conf(vlan=5000)}, {}), ({"a.conf": conf(vlan=100)}, {}), "/vlan"),
+    "CNI212": (({"a.conf": conf(mtu=50)}, {}), ({"a.conf": conf(mtu=1500)}, {}), "/mtu"),
+    "CNI213": (({"a.conf": conf(hairpinMode=True, promiscMode=True)}, {}), ({"a.conf": conf(hairpinMode=True)}, {}),
+               "/promiscMode"),
+    "CNI214": (({"a.conf": conf(disableContainerInterface=True)}, {}),
+               ({"a.conf": conf(disableContainerInterface=True, ipam={})}, {}), "/disableContainerInterface"),
+    "CNI215": (({"a.conflist": conflist({"type": "portmap", "markMasqBit": 13, "externalSetMarkChain": "X"})}, {}),
+               ({"a.conflist": conflist({"type": "portmap", "externalSetMarkChain": "X"})}, {}),
+               "/plugins/0/externalSetMarkChain"),
+    "CNI216": (({"a.conflist": conflist({"type": "bandwidth", "ingressRate": 1000})}, {}),
+               ({"a.conflist": conflist({"type": "bandwidth", "ingressRate": 1000, "ingressBurst": 100})}, {}),
+               "/plugins/0/ingressRate"),
+    "CNI217": (({"a.conf": conf(FLANNEL, delegate={"name": "x"})}, {}), ({"a.conf": conf(FLANNEL)}, {}),
+               "/delegate/name"),
+    "CNI300": (({"d/10-a.conf": conf(), "d/20-b.conf": conf(bridge="br2", ipam={"type": "host-local",
+                                                                                "subnet": "10.23.0.0/16"})},
+                {"args": ["d"]}),
+               ({"d/10-a.conf": conf(), "d/20-b.conf": conf(name="net2", bridge="br2",
+                                                            ipam={"type": "host-local", "subnet": "10.23.0.0/16"})},
+                {"args": ["d"]}), "/name"),
+    "CNI301": (({"d/10-a.conf": conf(), "d/20-b.conf": conf(name="net2", bridge="br2")}, {"args": ["d"]}),
+               ({"d/10-a.conf": conf(), "d/20-b.conf": conf(name="net2", bridge="br2", ipam={
+                   "type": "host-local", "subnet": "10.23.0.0/16"})}, {"args": ["d"]}), "/ipam/subnet"),
+    "CNI302": (({"d/10-a.conf": conf(), "d/20-b.conf": conf(name="net2", ipam={"type": "host-local",
+                                                                               "subnet": "10.23.0.0/16"})},
+                {"args": ["d"]}),
+               ({"d/10-a.conf": conf(), "d/20-b.conf": conf(name="net2", bridge="br2", ipam={
+                   "type": "host-local", "subnet": "10.23.0.0/16"})}, {"args": ["d"]}), "/bridge"),
+    "CNI303": (({"d/10-a.conf": conf(), "d/10-a.conf.bak": conf()}, {"args": ["d"]}),
+               ({"d/10-a.conf": conf()}, {"args": ["d"]}), ""),
+    "CNI304": (({"d/10-a.conf": "{", "d/20-b.conf": conf()}, {"args": ["d"]}),
+               ({"d/10-a.conf": conf()}, {"args": ["d"]}), ""),
+    "RKT400": (({"rkt/net.d/10-a.conf": conf(cniVersion=None)}, {"args": ["rkt/net.d"]}),
+               (rkt_dir(), {"args": ["rkt/net.d"]}), ""),
+    "RKT401": ((rkt_dir(conf(cniVersion="0.3.1")), {"args": ["rkt/net.d"]}),
+               (rkt_dir(conf(cniVersion="0.2.0")), {"args": ["rkt/net.d"]}), "/cniVersion"),
+    "RKT402": ((rkt_dir("{ // comment\n}"), {"args": ["rkt/net.d"]}), (rkt_dir(conf()), {"args": ["rkt/net.d"]}), ""),
+    "RKT403": ((rkt_dir(ipam(subnet=None, ranges=[[{"subnet": "10.0.0.0/24"}]])), {"args": ["rkt/net.d"]}),
+               (rkt_dir(ipam(subnet="10.0.0.0/24")), {"args": ["rkt/net.d"]}), "/ipam/ranges"),
+    "RKT404": ((rkt_dir(conf(type="loopback", bridge=None, isGateway=None, ipam=None)), {"args": ["rkt/net.d"]}),
+               (rkt_dir(conf(type="ptp", bridge=None, isGateway=None)), {"args": ["rkt/net.d"]}), "/type"),
+    "RKT405": ((rkt_dir(conf(name="default", type="ptp", bridge=None, isGateway=None)), {"args": ["rkt/net.d"]}),
+               (rkt_dir(conf()), {"args": ["rkt/net.d"]}), "/name"),
+    "RKT406": ((rkt_dir(conf(name="all")), {"args": ["rkt/net.d"]}), (rkt_dir(conf()), {"args": ["rkt/net.d"]}),
+               "/name"),
+    "RKT407": ((rkt_dir() | {"rkt/net.d/50-x.conflist": conflist(LOOPBACK)}, {"args": ["rkt/net.d"]}),
+               (rkt_dir(), {"args": ["rkt/net.d"]}), ""),
+    "ENV500": (({"a.conf": conf()}, {"executables": ("bridge",)}),
+               ({"a.conf": conf()}, {"executables": ("bridge", "host-local")}), "/ipam/type"),
+    "ENV501": (({"a.conf": conf(FLANNEL), "subnet.env": SUBNET_ENV.format(subnet="10.2.17.1/24")},
+                {"args": ["a.conf"], "subnet_env": "subnet.env"}),
+               ({"a.conf": conf(FLANNEL), "subnet.env": SUBNET_ENV.format(subnet="10.1.17.1/24")},
+                {"args": ["a.conf"], "subnet_env": "subnet.env"}), ""),
+    "K8S600": (({"pod.yaml": pod(privileged="false")}, {}), ({"pod.yaml": pod()}, {}), ""),
+    "K8S601": (({"pod.yaml": pod(stage1="coreos.com/rkt/stage1-kvm:1.30.0", host="  hostNetwork: true\n")}, {}),
+               ({"pod.yaml": pod(stage1="coreos.com/rkt/stage1-kvm:1.30.0")}, {}), ""),
+    "K8S602": (({"pod.yaml": "kind: Pod\nmetadata: &anchor\n  name: p\n"}, {}), ({"pod.yaml": pod()}, {}), ""),
+}
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_failing_example_fires_the_rule(tmp_path, rule):
+    (files, kwargs), _, pointer = CASES[rule]
+    findings = [f for f in run(tmp_path, files, **kwargs) if f.rule == rule]
+    assert findings, f"{rule} did not fire"
+    if pointer is not None:
+        assert pointer in {f.pointer for f in findings}
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_passing_example_does_not_fire_the_rule(tmp_path, rule):
+    _, (files, kwargs), _ = CASES[rule]
+    assert rule not in rules(run(tmp_path, files, **kwargs))
+
+
+def test_findings_carry_the_line_and_column_of_the_key(tmp_path):
+    text = '{\n  "cniVersion": "0.4.0",\n  "name": "a",\n  "type": "bridge",\n    "addIf": "true"\n}\n'
+    [finding] = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI105"]
+    assert (finding.line, finding.col) == (5, 5)
+    assert '"addIf"' in finding.message and '"true"' in finding.message
+
+
+def test_case_mismatch_names_the_key_the_go_decoder_uses(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"a.conf": conf(isgateway=True)}) if f.rule == "CNI102"]
+    assert 'is read as "isGateway"' in finding.message
+
+
+def test_unknown_key_suggests_the_close_known_key(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"a.conf": conf(ipMasquerade=True)}) if f.rule == "CNI105"]
+    assert 'did you mean "ipMasq"' in finding.message
+
+
+def test_host_bits_message_gives_the_network_address(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"a.conf": ipam(subnet="10.255.228.1/24")}) if f.rule == "CNI200"]
+    assert "network address is 10.255.228.0" in finding.message
+
+
+def test_duplicate_name_says_which_file_wins(tmp_path):
+    (files, kwargs), _, _ = CASES["CNI300"]
+    [finding] = [f for f in run(tmp_path, files, **kwargs) if f.rule == "CNI300"]
+    assert finding.path.endswith("20-b.conf") and "10-a.conf" in finding.message
+
+
+def test_rkt_gateway_outside_subnet_is_an_error(tmp_path):
+    findings = run(tmp_path, rkt_dir(ipam(gateway="10.23.0.1")), args=["rkt/net.d"])
+    assert {str(f.severity) for f in findings if f.rule == "CNI205"} == {"error"}
+
+
+def test_kvm_stage1_makes_unsupported_types_errors(tmp_path):
+    files = rkt_dir(conf(type="loopback", bridge=None, isGateway=None, ipam=None))
+    severities = {str(f.severity) for f in run(tmp_path, files, args=["rkt/net.d"], kvm=True) if f.rule == "RKT404"}
+    assert severities == {"error"}
+
+
+def test_rkt_keeps_the_first_file_and_ignores_conflists(tmp_path):
+    files = rkt_dir(conf(), conf(bridge="br9", ipam={"type": "host-local", "subnet": "10.50.0.0/16"}))
+    findings = run(tmp_path, files, args=["rkt/net.d"])
+    [dup] = [f for f in findings if f.rule == "CNI300"]
+    assert dup.path.endswith("11.conf") and "10.conf" in dup.message and "rkt reads first" in dup.message
+
+
+def test_libcni_reads_conflists_before_confs(tmp_path):
+    files = {"d/10-a.conf": conf(name="same"), "d/90-z.conflist": conflist(LOOPBACK, name="same")}
+    [dup] = [f for f in run(tmp_path, files, args=["d"]) if f.rule == "CNI300"]
+    assert dup.path.endswith("10-a.conf") and "90-z.conflist" in dup.message
+
+
+def test_unknown_plugin_type_is_only_a_warning(tmp_path):
+    findings = run(tmp_path, {"a.conf": conf(type="calico", bridge=None, isGateway=None)})
+    assert {str(f.severity) for f in findings if f.rule == "CNI118"} == {"warning"}
+
+
+def test_schema_dir_adds_a_third_party_type(tmp_path):
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:test:calico",
+              "type": "object", "properties": {"mtu": {"type": "integer"}}}
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "calico.json").write_text(json.dumps(schema))
+    text = conf(type="calico", bridge=None, isGateway=None, mtu="1500")
+    findings = run(tmp_path, {"a.conf": text}, args=["a.conf"], schema_dirs=[str(tmp_path / "schemas")])
+    assert "CNI118" not in rules(findings)
+    assert any(f.rule == "CNI106" and f.pointer == "/mtu" for f in findings)
+
+
+def test_flannel_checks_against_subnet_env(tmp_path):
+    files = {"a.conf": conf(FLANNEL, delegate={"mtu": 9000, "ipMasq": True}),
+             "subnet.env": SUBNET_ENV.format(subnet="10.1.17.1/24")}
+    findings = [f for f in run(tmp_path, files, args=["a.conf"], subnet_env="subnet.env") if f.rule == "ENV501"]
+    assert {f.pointer for f in findings} == {"/delegate/mtu", "/delegate/ipMasq"}
+
+
+def test_missing_subnet_env_keys_are_reported_on_the_file(tmp_path):
+    files = {"a.conf": conf(FLANNEL), "subnet.env": "FLANNEL_NETWORK=10.1.0.0/16\n"}
+    findings = [f for f in run(tmp_path, files, args=["a.conf"], subnet_env="subnet.env") if f.rule == "ENV501"]
+    assert len(findings) == 3 and all(f.path.endswith("subnet.env") for f in findings)
+
+
+def test_kvm_stage1_rejects_ipv6_subnets(tmp_path):
+    files = rkt_dir(conf(type="ptp", bridge=None, isGateway=None, ipam={"type": "host-local", "subnet": "fd00:1::/64"}))
+    findings = run(tmp_path, files, args=["rkt/net.d"], kvm=True)
+    assert any(f.rule == "RKT404" and f.pointer == "/ipam/subnet" and "IPv4 only" in f.message for f in findings)
+    assert not any(f.rule == "RKT404" for f in run(tmp_path / "plain", files, args=["rkt/net.d"]))
+
+
+def test_manifest_findings_point_at_the_offending_line(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"pod.yaml": pod(privileged="false")}) if f.rule == "K8S600"]
+    assert (finding.line, finding.col) == (12, 7)
+    assert '"app"' in finding.message
+
+
+def test_list_keys_are_exact_case_for_libcni(tmp_path):
+    text = json.dumps({"cniVersion": "1.0.0", "Name": "n", "plugins": [LOOPBACK]})
+    findings = run(tmp_path, {"a.conflist": text})
+    assert {f.rule for f in findings} >= {"CNI110", "CNI105"}
+    assert not any(f.rule == "CNI102" for f in findings)
+    assert any('did you mean "name"' in f.message for f in findings if f.rule == "CNI105")
+
+
+def test_rkt_file_rules_apply_to_files_given_one_by_one(tmp_path):
+    files = {"etc/rkt/net.d/10-a.conf": '{"name": "a",}', "etc/rkt/net.d/20-b.conflist": conflist(LOOPBACK)}
+    findings = run(tmp_path, files)  # as pre-commit passes them: files, not the directory
+    assert {(f.rule, f.path.rsplit("/", 1)[1]) for f in findings if f.rule.startswith("RKT")} == {
+        ("RKT402", "10-a.conf"), ("RKT407", "20-b.conflist")}
+
+
+def test_a_shared_bridge_without_gateway_addresses_is_fine(tmp_path):
+    files = {"d/10-a.conf": conf(isGateway=None),
+             "d/20-b.conf": conf(name="net2", isGateway=None, ipam={"type": "host-local", "subnet": "10.23.0.0/16"})}
+    assert "CNI302" not in rules(run(tmp_path, files, args=["d"]))
