@@ -93,7 +93,9 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="ipam-scale-")
     try:
         launchers = os.path.join(workdir, "bin")
-        ours = install_launchers(launchers, plugins=("host-local",))[0]
+        # Ours runs through its pre-loaded worker, on a socket of this run's own.
+        workers = os.path.join(workdir, "workers")
+        ours = install_launchers(launchers, plugins=("host-local",), worker_socket_dir=workers)[0]
         dirs = {name: os.path.join(workdir, name) for name in ("go", "ours", "inproc")}
         for path in dirs.values():
             fill(path, args.reservations)
@@ -120,6 +122,9 @@ def main() -> None:
         print(f"\nours: first call after a foreign change (index rebuild): {rebuild:.0f} ms")
         print(f"ours: VERSION exec (interpreter start-up, no store): {startup:.1f} ms")
     finally:
+        from cni_rkt.worker.control import stop_workers
+
+        stop_workers(os.path.join(workdir, "workers"))
         shutil.rmtree(workdir, ignore_errors=True)
 
 
