@@ -10,6 +10,7 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,3 +234,90 @@ def test_client_does_not_trust_a_worker_run_by_another_user(tmp_path):
         impostor.kill()
         impostor.wait()
         subprocess.run(["rm", "-rf", sockets], check=False)
+
+
+def normalized(value) -> str:
+    """JSON text with what differs between any two runs blanked: random veth names, MACs,
+    and the bridge's carrier, which the kernel updates a moment after its last port goes."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    text = re.sub(r"veth[0-9a-f]{8}", "veth*", text).replace(" linkdown", "")
+    return re.sub(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", "mac", text)
+
+
+def bridge_config(data_dir: str, ip_masq: bool) -> dict:
+    return {"cniVersion": "1.0.0", "name": "wkbr", "type": "bridge", "bridge": "wkbr0", "isGateway": True,
+            "ipMasq": ip_masq, "ipam": {"type": "host-local", "subnet": "10.45.0.0/24", "dataDir": data_dir}}
+
+
+def bridge_session(paths: Paths, how: str, data_dir: str, pod: str, ip_masq: bool) -> list[str]:
+    """ADD, CHECK, DEL, DEL again and failing calls; the replies and the sandbox after each."""
+    sandbox = paths.sandbox
+    config = bridge_config(data_dir, ip_masq)
+    stdin = json.dumps(config).encode()
+    seen = [normalized(sandbox.snapshot((data_dir,))["files"][data_dir])]
+
+    def call(command: str, container: str, body: bytes = stdin) -> bytes:
+        env = cni_env(command, container, pod, cni_path=paths.bin_dir)
+        out, code = paths.run(how, "bridge", env, body)
+        state = sandbox.snapshot((data_dir,))
+        state["files"] = state["files"][data_dir]
+        seen.append(normalized([out.decode(errors="replace"), code, state]))
+        return out
+
+    added = call("ADD", "b1")
+    call("CHECK", "b1", json.dumps(dict(config, prevResult=json.loads(added))).encode())
+    call("CHECK", "b2", json.dumps(dict(config, prevResult=json.loads(added))).encode())  # never added
+    call("ADD", "b3", json.dumps(dict(config, mtu=-1)).encode())
+    call("ADD", "b4", json.dumps(dict(config, ipam=dict(config["ipam"], subnet="10.45.0.0/33"))).encode())
+    call("DEL", "b1")
+    call("DEL", "b1")
+    # A bridge and the nat table outlive DEL; the next path starts from the same blank host.
+    sandbox.sh("ip link del wkbr0 2>/dev/null; nft delete table ip nat 2>/dev/null; true")
+    return seen
+
+
+@needs_root
+@pytest.mark.parametrize("ip_masq", [False, True], ids=["ipMasq-off", "ipMasq-on"])
+def test_bridge_through_the_worker_leaves_the_host_as_in_process(paths, sandbox, tmp_path, ip_masq):
+    pod = sandbox.pod()
+    sessions = {how: bridge_session(paths, how, str(tmp_path / f"data-{how}"), pod, ip_masq)
+                for how in ("in-process", "worker", "launcher")}
+    assert sessions["worker"] == sessions["in-process"]
+    assert sessions["launcher"] == sessions["in-process"]
+    assert json.loads(sessions["in-process"][1])[1] == 0  # the ADD worked: the sessions did real work
+
+
+@needs_root
+def test_bridge_add_killed_mid_way_is_undone(paths, sandbox, tmp_path):
+    """kill -9 of the child once it made the veth and waits for IPAM: DEL removes all of it."""
+    data_dir = str(tmp_path / "data")
+    pod = sandbox.pod()
+    stdin = json.dumps(bridge_config(data_dir, ip_masq=True)).encode()
+    env = cni_env("ADD", "warm", pod, cni_path=paths.bin_dir)
+    assert paths.run("worker", "bridge", env, stdin)[1] == 0  # creates the bridge and the store
+    assert paths.run("worker", "bridge", dict(env, CNI_COMMAND="DEL"), stdin)[1] == 0
+    before = sandbox.snapshot((data_dir,))
+    lock_path = os.path.join(data_dir, "wkbr", "lock")
+    worker_pid = int(open(paths.socket_path + ".pid").read())
+    config_file = tmp_path / "config.json"
+    config_file.write_bytes(stdin)
+    with open(lock_path) as lock, open(config_file) as config:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # bridge's in-process host-local blocks here, after the veth
+        argv = ["ip", "netns", "exec", sandbox.host, os.path.join(paths.bin_dir, "bridge")]
+        caller = subprocess.Popen(argv, env=cni_env("ADD", "doomed", pod, cni_path=paths.bin_dir),
+                                  stdin=config, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            child = child_holding(worker_pid, lock_path)
+            half_done = sandbox.snapshot((data_dir,))
+            os.kill(child, signal.SIGKILL)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            stdout, stderr = caller.communicate(timeout=60)
+        finally:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+    assert half_done != before  # the kill did land mid-way (a veth pair existed)
+    reply = json.loads(stdout)
+    assert caller.returncode == 1 and reply["code"] == 999, stderr
+    assert "DEL ran and removed what it had set up" in reply["msg"]
+    assert normalized(sandbox.snapshot((data_dir,))) == normalized(before)
