@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import pytest
 from conftest import needs_root
@@ -134,28 +135,45 @@ def test_killed_request_process_gives_a_clear_error_and_adds_nothing(paths, sand
     assert paths.run("worker", "host-local", env, stdin)[1] == 0
     assert paths.run("worker", "host-local", dict(env, CNI_COMMAND="DEL"), stdin)[1] == 0
     before = files_of(data_dir)
-    lock_path = os.path.join(data_dir, NETWORK, "lock")
+    killed = add_killed_while_waiting(paths, "host-local", stdin, os.path.join(data_dir, NETWORK, "lock"), pod)
+    assert killed.returncode == 1, killed.stderr
+    reply = json.loads(killed.stdout)
+    assert reply["code"] == 999
+    assert "killed by signal 9" in reply["msg"] and "DEL ran and removed what it had set up" in reply["msg"]
+    assert files_of(data_dir) == before
+
+
+@dataclass
+class Killed:
+    stdout: bytes
+    stderr: bytes
+    returncode: int
+    host_at_kill: dict
+
+
+def add_killed_while_waiting(paths: Paths, plugin: str, stdin: bytes, lock_path: str, pod: str,
+                             data_dir: str = "") -> Killed:
+    """Exec `plugin` ADD through the worker while we hold host-local's lock, so that the
+    child serving it waits there; kill -9 that child, release the lock, await the reply."""
     worker_pid = int(open(paths.socket_path + ".pid").read())
-    config_file = tmp_path / "config.json"
-    config_file.write_bytes(stdin)
-    with open(lock_path) as lock, open(config_file) as config:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the ADD's child blocks on host-local's lock
-        argv = ["ip", "netns", "exec", sandbox.host, os.path.join(paths.bin_dir, "host-local")]
+    with open(lock_path) as lock, tempfile.TemporaryFile() as config:
+        config.write(stdin)
+        config.seek(0)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        argv = ["ip", "netns", "exec", paths.sandbox.host, os.path.join(paths.bin_dir, plugin)]
         caller = subprocess.Popen(argv, env=cni_env("ADD", "doomed", pod, cni_path=paths.bin_dir),
                                   stdin=config, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            os.kill(child_holding(worker_pid, lock_path), signal.SIGKILL)
+            child = child_holding(worker_pid, lock_path)
+            host_at_kill = paths.sandbox.snapshot((data_dir,) if data_dir else ())
+            os.kill(child, signal.SIGKILL)
             fcntl.flock(lock, fcntl.LOCK_UN)
             stdout, stderr = caller.communicate(timeout=60)
         finally:
             if caller.poll() is None:
                 caller.kill()
                 caller.wait()
-    reply = json.loads(stdout)
-    assert caller.returncode == 1, stderr
-    assert reply["code"] == 999
-    assert "killed by signal 9" in reply["msg"] and "DEL ran and removed what it had set up" in reply["msg"]
-    assert files_of(data_dir) == before
+    return Killed(stdout, stderr, caller.returncode, host_at_kill)
 
 
 def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
@@ -297,27 +315,9 @@ def test_bridge_add_killed_mid_way_is_undone(paths, sandbox, tmp_path):
     assert paths.run("worker", "bridge", env, stdin)[1] == 0  # creates the bridge and the store
     assert paths.run("worker", "bridge", dict(env, CNI_COMMAND="DEL"), stdin)[1] == 0
     before = sandbox.snapshot((data_dir,))
-    lock_path = os.path.join(data_dir, "wkbr", "lock")
-    worker_pid = int(open(paths.socket_path + ".pid").read())
-    config_file = tmp_path / "config.json"
-    config_file.write_bytes(stdin)
-    with open(lock_path) as lock, open(config_file) as config:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # bridge's in-process host-local blocks here, after the veth
-        argv = ["ip", "netns", "exec", sandbox.host, os.path.join(paths.bin_dir, "bridge")]
-        caller = subprocess.Popen(argv, env=cni_env("ADD", "doomed", pod, cni_path=paths.bin_dir),
-                                  stdin=config, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            child = child_holding(worker_pid, lock_path)
-            half_done = sandbox.snapshot((data_dir,))
-            os.kill(child, signal.SIGKILL)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            stdout, stderr = caller.communicate(timeout=60)
-        finally:
-            if caller.poll() is None:
-                caller.kill()
-                caller.wait()
-    assert half_done != before  # the kill did land mid-way (a veth pair existed)
-    reply = json.loads(stdout)
-    assert caller.returncode == 1 and reply["code"] == 999, stderr
+    killed = add_killed_while_waiting(paths, "bridge", stdin, os.path.join(data_dir, "wkbr", "lock"), pod, data_dir)
+    assert killed.host_at_kill != before  # the kill did land mid-way (a veth pair existed)
+    reply = json.loads(killed.stdout)
+    assert killed.returncode == 1 and reply["code"] == 999, killed.stderr
     assert "DEL ran and removed what it had set up" in reply["msg"]
     assert normalized(sandbox.snapshot((data_dir,))) == normalized(before)
