@@ -36,9 +36,14 @@ def plugin_env(command: str, container_id: str, ifname: str = "eth0", cni_args: 
     return env
 
 
-def start(executable: str, command: str, config: dict, container_id: str, **kw) -> subprocess.Popen:
+def start(executable: str, command: str, config: dict, container_id: str, in_process: bool = False,
+          **kw) -> subprocess.Popen:
+    """`in_process`: our launcher does the work itself, not its worker (so killing it stops it)."""
+    env = plugin_env(command, container_id, **kw)
+    if in_process:
+        env["CNI_RKT_WORKER"] = "0"
     proc = subprocess.Popen([executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=plugin_env(command, container_id, **kw))
+                            stderr=subprocess.DEVNULL, env=env)
     proc.stdin.write(json.dumps(config).encode())
     proc.stdin.close()
     return proc

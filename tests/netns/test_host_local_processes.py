@@ -95,7 +95,9 @@ def test_sigkill_half_way_through_add_leaves_a_consistent_store(host_local, data
     outcomes = {}
     for round_no in range(5):
         _poke(net)
-        procs = {f"r{round_no}p{i}": start(host_local, "ADD", conf, f"r{round_no}p{i}") for i in range(6)}
+        # In-process: with the worker, a kill would stop the launcher, not the child doing the work.
+        procs = {f"r{round_no}p{i}": start(host_local, "ADD", conf, f"r{round_no}p{i}", in_process=True)
+                 for i in range(6)}
         for cid in rng.sample(sorted(procs), 3):
             _kill_inside_the_lock(rng, procs[cid], os.stat(os.path.join(net, "lock")).st_ino)
         outcomes.update({cid: finish(proc) for cid, proc in procs.items()})
