@@ -135,7 +135,7 @@ def warm_up(spec: dict, config: dict) -> dict:
     sample = timed_exec(spec["plugin"], env, json.dumps(config).encode())
     sample.maxrss_kib = peak_memory_kib(spec["plugin"], dict(env, CNI_RKT_WORKER="0"), json.dumps(config).encode()).maxrss_kib
     deadline = time.monotonic() + 60
-    while spec.get("worker_pid_file") and not os.path.exists(spec["worker_pid_file"]):
+    while spec.get("worker_socket") and not os.path.exists(spec["worker_socket"]):
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -114,7 +114,7 @@ def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str
                         config=write_config(tmp, f"{impl}-{number}", masq), pods=pods[impl][:count],
                         container_prefix=f"bench{number}-")
             if impl == "ours" and number == 0:
-                warm = dict(spec, mode="warm-up", worker_pid_file=worker_socket(sockets, args.python) + ".pid",
+                warm = dict(spec, mode="warm-up", worker_socket=worker_socket(sockets, args.python),
                             config=write_config(tmp, "warm-up", False))
                 results["first"] = {"ours": run_in_sandbox(boxes[impl], warm)}
             results.setdefault("run", {})[impl] = run_in_sandbox(boxes[impl], spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,13 +29,25 @@ def worker_socket(directory: str, interpreter: str = sys.executable) -> str:
 
 
 def wait_ready(path: str, proc: subprocess.Popen | None = None) -> None:
+    """Until the worker at `path` accepts connections."""
     deadline = time.monotonic() + READY_TIMEOUT
-    while not os.path.exists(path + ".pid"):
+    while not _accepts(path):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"worker exited with {proc.returncode} before listening")
         if time.monotonic() > deadline:
             raise RuntimeError(f"no worker listening on {path}")
         time.sleep(0.02)
+
+
+def _accepts(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 @contextmanager

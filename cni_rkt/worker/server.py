@@ -45,6 +45,8 @@ def main(path: str, idle: float, roots: list[str]) -> None:
     lock = take_lock(path)
     if lock is None:
         return
+    with open(path + ".pid", "w") as f:  # early: whoever started us can find us while we load
+        f.write(f"{os.getpid()}\n")
     warmup.preload()
     warmup.rehearse()
     warmup.freeze()
@@ -115,8 +117,6 @@ class Worker:
         self.selector.register(self.wakeup_read, selectors.EVENT_READ)
         self.listener = self._listen()
         self.last_activity = time.monotonic()
-        with open(path + ".pid", "w") as f:
-            f.write(f"{os.getpid()}\n")
 
     def _listen(self) -> socket.socket:
         try:

@@ -26,9 +26,19 @@ import pytest
 from flannel_nodes import BASE_ENV, ping, reservations, without_bridge
 
 from cni_rkt.launcher import install_launchers
+from cni_rkt.worker.control import stop_workers
 from sandbox import Sandbox, create_netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
+WORKER_DIR = "workers"
+
+
+@pytest.fixture(autouse=True)
+def end_workers(tmp_path):
+    """The launchers' worker, started by the first exec, is ended by PID after each test."""
+    yield
+    stop_workers(os.path.join(str(tmp_path), WORKER_DIR))
+
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 NET_D_FILE = os.path.join(EXAMPLES, "rkt-flannel", "net.d", "10-rkt.kubernetes.io.conf")
@@ -65,7 +75,8 @@ class RktNode:
         for directory in self.plugin_dirs:
             os.makedirs(directory)
         shutil.copy(NET_D_FILE, self.plugin_dirs[0])
-        install_launchers(self.plugin_dirs[1])  # flannel, bridge, host-local: where an operator installs them
+        # flannel, bridge, host-local: where an operator installs them; their worker's socket is ours
+        install_launchers(self.plugin_dirs[1], worker_socket_dir=os.path.join(root, WORKER_DIR))
         self.run_flannel = os.path.join(root, "run-flannel")
         self.var_lib_cni = os.path.join(root, "var-lib-cni")
         self.scratch = os.path.join(root, "scratch")

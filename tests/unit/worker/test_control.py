@@ -1,25 +1,29 @@
 """stop_workers: ends the workers of one socket dir by PID, and nothing else."""
 
 import subprocess
+import sys
 
 from worker_process import running_worker
 
-from cni_rkt.worker.control import stop_workers
+from cni_rkt.worker.control import stop_workers, worker_pids
 
 
-def test_stops_the_worker_serving_the_directory_and_removes_its_socket(tmp_path):
+def test_stops_the_worker_serving_the_directory_and_not_its_spare_children(tmp_path):
     directory = str(tmp_path / "sockets")
-    with running_worker(directory) as (proc, path):
+    with running_worker(directory) as (proc, _path):
+        assert worker_pids(directory) == [proc.pid]
         assert stop_workers(directory) == [proc.pid]
         assert proc.wait(timeout=30) == 0
+        assert worker_pids(directory) == []  # the spares went with it
 
 
-def test_a_pid_file_naming_another_process_is_not_signalled(tmp_path):
-    bystander = subprocess.Popen(["sleep", "60"])
+def test_workers_of_other_directories_and_other_processes_are_left_alone(tmp_path):
+    directory = str(tmp_path / "sockets")
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"{directory}/w.sock"])
     try:
-        (tmp_path / "worker-0.1.0-x.sock.pid").write_text(f"{bystander.pid}\n")
-        assert stop_workers(str(tmp_path)) == []
-        assert bystander.poll() is None
+        with running_worker(str(tmp_path / "elsewhere")) as (proc, _path):
+            assert stop_workers(directory) == []
+            assert proc.poll() is None and bystander.poll() is None
     finally:
         bystander.kill()
         bystander.wait()
