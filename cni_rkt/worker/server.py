@@ -17,6 +17,7 @@ the worker first runs DEL for it, so a lost ADD leaves no half-configured pod.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import selectors
@@ -79,14 +80,21 @@ def refusal(pid: int, uid: int) -> str:
         return f"uid {uid} may not use a worker of uid {os.geteuid()}"
     if pid == 0:
         return "caller is in another pid namespace"
+    own_user_namespace, own_capabilities = _own_identity()
     try:
-        if os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user"):
+        if os.readlink(f"/proc/{pid}/ns/user") != own_user_namespace:
             return "caller is in another user namespace"
-        if _effective_capabilities(str(pid)) != _effective_capabilities("self"):
+        if _effective_capabilities(str(pid)) != own_capabilities:
             return "caller has other capabilities"
     except OSError as exc:
         return f"cannot inspect the caller: {exc.strerror}"
     return ""
+
+
+@functools.cache
+def _own_identity() -> tuple[str, str]:
+    """Our user namespace and capabilities: they do not change while we serve."""
+    return os.readlink("/proc/self/ns/user"), _effective_capabilities("self")
 
 
 def _effective_capabilities(pid: str) -> str:
