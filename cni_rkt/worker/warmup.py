@@ -30,12 +30,23 @@ _SAMPLE_RESULT = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "mac": 
 
 
 def preload() -> None:
+    """Import what plugins use. A module that fails to import is skipped, not fatal: a request
+    that needs it then fails exactly as it would in-process, and the worker still serves the
+    rest (a worker dying at start would cost every exec a new one)."""
     for name in THIRD_PARTY:
-        importlib.import_module(name)
+        _try_import(name)
     for package_name in PLUGIN_PACKAGES:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.iter_modules(package.__path__, package_name + "."):
-            importlib.import_module(module.name)
+        package = _try_import(package_name)
+        for module in pkgutil.iter_modules(getattr(package, "__path__", []), package_name + "."):
+            _try_import(module.name)
+
+
+def _try_import(name: str):
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - see preload
+        sys.stderr.write(f"cni-rkt worker: cannot preload {name}: {exc!r}\n")
+        return None
 
 
 def rehearse() -> None:

@@ -5,12 +5,13 @@ Every worker here is started by `running_worker`, which ends it by PID afterward
 
 import json
 import os
+import sys
 
 import pytest
 from worker_process import request_key, running_worker
 
 from cni_rkt.protocol import runner
-from cni_rkt.worker import client, server
+from cni_rkt.worker import client, server, warmup
 
 MISSING_NETNS = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
 CONFIG = b'{"cniVersion":"1.0.0","name":"n"}'
@@ -83,3 +84,16 @@ def test_error_json_from_the_worker_is_the_spec_shape(worker):
     out, code = client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)
     assert code == 1
     assert json.loads(out) == {"cniVersion": "1.0.0", "code": 4, "msg": "required env variables [CNI_NETNS] missing"}
+
+
+def test_a_module_that_fails_to_import_does_not_stop_the_preload(monkeypatch, tmp_path):
+    package = tmp_path / "brokenpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text("VALUE = 1\n")
+    (package / "bad.py").write_text("raise ImportError('half-installed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(warmup, "THIRD_PARTY", ())
+    monkeypatch.setattr(warmup, "PLUGIN_PACKAGES", ("brokenpkg",))
+    warmup.preload()
+    assert "brokenpkg.good" in sys.modules and "brokenpkg.bad" not in sys.modules
