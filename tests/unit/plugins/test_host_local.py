@@ -257,6 +257,16 @@ def test_gc_without_a_list_is_a_config_error(data_dir):
     assert code == 1 and error(out)[0] == 7
 
 
+@pytest.mark.parametrize("entry", [{"containerID": "c1", "ifname": ["eth0"]}, {"containerID": 7}, "c1"])
+def test_gc_with_a_malformed_attachment_is_a_config_error_and_releases_nothing(data_dir, entry):
+    conf = config(data_dir, "1.1.0")
+    add_address(conf)
+    out, code = run("host-local", {"CNI_COMMAND": "GC", "CNI_PATH": "/x"},
+                    json.dumps({**conf, "cni.dev/valid-attachments": [entry]}).encode())
+    assert (code, error(out)[0]) == (1, 7) and "cni.dev/valid-attachments" in error(out)[1]
+    assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2"]
+
+
 def test_status_is_50_when_a_range_set_is_full(data_dir):
     conf = config(data_dir, "1.1.0", ranges=[[{"subnet": "10.1.0.0/24"}], [{"subnet": "10.2.0.0/30"}]])
     status = {"CNI_COMMAND": "STATUS", "CNI_PATH": "/x"}
