@@ -1,5 +1,6 @@
 """host-local through run(), in-process, with a temporary dataDir."""
 
+import fcntl
 import json
 import os
 
@@ -274,6 +275,31 @@ def test_status_is_50_when_a_range_set_is_full(data_dir):
     add_address(conf, "c1")
     out, code = run("host-local", status, json.dumps(conf).encode())
     assert code == 1 and error(out) == (50, "no IP addresses available in range set 1: 10.2.0.1-10.2.0.2")
+
+
+def test_one_lock_is_held_across_every_range_set_of_an_add(data_dir, monkeypatch):
+    # the reference locks per range set; a dual-stack ADD of ours takes the lock once
+    locked_at_reserve = []
+    reserve = store_module.DiskStore.reserve
+    flock = fcntl.flock
+
+    def reserve_and_probe(self, *args):
+        fd = os.open(os.path.join(self.directory, "lock"), os.O_RDONLY)
+        try:
+            flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked_at_reserve.append(False)
+        except BlockingIOError:
+            locked_at_reserve.append(True)
+        finally:
+            os.close(fd)
+        return reserve(self, *args)
+
+    takes = []
+    monkeypatch.setattr(store_module.DiskStore, "reserve", reserve_and_probe)
+    monkeypatch.setattr(store_module.fcntl, "flock", lambda fd, op: (takes.append(op), flock(fd, op)))
+    add_address(config(data_dir, **DUAL))
+    assert locked_at_reserve == [True, True]
+    assert takes == [fcntl.LOCK_EX]
 
 
 def test_reserved_ips_reads_without_creating_anything(data_dir):
