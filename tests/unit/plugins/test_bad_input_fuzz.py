@@ -1,4 +1,5 @@
-"""Random and mutated input through the plugins' one entry point (runner.run), seeded.
+"""Random and mutated input through the plugins' one entry point (runner.run), seeded;
+plus a sweep putting each type-confusing value at each key, and every kind of delegate answer.
 
 Whatever a runtime or an operator's typo sends, the answer is the spec's: an error JSON
 object on stdout with exit 1 (or a result / nothing with exit 0), and never the catch-all
@@ -19,7 +20,7 @@ import pytest
 
 from cni_rkt.protocol.runner import run
 
-CASES = 300  # per plugin; seeded, so a failure names a case that replays
+CASES = 300
 
 WEIRD_VALUES = [
     None, True, False, 0, -1, 1.5, 2**64, "", " ", "x", "/", "..", "../..", "\u0000", "\udcff", "é",
@@ -136,11 +137,15 @@ ENV_VALUES = {
 }
 
 
+def valid_environ(verb: str, cni_path: str, container_id: str = "c1") -> dict[str, str]:
+    environ = {name: values[0] for name, values in ENV_VALUES.items()}
+    environ.update(CNI_COMMAND=verb, CNI_CONTAINERID=container_id, CNI_PATH=cni_path, CNI_RKT_INPROCESS_DELEGATE="0")
+    return environ
+
+
 def mutate_environ(rng: random.Random, cni_path: str) -> dict[str, str]:
     """A valid environment for a random verb, then (often) one variable changed or dropped."""
-    environ = {name: values[0] for name, values in ENV_VALUES.items()}
-    environ.update(CNI_COMMAND=rng.choice(ENV_VALUES["CNI_COMMAND"][:5]), CNI_CONTAINERID=rng.choice(["c1", "c2"]),
-                   CNI_PATH=cni_path, CNI_RKT_INPROCESS_DELEGATE="0")
+    environ = valid_environ(rng.choice(ENV_VALUES["CNI_COMMAND"][:5]), cni_path, rng.choice(["c1", "c2"]))
     if rng.random() < 0.5:
         name = rng.choice(sorted(ENV_VALUES))
         if rng.random() < 0.2:
@@ -190,12 +195,20 @@ def _stdin_for(rng, config, tmp_path) -> bytes:
 def fuzz_dirs(tmp_path, monkeypatch):
     """tmp_path as the working directory and as every default location, just in case."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # durability is not under test here; speed is
     monkeypatch.setattr("cni_rkt.ipam.config.DEFAULT_DATA_DIR", str(tmp_path / "default-ipam"))
     monkeypatch.setattr("cni_rkt.flannel.config.DEFAULT_DATA_DIR", str(tmp_path / "default-flannel"))
     monkeypatch.setattr("cni_rkt.flannel.config.DEFAULT_SUBNET_FILE", str(tmp_path / "default.env"))
     (tmp_path / "ipam-file").write_text("not a directory")
     (tmp_path / "flannel-file").write_text("not a directory")
     return tmp_path
+
+
+def bridge_on_cni_path(directory) -> str:
+    bridge = directory / "bridge"
+    bridge.write_text("#!/bin/sh\nexit 99\n")  # never runs: pytest-subprocess answers for it
+    bridge.chmod(0o755)
+    return str(bridge)
 
 
 def test_host_local_answers_any_input_by_the_spec(fuzz_dirs, capsys):
@@ -214,9 +227,7 @@ def test_host_local_answers_any_input_by_the_spec(fuzz_dirs, capsys):
 def test_flannel_answers_any_input_by_the_spec(fuzz_dirs, fp, capsys):
     rng = random.Random(4242)
     answers = collections.Counter()
-    bridge = fuzz_dirs / "bridge"
-    bridge.write_text("#!/bin/sh\nexit 99\n")  # never runs: pytest-subprocess answers for it
-    bridge.chmod(0o755)
+    bridge = bridge_on_cni_path(fuzz_dirs)
     for case_no in range(CASES):
         subnet_env = rng.choice(SUBNET_ENVS).encode()
         (fuzz_dirs / "subnet.env").write_bytes(mutate_bytes(rng, subnet_env) if rng.random() < 0.3 else subnet_env)
@@ -226,8 +237,59 @@ def test_flannel_answers_any_input_by_the_spec(fuzz_dirs, fp, capsys):
         with fp.context() as delegate:
             first = rng.choice(DELEGATE_ANSWERS[:2] if rng.random() < 0.5 else DELEGATE_ANSWERS)
             for returncode, stdout in [first, *rng.sample(DELEGATE_ANSWERS, 2)]:  # ADD, an undo's DEL, ...
-                delegate.register([str(bridge)], stdout=stdout, returncode=returncode)
+                delegate.register([bridge], stdout=stdout, returncode=returncode)
             out, code = run("flannel", environ, _stdin_for(rng, config, fuzz_dirs))
         assert_spec_answer(out, code, capsys.readouterr().err, f"flannel case {case_no}")
         answers[(environ.get("CNI_COMMAND"), code)] += 1
     assert answers["ADD", 0] and answers["DEL", 0] and answers["GC", 0], answers  # the fuzz reaches the verbs
+
+
+# --- every leaf, every type: a systematic sweep besides the random walk ----------------------
+
+TYPE_CONFUSERS = [None, 0, "", "\udcff", "nonsense", [], {}]
+VERBS = ["ADD", "DEL", "CHECK", "STATUS", "GC"]
+
+
+def single_leaf_mutations(base: dict):
+    for path in _paths(base):
+        for value in TYPE_CONFUSERS:
+            doc = copy.deepcopy(base)
+            _container(doc, path)[path[-1]] = copy.deepcopy(value)
+            yield path, value, doc
+
+
+def _sweep(plugin, bases, fuzz_dirs, capsys, cni_path):
+    rng = random.Random(7)
+    for base in bases:
+        for path, value, config in single_leaf_mutations(base):
+            _pin_paths(config, fuzz_dirs, rng)
+            for verb in VERBS:
+                out, code = run(plugin, valid_environ(verb, cni_path), json.dumps(config).encode())
+                assert_spec_answer(out, code, capsys.readouterr().err, f"{plugin} {verb} {path}={value!r}")
+
+
+def test_host_local_survives_each_leaf_of_each_type(fuzz_dirs, capsys):
+    _sweep("host-local", HOST_LOCAL_BASES, fuzz_dirs, capsys, "/nonexistent")
+
+
+def fake_bridge(fp, directory, answer):
+    """The delegate on CNI_PATH giving the same answer to every call."""
+    returncode, stdout = answer
+    fp.register([bridge_on_cni_path(directory)], stdout=stdout, returncode=returncode, occurrences=10**6)
+
+
+def test_flannel_survives_each_leaf_of_each_type(fuzz_dirs, fp, capsys):
+    (fuzz_dirs / "subnet.env").write_text(SUBNET_ENVS[1])
+    fake_bridge(fp, fuzz_dirs, DELEGATE_ANSWERS[0])
+    _sweep("flannel", FLANNEL_BASES, fuzz_dirs, capsys, str(fuzz_dirs))
+
+
+@pytest.mark.parametrize("answer", DELEGATE_ANSWERS, ids=lambda a: repr(a[1][:24]))
+def test_flannel_survives_whatever_its_delegate_prints(answer, fuzz_dirs, fp, capsys):
+    (fuzz_dirs / "subnet.env").write_text(SUBNET_ENVS[1])
+    fake_bridge(fp, fuzz_dirs, answer)
+    for base in FLANNEL_BASES:
+        base = {**base, "subnetFile": str(fuzz_dirs / "subnet.env"), "dataDir": str(fuzz_dirs / "flannel")}
+        for verb in VERBS:
+            out, code = run("flannel", valid_environ(verb, str(fuzz_dirs)), json.dumps(base).encode())
+            assert_spec_answer(out, code, capsys.readouterr().err, f"flannel {verb} with {answer}")
