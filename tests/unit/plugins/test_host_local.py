@@ -277,6 +277,20 @@ def test_status_is_50_when_a_range_set_is_full(data_dir):
     assert code == 1 and error(out) == (50, "no IP addresses available in range set 1: 10.2.0.1-10.2.0.2")
 
 
+def test_add_failing_after_its_claim_keeps_no_address(data_dir, monkeypatch):
+    def disk_full(self, range_index, name):
+        raise store_module.CNIError(5, f"host-local store: write last_reserved_ip.{range_index}: disk full")
+
+    conf = config(data_dir, **DUAL)
+    add_address(conf, "c0")
+    monkeypatch.setattr(store_module.DiskStore, "_write_last_reserved", disk_full)
+    out, code = invoke("ADD", conf, "c1")
+    assert (code, error(out)[0]) == (1, 5)
+    assert reserved_ips(conf, "c1", "eth0") == []
+    assert [f for f in files(data_dir) if f not in ("lock", "last_reserved_ip.0", "last_reserved_ip.1")] == [
+        "10.1.0.2", "fd00::10"]
+
+
 def test_one_lock_is_held_across_every_range_set_of_an_add(data_dir, monkeypatch):
     # the reference locks per range set; a dual-stack ADD of ours takes the lock once
     locked_at_reserve = []
