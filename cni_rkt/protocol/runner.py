@@ -51,8 +51,8 @@ def config_version_hint(stdin: bytes) -> str:
     """The config's cniVersion if it is one we render errors in, else ""."""
     try:
         hint = json.loads(stdin).get("cniVersion", "") if stdin else ""
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return ""
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+        return ""  # parse_invocation reports what is wrong with it
     return hint if hint in spec.SUPPORTED_VERSIONS else ""
 
 
