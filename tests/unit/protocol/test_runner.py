@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from cni_rkt.protocol import runner
 
 
