@@ -97,7 +97,7 @@ def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[
             raise Declined(f"worker did not answer: {exc}", start_another=True) from None
         if answer[:1] != [b"accepted"]:
             reason = answer[1].decode(errors="replace") if len(answer) > 1 else "refused"
-            raise Declined(reason, start_another=reason.startswith("stale"))
+            raise Declined(reason, start_another=reason.startswith("stale"))  # admission.STALE
         try:
             sock.sendall(wire.encode_fields([b"go"]))
             sock.settimeout(None)  # committed: a plugin may take as long as it takes

@@ -5,10 +5,7 @@ on disk, take the lock beside the socket (one worker per socket), import the plu
 listen, serve (pool.py: one pre-forked child per request), and exit after `idle` seconds
 without a request, or as soon as a client shows that the code on disk changed.
 
-Who is served: a caller with the worker's own uid, in the same user namespace, with the
-same effective capabilities (so a request never runs with more privilege than its caller),
-and whose request key names this version, installation and code. Anyone else is refused
-and runs in-process.
+Who is served is admission.py's call; anyone refused runs in-process.
 
 If a request's child dies without a result, the caller gets an error; if it was an ADD,
 the worker first runs DEL for it, so a lost ADD leaves no half-configured pod.
@@ -17,7 +14,6 @@ the worker first runs DEL for it, so a lost ADD leaves no half-configured pod.
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import os
 import selectors
@@ -29,7 +25,7 @@ import time
 from dataclasses import replace
 
 from cni_rkt import __version__
-from cni_rkt.worker import identity, namespaces, warmup, wire
+from cni_rkt.worker import admission, identity, namespaces, warmup, wire
 from cni_rkt.worker.pool import Child, close_all, fork_child
 from cni_rkt.worker.request import handoff_fields, parse_request
 
@@ -72,34 +68,6 @@ def take_lock(path: str) -> int | None:
                 os.close(fd)
                 return None
             time.sleep(0.05)
-
-
-def refusal(pid: int, uid: int) -> str:
-    """Why a peer may not use this worker, or "" if it may."""
-    if uid != os.geteuid():
-        return f"uid {uid} may not use a worker of uid {os.geteuid()}"
-    if pid == 0:
-        return "caller is in another pid namespace"
-    own_user_namespace, own_capabilities = _own_identity()
-    try:
-        if os.readlink(f"/proc/{pid}/ns/user") != own_user_namespace:
-            return "caller is in another user namespace"
-        if _effective_capabilities(str(pid)) != own_capabilities:
-            return "caller has other capabilities"
-    except OSError as exc:
-        return f"cannot inspect the caller: {exc.strerror}"
-    return ""
-
-
-@functools.cache
-def _own_identity() -> tuple[str, str]:
-    """Our user namespace and capabilities: they do not change while we serve."""
-    return os.readlink("/proc/self/ns/user"), _effective_capabilities("self")
-
-
-def _effective_capabilities(pid: str) -> str:
-    with open(f"/proc/{pid}/status") as f:
-        return next((line for line in f if line.startswith("CapEff:")), "")
 
 
 def _send(conn: socket.socket, *fields: bytes) -> None:
@@ -226,9 +194,9 @@ class Worker:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             pid, uid, gid = (int.from_bytes(creds[i : i + 4], sys.byteorder) for i in (0, 4, 8))
             fields, fds = wire.receive_frame_with_fds(conn)
-            reason = refusal(pid, uid)
+            reason = admission.peer_refusal(pid, uid)
             request = None if reason else parse_request(fields, fds, uid, gid)
-            reason = reason or self._key_refusal(request.key) or self._plugin_refusal(request.plugin)
+            reason = reason or self._key_refusal(request.key) or admission.plugin_refusal(request.plugin)
             if reason:
                 _send(conn, b"refused", reason.encode())
                 raise wire.ProtocolError(reason)
@@ -243,18 +211,10 @@ class Worker:
         self._dispatch(request, conn)
 
     def _key_refusal(self, key: bytes) -> str:
-        if key == self.key:
-            return ""
-        if key.rsplit(b"|", 1)[0] == self.key.rsplit(b"|", 1)[0]:
+        reason = admission.key_refusal(self.key, key)
+        if reason.startswith(admission.STALE):
             self.retire()  # the code on disk changed since we imported it
-            return "stale: the code changed since this worker started"
-        return "the worker belongs to another version or installation"
-
-    @staticmethod
-    def _plugin_refusal(plugin: str) -> str:
-        from cni_rkt.protocol.runner import PLUGIN_MODULES
-
-        return "" if plugin in PLUGIN_MODULES else f"unknown plugin {plugin!r}"
+        return reason
 
     def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
         if not self.spares:

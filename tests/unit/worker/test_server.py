@@ -11,7 +11,7 @@ import pytest
 from worker_process import request_key, running_worker
 
 from cni_rkt.protocol import runner
-from cni_rkt.worker import client, server, warmup
+from cni_rkt.worker import admission, client, server, warmup
 
 MISSING_NETNS = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
 CONFIG = b'{"cniVersion":"1.0.0","name":"n"}'
@@ -67,9 +67,9 @@ def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
 
 
 def test_refusal_names_the_reason_for_other_users_and_hidden_callers():
-    assert server.refusal(os.getpid(), os.geteuid()) == ""
-    assert "uid 12345 may not use" in server.refusal(os.getpid(), 12345)
-    assert "another pid namespace" in server.refusal(0, os.geteuid())
+    assert admission.peer_refusal(os.getpid(), os.geteuid()) == ""
+    assert "uid 12345 may not use" in admission.peer_refusal(os.getpid(), 12345)
+    assert "another pid namespace" in admission.peer_refusal(0, os.geteuid())
 
 
 def test_socket_directory_open_to_others_is_not_used(tmp_path):
@@ -97,3 +97,16 @@ def test_a_module_that_fails_to_import_does_not_stop_the_preload(monkeypatch, tm
     monkeypatch.setattr(warmup, "PLUGIN_PACKAGES", ("brokenpkg",))
     warmup.preload()
     assert "brokenpkg.good" in sys.modules and "brokenpkg.bad" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "theirs, reason",
+    [
+        (b"0.1.0|abc|1.2.3", ""),
+        (b"0.1.0|abc|1.2.4", "stale: the code changed since this worker started"),
+        (b"0.1.1|abc|1.2.3", "the worker belongs to another version or installation"),
+        (b"0.1.0|xyz|1.2.3", "the worker belongs to another version or installation"),
+    ],
+)
+def test_request_key_decides_between_served_stale_and_foreign(theirs, reason):
+    assert admission.key_refusal(b"0.1.0|abc|1.2.3", theirs) == reason
