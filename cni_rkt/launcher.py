@@ -34,6 +34,29 @@ def import_roots(modules: tuple[str, ...] = _PLUGIN_DEPENDENCIES) -> list[str]:
     return roots
 
 
+def interpreter_import_roots(interpreter: str) -> list[str]:
+    """import_roots() as seen by `interpreter`, which the launchers will run on.
+
+    A venv's python is a symlink to the system one with another sys.path, so paths are
+    compared as given, not resolved.
+    """
+    if not os.path.isabs(interpreter):
+        raise ValueError(f"interpreter must be an absolute path, got {interpreter!r}")
+    if not (os.path.isfile(interpreter) and os.access(interpreter, os.X_OK)):
+        raise ValueError(f"interpreter {interpreter} is not an executable file")
+    if os.path.abspath(interpreter) == os.path.abspath(sys.executable):
+        return import_roots()
+    import json
+    import subprocess
+
+    probe = "import json; from cni_rkt.launcher import import_roots; print(json.dumps(import_roots()))"
+    proc = subprocess.run([interpreter, "-c", probe], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{interpreter} cannot import cni_rkt and its dependencies: {last}")
+    return json.loads(proc.stdout)
+
+
 def render_launcher(plugin: str, interpreter: str, roots: list[str], worker_socket_dir: str = "") -> str:
     """The launcher: our marker line, VERSION, then the worker client (cni_rkt.worker.client).
 
@@ -72,7 +95,7 @@ def install_launchers(
     each run its own); CNI_RKT_WORKER_SOCKET_DIR in a runtime's environment overrides both.
     """
     interpreter = interpreter or sys.executable
-    roots = import_roots()
+    roots = interpreter_import_roots(interpreter)
     os.makedirs(directory, exist_ok=True)
     written = []
     for plugin in plugins:

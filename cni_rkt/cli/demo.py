@@ -45,6 +45,9 @@ def execute(args: argparse.Namespace) -> int:
         print(f"cni-rkt demo: cannot read the network config {args.config}: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
+    # A shell starts background jobs with SIGINT ignored, which Python inherits; Ctrl-C
+    # (or kill -INT) must still stop the demo and clean up.
+    signal.signal(signal.SIGINT, _interrupt)
     demo = Demo(config, args.config)
     try:
         return demo.run()

@@ -98,13 +98,23 @@ def run(plugin: str, environ: Mapping[str, str], stdin: bytes) -> tuple[bytes, i
         return error_reply(error, version_hint), 1
 
 
+def stdin_error_reply(exc: OSError) -> tuple[bytes, int]:
+    """Code 5: the spec's I/O failure, when stdin itself cannot be read."""
+    return error_reply(CNIError(ErrorCode.IO_FAILURE, f"error reading from stdin: {exc.strerror or exc}")), 1
+
+
 def main(plugin: str) -> None:
-    """Process entry point used by the launchers: real stdin/stdout/environ, then exit."""
+    """Process entry point of the development launchers in bin/: real stdin/stdout/environ, then exit."""
     import os
 
-    command = os.environ.get("CNI_COMMAND", "")
-    stdin = b"" if command == "VERSION" else sys.stdin.buffer.read()
-    out, code = run(plugin, os.environ, stdin)
+    from cni_rkt.protocol.stdio import read_stdin
+
+    try:
+        stdin = read_stdin(os.environ.get("CNI_COMMAND", ""))
+    except OSError as exc:
+        out, code = stdin_error_reply(exc)
+    else:
+        out, code = run(plugin, os.environ, stdin)
     sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
     sys.exit(code)

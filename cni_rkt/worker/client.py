@@ -13,6 +13,7 @@ import sys
 import _socket
 
 import cni_rkt
+from cni_rkt.protocol.stdio import read_stdin
 from cni_rkt.worker import identity, wire
 
 ACCEPT_TIMEOUT = 5.0  # seconds to wait for "accepted" before running in-process instead
@@ -37,7 +38,12 @@ class Declined(Exception):
 def main(plugin: str, roots: list[str], install: str, rendered_socket_dir: str = "") -> None:
     environ = os.environ
     command = environ.get("CNI_COMMAND", "")
-    stdin = sys.stdin.buffer.read()
+    try:
+        stdin = read_stdin(command)
+    except OSError as exc:
+        from cni_rkt.protocol.runner import stdin_error_reply
+
+        _finish(*stdin_error_reply(exc))
     path = None
     if command not in ("", "VERSION") and identity.worker_enabled(environ):
         directory = identity.socket_dir(environ, rendered_socket_dir)

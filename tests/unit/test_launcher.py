@@ -9,7 +9,7 @@ import pytest
 
 from cni_rkt import __version__
 from cni_rkt.cli.main import main as cli_main
-from cni_rkt.launcher import render_launcher
+from cni_rkt.launcher import install_launchers, render_launcher
 from cni_rkt.protocol.delegate import own_launcher_plugin
 
 
@@ -52,3 +52,31 @@ def test_install_into_unwritable_place_fails_cleanly(tmp_path, capsys):
     blocker.write_text("")
     assert cli_main(["install", "--dir", str(blocker / "sub")]) == 1
     assert "cni-rkt install:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("worker", ["0", "1"])
+def test_launcher_with_stdin_closed_answers_code_5(tmp_path, worker):
+    install_launchers(str(tmp_path), plugins=("host-local",), worker_socket_dir=str(tmp_path / "sock"))
+    env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": str(tmp_path),
+           "CNI_RKT_WORKER": worker}
+    proc = subprocess.run([str(tmp_path / "host-local")], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          check=False, preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 1, proc.stderr
+    reply = json.loads(proc.stdout)
+    assert reply["code"] == 5 and reply["msg"].startswith("error reading from stdin")
+    assert b"Traceback" not in proc.stderr
+
+
+def test_install_refuses_an_interpreter_that_does_not_exist(tmp_path, capsys):
+    assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", "/nonexistent/python3"]) == 1
+    assert "/nonexistent/python3 is not an executable file" in capsys.readouterr().err
+    assert not (tmp_path / "bin" / "bridge").exists()
+
+
+def test_install_refuses_an_interpreter_without_cni_rkt(tmp_path, capsys):
+    # -I: the system interpreter in isolated mode sees neither this checkout nor our venv
+    wrapper = tmp_path / "bare-python"
+    wrapper.write_text("#!/bin/sh\nexec /usr/bin/python3 -I \"$@\"\n")
+    wrapper.chmod(0o755)
+    assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", str(wrapper)]) == 1
+    assert "cannot import cni_rkt" in capsys.readouterr().err
