@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cni_rkt.atomic_files import remove_if_present, write_atomically
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
 
@@ -73,24 +74,7 @@ class SavedConfigs:
     # --- writing ----------------------------------------------------------------------
 
     def _write_atomically(self, path: str, data: bytes) -> None:
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        # Not tempfile: it costs ~8 ms of imports on every plugin start.
-        scratch = os.path.join(self.data_dir, f".{os.path.basename(path)}.{os.urandom(6).hex()}")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(scratch, path)
-        except BaseException:
-            _remove_quietly(scratch)
-            raise
-        dir_fd = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, data, mode=0o600, dir_mode=0o700, durable=True)
 
     def save(self, container_id: str, ifname: str, data: bytes) -> SavedConfig:
         """Save before the delegate runs; also the reference's file when there is none."""
@@ -105,7 +89,7 @@ class SavedConfigs:
             self._write_atomically(path, data)
         except OSError as exc:
             if wrote_legacy:
-                _remove_quietly(legacy)
+                remove_if_present(legacy)
             raise _io_error("save the delegate config to", path, exc) from exc
         return SavedConfig(path, data, container_id, ifname)
 
@@ -115,7 +99,7 @@ class SavedConfigs:
             if previous.ifname is not None:
                 self._write_atomically(previous.path, previous.data)
             else:
-                _remove_quietly(replaced_by.path)  # save() left the reference's file alone
+                remove_if_present(replaced_by.path)  # save() left the reference's file alone
         except OSError as exc:
             raise _io_error("restore", previous.path, exc) from exc
 
@@ -180,15 +164,6 @@ class SavedConfigs:
                 paths.append(legacy)
         for path in paths:
             try:
-                _remove_quietly(path)
+                remove_if_present(path)
             except OSError as exc:
                 raise _io_error("remove", path, exc) from exc
-
-
-def _remove_quietly(path: str) -> bool:
-    """Remove a file; absent is fine (DEL converges). Says whether it removed anything."""
-    try:
-        os.remove(path)
-        return True
-    except FileNotFoundError:
-        return False

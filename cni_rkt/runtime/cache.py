@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from cni_rkt.atomic_files import write_atomically
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.runtime import load_json_object
 
@@ -56,15 +57,9 @@ def render_entry(attachment: Attachment, config: bytes, result: dict) -> bytes:
 def write_entry(cache_dir: str, attachment: Attachment, config: bytes, result: dict) -> None:
     """Write beside the target, then rename: a reader never sees half an entry."""
     path = cache_path(cache_dir, attachment)
-    scratch = f"{path}.tmp{os.getpid()}"
     try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(render_entry(attachment, config, result))
-        os.replace(scratch, path)
+        write_atomically(path, render_entry(attachment, config, result), durable=False)
     except OSError as exc:
-        _remove(scratch)
         message = f'failed to set network "{attachment.network}" cached result: {exc}'
         raise CNIError(ErrorCode.IO_FAILURE, message) from exc
 
