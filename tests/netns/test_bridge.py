@@ -555,11 +555,53 @@ def test_gc_releases_reservations_of_attachments_no_longer_valid(sandbox, bridge
     assert bridge.reservations() == ["10.22.0.2"]
 
 
-def test_vlan_with_is_gateway_is_refused_before_any_change(sandbox, bridge):
-    bridge.config["vlan"] = 100
+def test_vlan_gateway_port_carries_the_gateway_address(sandbox, bridge):
+    """isGateway with vlan: the gateway address on `tbr0.100`, whose peer is an untagged port of
+    VLAN 100; without kernel support ADD fails cleanly (then tests/unit/plugins/test_bridge_gateway.py
+    is the proof of the plan)."""
+    bridge.config.update({"vlan": 100, "preserveDefaultVlan": False})
     pod = sandbox.pod()
     before = bridge.state()
     done = bridge.run("ADD", pod)
-    assert done.returncode == 1
-    assert (done.json()["code"], done.json()["details"]) == (2, "vlan")
-    assert bridge.state() == before
+    if not bridge_vlan_filtering_supported(sandbox):
+        assert done.returncode == 1
+        assert "VLAN filtering" in done.json()["msg"]
+        assert bridge.state() == before
+        return
+    assert done.returncode == 0, done.stdout
+    result = done.json()
+    assert [i["name"] for i in result["interfaces"]][::2] == ["tbr0", "eth0"]
+    assert result["interfaces"][3] == {"name": "tbr0.100", "mac": link_details(sandbox, "tbr0.100")["address"]}
+    assert {a["local"] for a in ip_json(sandbox, "addr show tbr0.100")[0]["addr_info"]} >= {"10.22.0.1"}
+    peer = ip_json(sandbox, "-d link show type veth master tbr0")
+    gateway_peer = [p for p in peer if p["ifname"] != result["interfaces"][1]["name"]][0]["ifname"]
+    shown = json.loads(sandbox.sh(f"bridge -j vlan show dev {gateway_peer}"))
+    assert {v["vlan"] for entry in shown for v in entry["vlans"]} == {100}
+    sandbox.sh("ping -c1 -W2 10.22.0.1", netns=pod_name(pod))
+    check = bridge.run("CHECK", pod, config=bridge.with_prev(result))
+    assert check.returncode == 0, check.stdout
+
+
+def test_vlan_gateway_port_links_are_made_once_and_reused(sandbox):
+    """The netlink half of the gateway port, VLAN id 0 (no VLAN programming), as far as this
+    kernel allows: a veth pair in the host netns, one end on the bridge, both up; reused after."""
+    from cni_rkt.net import links, netns
+
+    sandbox.sh("ip link add tbr0 type bridge && ip link set tbr0 up")
+    host = netns.open_netns(sandbox.host_path)
+    try:
+        with netns.entered(host):
+            ipr = links.open_netlink()
+        try:
+            bridge = links.find_link(ipr, "tbr0")
+            gateway, port = links.ensure_vlan_gateway_port(ipr, bridge, "tbr0.7", 0, True)
+            again, no_port = links.ensure_vlan_gateway_port(ipr, bridge, "tbr0.7", 0, True)
+        finally:
+            ipr.close()
+    finally:
+        host.close()
+    assert (again.index, no_port) == (gateway.index, None)
+    assert gateway.peer == port.index and port.name.startswith("veth")
+    assert link_details(sandbox, port.name)["master"] == "tbr0"
+    assert "master" not in link_details(sandbox, "tbr0.7")
+    assert "UP" in link_details(sandbox, "tbr0.7")["flags"]
