@@ -453,12 +453,37 @@ def test_check_finds_a_port_moved_off_the_bridge(sandbox, bridge):
     assert done.returncode == 1 and "veth created for bridge tbr0 was not found" in done.json()["msg"]
 
 
-def test_check_after_del_fails_in_ipam(sandbox, bridge):
+def _rename_reservation(sandbox, bridge, pod, result):
+    path = os.path.join(bridge.data_dir, bridge.config["name"], result["ips"][0]["address"].split("/")[0])
+    os.rename(path, path + ".moved")
+
+
+# What CHECK must notice, each alone, with everything else of the attachment still in place.
+CHECK_BREAKS = {
+    "IPAM reservation": (_rename_reservation, "Failed to find address added by container cid1"),
+    "pod route": (lambda sb, br, pod, r: sb.sh("ip route del default", netns=pod_name(pod)),
+                  "Failed to match route 0.0.0.0/0 in the container"),
+    "host veth MAC": (lambda sb, br, pod, r: sb.sh(f"ip link set {r['interfaces'][1]['name']} address 02:11:22:33:44:55"),
+                      "Mac doesn't match"),
+    "bridge MAC": (lambda sb, br, pod, r: sb.sh("ip link set tbr0 address 02:11:22:33:44:56"),
+                   "Bridge interface tbr0 Mac doesn't match"),
+    "container MAC": (lambda sb, br, pod, r: sb.sh("ip link set eth0 address 02:11:22:33:44:57", netns=pod_name(pod)),
+                      "Interface eth0 Mac"),
+    "bridge promisc": (lambda sb, br, pod, r: sb.sh("ip link set tbr0 promisc on"), "Promisc Mode False"),
+    "veth pair": (lambda sb, br, pod, r: sb.sh("ip link del eth0", netns=pod_name(pod)), "Interface name eth0 not found"),
+}
+
+
+@pytest.mark.parametrize("what", CHECK_BREAKS, ids=list(CHECK_BREAKS))
+def test_check_finds_what_is_broken(sandbox, bridge, what):
+    brk, message = CHECK_BREAKS[what]
     pod = sandbox.pod()
     result = bridge.add(pod)
-    bridge.delete(pod)
-    done = bridge.run("CHECK", pod, config=bridge.with_prev(result))
-    assert done.returncode == 1
+    config = bridge.with_prev(result)
+    assert bridge.run("CHECK", pod, config=config).returncode == 0
+    brk(sandbox, bridge, pod, result)
+    done = bridge.run("CHECK", pod, config=config)
+    assert done.returncode == 1 and message in done.json()["msg"], done.stdout
 
 
 # --- macspoofchk ---------------------------------------------------------------------
