@@ -352,7 +352,7 @@ ROUND_TRIP_CONFIGS = {
 
 
 @pytest.mark.parametrize("name", ROUND_TRIP_CONFIGS, ids=list(ROUND_TRIP_CONFIGS))
-def test_add_then_del_restores_the_host(sandbox, bridge, name):
+def test_add_check_del_restores_the_host(sandbox, bridge, name):
     ROUND_TRIP_CONFIGS[name](bridge.config)
     # the nat tables, once made, stay (as with the reference): make them first
     sandbox.sh("iptables -t nat -A POSTROUTING -j RETURN && iptables -t nat -D POSTROUTING -j RETURN")
@@ -361,6 +361,9 @@ def test_add_then_del_restores_the_host(sandbox, bridge, name):
     before = bridge.state()
     result = bridge.add(pod)
     prev = bridge.with_prev(result) if "interfaces" in result else bridge.config
+    if "interfaces" in result:
+        check = bridge.run("CHECK", pod, config=prev)
+        assert check.returncode == 0, check.stdout
     bridge.delete(pod, config=prev)
     after = bridge.state_without_bridge()
     if name == "ipMasq nftables":  # the shared masquerade table stays, emptied, as the reference's
