@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net.addresses import RouteSpec
 from cni_rkt.plugins.bridge_config import BridgeConfig
 from cni_rkt.protocol import spec
@@ -30,6 +31,26 @@ def gateway_for(address: str) -> str:
     """The first host of the address's network: the reference's default gateway."""
     network = ipaddress.ip_interface(address).network
     return str(network.network_address + 1)
+
+
+def check_ipam_result(ipam: Result, ipam_type: str) -> None:
+    """Every address, gateway and route IPAM returned must parse, before one touches a link."""
+    fields = []
+    for ip in ipam.ips:
+        fields.append(("address", ip.address, ipaddress.ip_interface))
+        if ip.gateway:
+            fields.append(("gateway", ip.gateway, ipaddress.ip_address))
+    for route in ipam.routes:
+        fields.append(("route dst", route.dst, lambda value: ipaddress.ip_network(value, strict=False)))
+        if route.gw:
+            fields.append(("route gw", route.gw, ipaddress.ip_address))
+    for what, value, parse in fields:
+        try:
+            parse(value)
+        except (TypeError, ValueError):
+            raise CNIError(
+                ErrorCode.DECODING_FAILURE, f"IPAM plugin {ipam_type} returned an invalid {what}: {value!r}"
+            ) from None
 
 
 def plan_addresses(ipam: Result, conf: BridgeConfig) -> AddressPlan:

@@ -218,7 +218,15 @@ def _parse_dns(obj: dict | None) -> DNS:
 
 
 def parse_result(obj: dict, default_version: str) -> Result:
-    """Read a result of any version; a missing cniVersion means `default_version`."""
+    """Read a result of any version; a missing cniVersion means `default_version`.
+    A result of the wrong shape (a delegate's, or a prevResult) is a decoding failure."""
+    try:
+        return _parse_result(obj, default_version)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad_result(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _parse_result(obj: dict, default_version: str) -> Result:
     if not isinstance(obj, dict):
         raise _bad_result("not a JSON object")
     version = obj.get("cniVersion") or default_version
@@ -262,5 +270,5 @@ def prev_result(config: dict, config_version: str) -> Result | None:
         return None
     try:
         return parse_result(raw, config_version)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _bad_result(f"prevResult: {exc}") from exc
+    except CNIError as exc:
+        raise _bad_result(f"prevResult: {exc.msg.removeprefix('failed to parse result: ')}") from exc

@@ -290,6 +290,26 @@ def test_exhausted_subnet_leaves_the_host_as_it_was(sandbox, bridge):
     assert bridge.state() == before
 
 
+@pytest.mark.parametrize("answer", ['{"cniVersion": "1.0.0", "ips": "not-a-list"}',
+                                    '{"cniVersion": "1.0.0", "ips": [{"address": "garbage"}]}'])
+def test_ipam_that_reserves_then_answers_garbage_leaves_nothing(sandbox, cni_bin, data_dir, tmp_path, answer):
+    """The release is registered before IPAM runs: it may have reserved before failing."""
+    from bridge_harness import Bridge
+
+    for name in ("bridge", "host-local"):
+        os.symlink(os.path.join(cni_bin, name), tmp_path / name)
+    garbling = tmp_path / "garbling-ipam"
+    garbling.write_text(f"#!/bin/sh\nsed s/garbling-ipam/host-local/ | {cni_bin}/host-local >/dev/null\necho '{answer}'\n")
+    garbling.chmod(0o755)
+    bridge = Bridge(sandbox, str(tmp_path), data_dir)
+    bridge.config["ipam"]["type"] = "garbling-ipam"
+    pod = sandbox.pod()
+    before = bridge.state()
+    done = bridge.run("ADD", pod)
+    assert done.returncode == 1 and done.json()["code"] == 6, done.stdout
+    assert bridge.state() == before
+
+
 def test_name_taken_by_a_non_bridge_fails_and_keeps_that_link(sandbox, bridge):
     sandbox.sh("ip link add tbr0 type veth peer name tbr0peer")
     pod = sandbox.pod()

@@ -1,0 +1,49 @@
+"""bridge_result.check_ipam_result and protocol.result.parse_result: an unusable IPAM answer
+is a decoding failure (6) naming what is wrong, never an unexpected exception."""
+
+import pytest
+
+from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.plugins.bridge_result import check_ipam_result
+from cni_rkt.protocol.result import IPConfig, Result, Route, parse_result
+
+
+def test_a_usable_answer_passes():
+    check_ipam_result(Result(ips=(IPConfig("10.22.0.2/16", "10.22.0.1"), IPConfig("fd00::2/64")),
+                             routes=(Route("0.0.0.0/0"), Route("::/0", "fd00::1"))), "host-local")
+
+
+@pytest.mark.parametrize(
+    "ipam, named",
+    [
+        (Result(ips=(IPConfig("10.22.0.2"),)), None),  # a bare address is a /32: fine
+        (Result(ips=(IPConfig("garbage"),)), "address: 'garbage'"),
+        (Result(ips=(IPConfig("10.22.0.2/16", "10.22.0.300"),)), "gateway: '10.22.0.300'"),
+        (Result(ips=(IPConfig("10.22.0.2/16"),), routes=(Route("default"),)), "route dst: 'default'"),
+        (Result(ips=(IPConfig("10.22.0.2/16"),), routes=(Route("0.0.0.0/0", "gw"),)), "route gw: 'gw'"),
+    ],
+)
+def test_an_unusable_answer_names_the_field(ipam, named):
+    if named is None:
+        check_ipam_result(ipam, "host-local")
+        return
+    with pytest.raises(CNIError) as caught:
+        check_ipam_result(ipam, "fake-ipam")
+    assert caught.value.code == ErrorCode.DECODING_FAILURE
+    assert f"fake-ipam returned an invalid {named}" in caught.value.msg
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"cniVersion": "1.0.0", "ips": "not-a-list"},
+        {"cniVersion": "1.0.0", "ips": [{"gateway": "10.22.0.1"}]},
+        {"cniVersion": "1.0.0", "interfaces": [7]},
+        {"cniVersion": "0.2.0", "ip4": {"gateway": "10.22.0.1"}},
+        {"cniVersion": "1.0.0", "dns": "x"},
+    ],
+)
+def test_a_result_of_the_wrong_shape_is_a_decoding_failure(obj):
+    with pytest.raises(CNIError) as caught:
+        parse_result(obj, "1.0.0")
+    assert caught.value.code == ErrorCode.DECODING_FAILURE
