@@ -239,9 +239,12 @@ def test_rkt_style_invocation_of_the_guide_config(sandbox, cni_bin, tmp_path):
         assert "interfaces" not in result and "ips" not in result
         assert os.listdir(state / "networks" / "rkt.kubernetes.io").count("10.22.0.2") == 1
         sandbox.sh("ping -c1 -W2 10.22.0.1", netns=netns_name)
+        assert f'id: \\"{pod_id}\\"' in sandbox.sh("iptables-save -t nat")
         deleted = rkt_exec("DEL")
         assert deleted.returncode == 0, deleted.stdout
         assert "10.22.0.2" not in os.listdir(state / "networks" / "rkt.kubernetes.io")
+        assert "CNI-" not in sandbox.sh("iptables-save -t nat")  # the guide's ipMasq rules are gone
+        assert not ip_json(sandbox, "link show type veth")
     finally:
         delete_netns(netns_name)
 
