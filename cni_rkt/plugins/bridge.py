@@ -15,8 +15,8 @@ from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links, netns, sysctl
 from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
-from cni_rkt.plugins.bridge_result import AddressPlan, build_result, check_ipam_result, plan_addresses, pod_routes
-from cni_rkt.protocol.delegate import delegate_add, delegate_other
+from cni_rkt.plugins.bridge_result import AddressPlan, build_result, parse_ipam_answer, plan_addresses, pod_routes
+from cni_rkt.protocol.delegate import call_plugin, delegate_other
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, Interface, Result, prev_result
 from cni_rkt.protocol.undo import UndoStack
@@ -130,14 +130,10 @@ def setup_spoofcheck(inv: Invocation, conf: BridgeConfig, host_veth: links.Link,
 
 
 def ipam_add(inv: Invocation, conf: BridgeConfig, undo: UndoStack) -> Result:
-    # pushed first: IPAM may have reserved before its answer turns out unusable, and its DEL
-    # of what it never reserved is a no-op
+    answer = call_plugin(conf.ipam_type, "ADD", inv.stdin, inv.environ, inv.cni_path)
+    # IPAM succeeded, so it holds a reservation now, whatever its answer turns out to be
     undo.push(f"release IPAM ({conf.ipam_type})", lambda: ipam_call(inv, conf, "DEL"))
-    result = delegate_add(conf.ipam_type, inv.stdin, inv.environ, inv.cni_path, inv.cni_version)
-    if not result.ips:
-        raise CNIError(ErrorCode.INTERNAL, "IPAM plugin returned missing IP config")
-    check_ipam_result(result, conf.ipam_type)
-    return result
+    return parse_ipam_answer(answer, conf.ipam_type, inv.cni_version)
 
 
 def ipam_call(inv: Invocation, conf: BridgeConfig, command: str) -> None:

@@ -4,7 +4,7 @@ is a decoding failure (6) naming what is wrong, never an unexpected exception.""
 import pytest
 
 from cni_rkt.errors import CNIError, ErrorCode
-from cni_rkt.plugins.bridge_result import check_ipam_result
+from cni_rkt.plugins.bridge_result import check_ipam_result, parse_ipam_answer
 from cni_rkt.protocol.result import IPConfig, Result, Route, parse_result
 
 
@@ -47,3 +47,23 @@ def test_a_result_of_the_wrong_shape_is_a_decoding_failure(obj):
     with pytest.raises(CNIError) as caught:
         parse_result(obj, "1.0.0")
     assert caught.value.code == ErrorCode.DECODING_FAILURE
+
+
+def test_parse_ipam_answer_reads_a_usable_answer():
+    answer = b'{"cniVersion": "1.0.0", "ips": [{"address": "10.22.0.2/16", "gateway": "10.22.0.1"}]}'
+    assert parse_ipam_answer(answer, "host-local", "1.0.0").ips == (IPConfig("10.22.0.2/16", "10.22.0.1"),)
+
+
+@pytest.mark.parametrize(
+    "answer, code, text",
+    [
+        (b"garbage", ErrorCode.DECODING_FAILURE, "fake-ipam printed a result that is not JSON"),
+        (b'{"cniVersion": "1.0.0", "ips": "x"}', ErrorCode.DECODING_FAILURE, "failed to parse result"),
+        (b'{"cniVersion": "1.0.0", "ips": []}', ErrorCode.INTERNAL, "IPAM plugin returned missing IP config"),
+        (b'{"cniVersion": "1.0.0", "ips": [{"address": "x"}]}', ErrorCode.DECODING_FAILURE, "invalid address: 'x'"),
+    ],
+)
+def test_parse_ipam_answer_refuses_an_unusable_one(answer, code, text):
+    with pytest.raises(CNIError) as caught:
+        parse_ipam_answer(answer, "fake-ipam", "1.0.0")
+    assert caught.value.code == code and text in caught.value.msg
