@@ -161,7 +161,7 @@ class Demo:
 
     def show_added(self, before: dict) -> None:
         added = changes(before, self.sandbox.snapshot(self.data_dir))
-        counts = ", ".join(f"{len(items)} {kind}" for kind, items in added.items())
+        counts = ", ".join(f"{kind} {len(items)}" for kind, items in added.items())
         print(f"  the sandbox host gained: {counts or 'nothing'}")
 
     def show_left(self, before: dict, bridge: str) -> None:

@@ -61,7 +61,7 @@ class DemoSandbox:
                 f"{a['ifname']} {i['local']}/{i['prefixlen']}"
                 for a in addrs for i in a.get("addr_info", []) if i.get("scope") == "global"
             ),
-            "routes": sorted(self._text(["ip", "route", "show"]).splitlines()),
+            "routes": sorted(r.strip() for r in self._text(["ip", "route", "show"]).splitlines()),
             "ipMasq chains and rules": [
                 r for r in rules
                 if r.startswith("-A") or (r.startswith(":") and not r.split(" [")[0].endswith(_BUILTIN_POLICIES))

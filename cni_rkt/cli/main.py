@@ -12,6 +12,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "install": ("cni_rkt.cli.install", "write the plugin executables into a CNI plugin directory"),
     "demo": ("cni_rkt.cli.demo", "network two pods with our plugins in a sandbox namespace, then clean up"),
     "validate": ("cni_rkt.cli.validate", "lint CNI net.d files offline (schemas, plugin rules, rkt rules)"),
+    "exec": ("cni_rkt.cli.exec", "run a configured network's plugins against a netns, like cnitool"),
+    "ipam": ("cni_rkt.cli.ipam", "list and reclaim host-local IPAM reservations in a data dir"),
 }
 
 

@@ -1,0 +1,133 @@
+"""A conf dir -> the network a runtime would run, under libcni's or rkt's lookup rules.
+
+The read order is validate's loader model (cni_rkt/validate/directory.py), so what
+`cni-rkt validate DIR` warns about is exactly what `cni-rkt exec` does:
+- libcni: sorted `*.conflist` first, then `*.conf`/`*.json`; the first file with the name
+  wins; a file that cannot be parsed ends the lookup with an error; a single-plugin file is
+  run as a one-plugin list.
+- rkt: only `*.conf`, sorted; every file is parsed first (one broken file breaks every
+  network); the first file with the name wins; the plugin gets the file's bytes unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.protocol import spec
+from cni_rkt.runtime import load_json_object
+
+RUNTIMES = ("libcni", "rkt")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkList:
+    """One network as the runtime runs it: a list of plugin configs sharing name and version."""
+
+    name: str
+    cni_version: str  # "" when the file names none (libcni injects it as found)
+    plugins: tuple[dict, ...]
+    path: str
+    raw: bytes  # the file's bytes: rkt's stdin, and what the cache records
+    disable_check: bool = False
+    disable_gc: bool = False
+
+
+def _flag(value: object, key: str) -> bool:
+    """libcni reads disableCheck/disableGC as a bool or the strings true/false."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise invalid_config(f"{key} must be true or false, got {json.dumps(value)}", key)
+
+
+def _list_version(config: dict) -> str:
+    version = config.get("cniVersion")
+    if isinstance(version, str) and version:
+        return version
+    versions = config.get("cniVersions")
+    if isinstance(versions, list) and versions:
+        return spec.highest_supported([v for v in versions if isinstance(v, str)]) or ""
+    return ""
+
+
+def parse_network_file(path: str, raw: bytes) -> dict:
+    return load_json_object(raw, f"configuration {path}")
+
+
+def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
+    """A conflist as is; a single-plugin config as a one-plugin list (libcni's ConfListFromConf)."""
+    name = config.get("name")
+    if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
+        raise invalid_config(f"{path}: invalid network name {json.dumps(name)}", "name")
+    if path.endswith(".conflist"):
+        plugins = config.get("plugins")
+        if not isinstance(plugins, list) or not plugins:
+            raise invalid_config(f"{path}: no plugins in list", "plugins")
+        if not all(isinstance(p, dict) for p in plugins):
+            raise invalid_config(f"{path}: every entry of plugins must be an object", "plugins")
+    else:
+        plugins = [config]
+    for plugin in plugins:
+        if not isinstance(plugin.get("type"), str) or not plugin["type"]:
+            raise invalid_config(f"{path}: a plugin config has no type", "type")
+    return NetworkList(
+        name=name,
+        cni_version=_list_version(config),
+        plugins=tuple(plugins),
+        path=path,
+        raw=raw,
+        disable_check=_flag(config.get("disableCheck", False), "disableCheck"),
+        disable_gc=_flag(config.get("disableGC", False), "disableGC"),
+    )
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise CNIError(ErrorCode.IO_FAILURE, f"error reading {path}: {exc.strerror}") from exc
+
+
+def config_files(conf_dir: str, runtime: str) -> list[str]:
+    """The files `runtime` reads from `conf_dir`, in its order; [] for a missing directory."""
+    from cni_rkt.validate.directory import LOADERS
+    from cni_rkt.validate.loader import list_directory
+
+    try:
+        names = list_directory(conf_dir)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise CNIError(ErrorCode.IO_FAILURE, f"error reading {conf_dir}: {exc.strerror}") from exc
+    return [os.path.join(conf_dir, n) for n in LOADERS[runtime].read_order(names)]
+
+
+def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkList:
+    """The network called `name`, or a CNIError saying why it cannot be found."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}")
+    files = config_files(conf_dir, runtime)
+    if runtime == "rkt":
+        # rkt parses every .conf before it looks at names.
+        parsed = [(p, raw, parse_network_file(p, raw)) for p, raw in ((p, _read(p)) for p in files)]
+    else:
+        parsed = _libcni_lookup(files, name)
+    for path, raw, config in parsed:
+        if config.get("name") == name:
+            return network_list(path, raw, config)
+    raise invalid_config(f'no net configuration with name "{name}" in {conf_dir}', "name")
+
+
+def _libcni_lookup(files: list[str], name: str):
+    """Files parsed one at a time; a parse error ends the lookup, as in libcni."""
+    for path in files:
+        raw = _read(path)
+        config = parse_network_file(path, raw)
+        yield path, raw, config
+        if config.get("name") == name:
+            return

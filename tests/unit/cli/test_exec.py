@@ -1,0 +1,133 @@
+"""`cni-rkt exec` arguments and output; plugins faked by pytest-subprocess, or our host-local in-process."""
+
+import json
+import os
+import re
+
+import pytest
+
+from cni_rkt.cli.exec import default_container_id
+from cni_rkt.cli.main import main
+from cni_rkt.launcher import install_launchers
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A conf dir, an empty plugin dir and a cache dir; returns argv for `exec` with them."""
+    for name in ("net.d", "bin"):
+        (tmp_path / name).mkdir()
+
+    def argv(*args):
+        return ["exec", *args, "--conf-dir", str(tmp_path / "net.d"), "--cni-path", str(tmp_path / "bin"),
+                "--cache-dir", str(tmp_path / "cache")]
+
+    return tmp_path, argv
+
+
+def fake_plugin(directory, name):
+    exe = directory / name
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_default_container_id_is_stable_per_netns_like_cnitools():
+    first = default_container_id("/var/run/netns/pod1")
+    assert re.fullmatch(r"cni-rkt-[0-9a-f]{20}", first)
+    assert first == default_container_id("/var/run/netns/pod1") != default_container_id("/var/run/netns/pod2")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["add", "net"], "add needs NETNS"),
+    (["check", "net", "/x", "--runtime", "rkt"], "rkt never runs CHECK"),
+    (["add", "net", "/x", "--valid", "c1"], "--valid is for gc only"),
+    (["add", "net", "/x", "--args", "IP"], "invalid CNI_ARGS pair 'IP'"),
+    (["add", "net", "/x", "--args", "A=1=2"], "invalid CNI_ARGS pair 'A=1=2'"),
+    (["add", "net", "/x", "--cap-args", "{"], "--cap-args: not JSON"),
+    (["add", "net", "/x", "--cap-args", "[1]"], "must be a JSON object"),
+    (["gc", "net", "--valid", ":eth0"], "names no container id"),
+])
+def test_bad_arguments_exit_2_before_anything_runs(setup, capsys, fp, args, message):
+    _, argv = setup
+    assert main(argv(*args)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_add_prints_the_result_and_passes_what_a_runtime_passes(setup, capsys, fp):
+    tmp_path, argv = setup
+    (tmp_path / "net.d" / "10-net.conflist").write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "net", "plugins": [{"type": "fake", "capabilities": {"ips": True}}]}))
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    seen = {}
+    result = {"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.5/24"}], "dns": {}}
+    fp.register([exe], stdout=json.dumps(result), callback=lambda p: seen.update(env=p.kwargs["env"]),
+                stdin_callable=lambda data: seen.update(stdin=json.loads(data)))
+    code = main(argv("add", "net", "relative/ns", "--ifname", "net1", "--args", "IP=10.1.0.5",
+                     "--cap-args", '{"ips": ["10.1.0.5/24"], "mac": "x"}'))
+    out = capsys.readouterr().out
+    assert code == 0 and json.loads(out) == result
+    env = seen["env"]
+    netns = os.path.abspath("relative/ns")
+    assert (env["CNI_COMMAND"], env["CNI_NETNS"], env["CNI_IFNAME"], env["CNI_ARGS"]) == ("ADD", netns, "net1",
+                                                                                         "IP=10.1.0.5")
+    assert env["CNI_CONTAINERID"] == default_container_id(netns)
+    assert seen["stdin"]["runtimeConfig"] == {"ips": ["10.1.0.5/24"]}
+    assert os.listdir(tmp_path / "cache") == [f"net-{default_container_id(netns)}-net1"]
+
+
+def test_plugin_error_is_printed_as_cni_error_json_with_exit_1(setup, capsys, fp):
+    tmp_path, argv = setup
+    (tmp_path / "net.d" / "10-net.conf").write_text('{"cniVersion": "1.0.0", "name": "net", "type": "fake"}')
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    fp.register([exe], stdout='{"code": 7, "msg": "bad subnet", "details": "ipam.subnet"}', returncode=1)
+    assert main(argv("add", "net", "/var/run/netns/x", "--container-id", "c1")) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"code": 7, "msg": "bad subnet", "details": "ipam.subnet"}
+    assert 'plugin type="fake" failed (add): bad subnet' in captured.err
+
+
+def test_unknown_network_and_missing_plugin_are_cni_errors(setup, capsys, fp):
+    tmp_path, argv = setup
+    assert main(argv("del", "nowhere", "/x")) == 1
+    assert json.loads(capsys.readouterr().out)["msg"].startswith('no net configuration with name "nowhere"')
+    (tmp_path / "net.d" / "10-net.conf").write_text('{"cniVersion": "1.0.0", "name": "net", "type": "absent"}')
+    assert main(argv("del", "net", "/x")) == 1
+    assert 'failed to find plugin "absent"' in json.loads(capsys.readouterr().out)["msg"]
+
+
+def test_host_local_add_check_gc_del_through_our_installed_plugin(setup, capsys):
+    """Our launcher runs in-process (no exec), so no netns is needed: host-local only writes files."""
+    tmp_path, argv = setup
+    install_launchers(str(tmp_path / "bin"), plugins=("host-local",))
+    data = tmp_path / "data"
+    (tmp_path / "net.d" / "10-net.conflist").write_text(json.dumps({
+        "cniVersion": "1.1.0", "name": "net",
+        "plugins": [{"type": "host-local", "ipam": {"type": "host-local", "subnet": "10.7.0.0/24",
+                                                     "dataDir": str(data)}}]}))
+    for cid in ("c1", "c2"):
+        assert main(argv("add", "net", "/var/run/netns/x", "--container-id", cid)) == 0
+    added = json.loads(capsys.readouterr().out.split("}\n{")[0] + "}")
+    assert added["ips"][0]["address"] == "10.7.0.2/24"
+    assert main(argv("check", "net", "/var/run/netns/x", "--container-id", "c1")) == 0
+    assert main(argv("gc", "net", "--valid", "c1")) == 0  # c2's cache entry and address go
+    assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2"]
+    assert os.listdir(tmp_path / "cache") == ["net-c1-eth0"]
+    assert main(argv("del", "net", "/var/run/netns/x", "--container-id", "c1")) == 0
+    assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == []
+    assert os.listdir(tmp_path / "cache") == []
+    assert main(argv("status", "net")) == 0
+
+
+def test_rkt_runtime_finds_only_conf_files_and_sends_them_unchanged(setup, capsys, fp):
+    tmp_path, argv = setup
+    text = '{"name": "default", "type": "fake"}'
+    (tmp_path / "net.d" / "10-default.conflist").write_text(
+        '{"cniVersion": "1.0.0", "name": "default", "plugins": [{"type": "other"}]}')
+    (tmp_path / "net.d" / "99-default.conf").write_text(text)
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    seen = {}
+    fp.register([exe], stdout='{"ip4": {"ip": "172.16.28.2/24"}}', callback=lambda p: seen.update(p.kwargs["env"]),
+                stdin_callable=lambda data: seen.update(stdin=data))
+    assert main(argv("add", "default", "/var/run/netns/p", "--runtime", "rkt")) == 0
+    assert json.loads(capsys.readouterr().out)["ip4"]["ip"] == "172.16.28.2/24"
+    assert seen["stdin"] == text.encode() and seen["CNI_VERSION"] == "0.1.0"

@@ -1,0 +1,173 @@
+"""`cni-rkt ipam list|reclaim` on a temp data dir filled by our host-local (in-process) and by
+files as the Go plugin and its pre-2018 versions write them."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from cni_rkt.cli.main import main
+from cni_rkt.protocol.runner import run
+
+NETWORK = "net1"
+
+
+def call_host_local(command, data_dir, cid="", ifname="eth0", **extra):
+    config = {"cniVersion": "1.1.0", "name": NETWORK, "type": "host-local",
+              "ipam": {"type": "host-local", "subnet": "10.5.0.0/24", "dataDir": data_dir}, **extra}
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x",
+           "CNI_IFNAME": ifname, "CNI_PATH": "/opt/cni/bin"}
+    return run("host-local", env, json.dumps(config).encode())
+
+
+def host_local(command, data_dir, cid="", ifname="eth0", **extra):
+    out, code = call_host_local(command, data_dir, cid, ifname, **extra)
+    assert code == 0, out
+    return out
+
+
+def go_file(data_dir, address, content):
+    """An address file written behind our store's back, as the Go plugin (or an old one) would."""
+    with open(os.path.join(data_dir, NETWORK, address), "w") as f:
+        f.write(content)
+
+
+def address_files(data_dir):
+    return sorted((n for n in os.listdir(os.path.join(data_dir, NETWORK)) if n[0].isdigit()),
+                  key=lambda n: tuple(int(p) for p in n.split(".")))
+
+
+@pytest.fixture
+def populated(tmp_path):
+    """c1/eth0 .2, c1/eth1 .3, c2/eth0 .4 by our plugin; Go's c3/eth0 .9; legacy c1 .10 and old .11."""
+    data_dir = str(tmp_path / "data")
+    for cid, ifname in (("c1", "eth0"), ("c1", "eth1"), ("c2", "eth0")):
+        host_local("ADD", data_dir, cid, ifname)
+    go_file(data_dir, "10.5.0.9", "c3\r\neth0")
+    go_file(data_dir, "10.5.0.10", "c1")
+    go_file(data_dir, "10.5.0.11", "old\n")
+    return data_dir
+
+
+def ipam(capsys, *args):
+    code = main(["ipam", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_shows_every_reservation_in_address_order_with_legacy_flagged(populated, capsys):
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "network net1: 6 reservations"
+    rows = [line.split() for line in lines[2:]]
+    assert [r[:3] for r in rows] == [["10.5.0.2", "c1", "eth0"], ["10.5.0.3", "c1", "eth1"], ["10.5.0.4", "c2", "eth0"],
+                                     ["10.5.0.9", "c3", "eth0"], ["10.5.0.10", "c1", "-"], ["10.5.0.11", "old", "-"]]
+    assert [("legacy" in line) for line in lines[2:]] == [False] * 4 + [True] * 2
+
+
+def test_list_json_and_one_network(populated, capsys):
+    os.makedirs(os.path.join(populated, "other"))
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated, "--json", NETWORK)
+    report = json.loads(out)
+    assert code == 0 and [n["name"] for n in report["networks"]] == [NETWORK]
+    legacy = report["networks"][0]["reservations"][-1]
+    assert {k: legacy[k] for k in ("address", "containerID", "ifname", "legacy")} == {
+        "address": "10.5.0.11", "containerID": "old", "ifname": None, "legacy": True}
+    assert legacy["modified"].endswith("Z")
+
+
+def test_list_never_writes(tmp_path, capsys):
+    """A data dir only the Go plugin wrote: no lock, no index, nothing created."""
+    data_dir = tmp_path / "data"
+    (data_dir / NETWORK).mkdir(parents=True)
+    go_file(str(data_dir), "10.5.0.9", "c3\r\neth0")
+    before = sorted(os.walk(data_dir))
+    assert ipam(capsys, "list", "--data-dir", str(data_dir))[0] == 0
+    assert sorted(os.walk(data_dir)) == before
+
+
+def test_reclaim_valid_releases_what_host_local_gc_releases(populated, capsys, tmp_path):
+    twin = str(tmp_path / "twin")
+    shutil.copytree(populated, twin)
+    code, out, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--valid", "c1:eth0", "--valid", "c3")
+    assert code == 0
+    assert out.splitlines()[-1] == "net1: released 3 reservations"
+    host_local("GC", twin, **{"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"},
+                                                             {"containerID": "c3", "ifname": "eth0"}]})
+    assert address_files(populated) == address_files(twin) == ["10.5.0.2", "10.5.0.9", "10.5.0.10"]
+
+
+def test_reclaim_container_and_ifname_releases_what_host_local_del_releases(populated, capsys, tmp_path):
+    twin = str(tmp_path / "twin")
+    shutil.copytree(populated, twin)
+    assert ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--container", "c1", "--ifname", "eth1")[0] == 0
+    host_local("DEL", twin, "c1", "eth1")
+    assert address_files(populated) == address_files(twin)
+    assert "10.5.0.3" not in address_files(populated)
+
+
+def test_reclaim_container_without_ifname_releases_all_its_files_and_the_store_agrees(populated, capsys):
+    code, out, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--container", "c1", "--json")
+    assert code == 0
+    assert [r["address"] for r in json.loads(out)["released"]] == ["10.5.0.2", "10.5.0.3", "10.5.0.10"]
+    assert address_files(populated) == ["10.5.0.4", "10.5.0.9", "10.5.0.11"]
+    # host-local itself (through its index) no longer finds c1's address.
+    out, code = call_host_local("CHECK", populated, "c1", "eth0")
+    assert code == 1 and "Failed to find address" in json.loads(out)["msg"]
+
+
+def test_dry_run_prints_and_changes_nothing(populated, capsys):
+    before = sorted(os.walk(populated))
+    code, out, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--valid", "c2", "--dry-run")
+    assert code == 0
+    assert "would release 10.5.0.10 (container c1, legacy file without ifname)" in out
+    assert out.splitlines()[-1] == "net1: would release 5 reservations"
+    assert sorted(os.walk(populated)) == before
+
+
+@pytest.mark.parametrize("network", ["../outside", ".cni-rkt-index", "missing"])
+def test_reclaim_refuses_anything_outside_an_existing_network_dir(tmp_path, capsys, network):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "10.5.0.2").write_text("c1\r\neth0")
+    code, _, err = ipam(capsys, "reclaim", network, "--data-dir", str(data_dir), "--container", "c1")
+    assert code == 1 and err.startswith("cni-rkt ipam: ")
+    assert os.listdir(data_dir) == [] and os.listdir(tmp_path / "outside") == ["10.5.0.2"]
+
+
+def test_reclaim_refuses_a_network_dir_that_is_a_symlink_out(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "10.5.0.2").write_text("c1\r\neth0")
+    os.symlink(tmp_path / "outside", data_dir / NETWORK)
+    code, _, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", str(data_dir), "--container", "c1")
+    assert code == 1 and "resolves outside" in err
+    assert os.listdir(tmp_path / "outside") == ["10.5.0.2"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--valid", "c1", "--ifname", "eth0"], "--ifname goes with --container"),
+    (["--valid", "c1:"], "is not CID or CID:IFNAME"),
+])
+def test_bad_reclaim_arguments_exit_2(populated, capsys, args, message):
+    code, _, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, *args)
+    assert code == 2 and message in err
+
+
+def test_reclaim_needs_valid_or_container(populated, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["ipam", "reclaim", NETWORK, "--data-dir", populated])
+    assert info.value.code == 2
+
+
+def test_list_skips_a_network_dir_that_leads_out_of_the_data_dir(populated, capsys, tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "10.9.9.9").write_text("x\r\neth0")
+    os.symlink(tmp_path / "outside", os.path.join(populated, "escape"))
+    code, out, err = ipam(capsys, "list", "--data-dir", populated, "--json")
+    assert code == 0 and [n["name"] for n in json.loads(out)["networks"]] == [NETWORK]
+    assert "skipping escape" in err and "resolves outside" in err

@@ -1,0 +1,113 @@
+"""Finding a network in a conf dir under libcni's and rkt's rules."""
+
+import json
+
+import pytest
+
+from cni_rkt.errors import CNIError
+from cni_rkt.runtime.netconf import load_network
+
+
+def write(directory, name, content):
+    path = directory / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return str(path)
+
+
+def conf(name, **extra):
+    return {"cniVersion": "1.0.0", "name": name, "type": "bridge", **extra}
+
+
+def conflist(name, *types, **extra):
+    return {"cniVersion": "1.0.0", "name": name, "plugins": [{"type": t} for t in types], **extra}
+
+
+def test_libcni_reads_conflists_before_confs_whatever_their_names(tmp_path):
+    write(tmp_path, "00-first.conf", conf("net"))
+    path = write(tmp_path, "99-last.conflist", conflist("net", "bridge", "portmap"))
+    net = load_network(str(tmp_path), "net")
+    assert net.path == path
+    assert [p["type"] for p in net.plugins] == ["bridge", "portmap"]
+
+
+def test_libcni_first_file_in_lexical_order_wins(tmp_path):
+    first = write(tmp_path, "10-a.conflist", conflist("net", "bridge"))
+    write(tmp_path, "20-b.conflist", conflist("net", "ptp"))
+    assert load_network(str(tmp_path), "net").path == first
+
+
+def test_libcni_runs_a_single_conf_as_a_one_plugin_list(tmp_path):
+    write(tmp_path, "10.json", conf("net", cniVersion="0.4.0", bridge="br9"))
+    net = load_network(str(tmp_path), "net")
+    expected_plugin = conf("net", cniVersion="0.4.0", bridge="br9")
+    assert (net.name, net.cni_version, net.plugins) == ("net", "0.4.0", (expected_plugin,))
+
+
+def test_libcni_lookup_stops_at_a_file_it_cannot_parse(tmp_path):
+    broken = write(tmp_path, "10-broken.conflist", "{not json")
+    write(tmp_path, "20-net.conflist", conflist("net", "bridge"))
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.code == 6 and broken in info.value.msg
+
+
+def test_libcni_broken_file_after_the_match_does_not_matter(tmp_path):
+    write(tmp_path, "10-net.conflist", conflist("net", "bridge"))
+    write(tmp_path, "20-broken.conflist", "{not json")
+    assert load_network(str(tmp_path), "net").name == "net"
+
+
+def test_rkt_reads_only_conf_files(tmp_path):
+    write(tmp_path, "10-net.conflist", conflist("net", "bridge"))
+    write(tmp_path, "20-net.json", conf("net"))
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net", runtime="rkt")
+    assert info.value.msg == f'no net configuration with name "net" in {tmp_path}'
+    assert load_network(str(tmp_path), "net").path.endswith("10-net.conflist")  # libcni finds it
+
+
+def test_rkt_first_conf_wins_and_keeps_the_file_bytes(tmp_path):
+    text = '{"name": "net", "type": "bridge"}\n'
+    write(tmp_path, "10-net.conf", text)
+    write(tmp_path, "20-net.conf", conf("net", bridge="other"))
+    net = load_network(str(tmp_path), "net", runtime="rkt")
+    assert net.raw == text.encode() and net.cni_version == ""
+
+
+def test_rkt_any_broken_conf_breaks_every_network(tmp_path):
+    write(tmp_path, "10-net.conf", conf("net"))
+    write(tmp_path, "99-broken.conf", "{")
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net", runtime="rkt")
+    assert info.value.code == 6 and "99-broken.conf" in info.value.msg
+
+
+def test_missing_directory_is_not_found(tmp_path):
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path / "nope"), "net")
+    assert "no net configuration" in info.value.msg
+
+
+def test_cni_versions_picks_the_highest_supported(tmp_path):
+    write(tmp_path, "10.conflist", {"cniVersions": ["0.4.0", "1.1.0", "9.0.0"], "name": "net",
+                                    "plugins": [{"type": "bridge"}]})
+    assert load_network(str(tmp_path), "net").cni_version == "1.1.0"
+
+
+@pytest.mark.parametrize("value, expected", [(True, True), ("TRUE", True), ("false", False)])
+def test_disable_check_accepts_bools_and_their_strings(tmp_path, value, expected):
+    write(tmp_path, "10.conflist", conflist("net", "bridge", disableCheck=value))
+    assert load_network(str(tmp_path), "net").disable_check is expected
+
+
+@pytest.mark.parametrize("bad, key", [
+    ({"cniVersion": "1.0.0", "name": "net", "plugins": []}, "plugins"),
+    ({"cniVersion": "1.0.0", "name": "net", "plugins": [{"bridge": "x"}]}, "type"),
+    (conflist("net", "bridge", disableGC="yes"), "disableGC"),
+])
+def test_invalid_list_names_the_key(tmp_path, bad, key):
+    write(tmp_path, "10.conflist", bad)
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.code == 7 and key in str(info.value)
+
