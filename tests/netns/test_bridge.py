@@ -658,8 +658,8 @@ def test_vlan_gateway_port_carries_the_gateway_address(sandbox, bridge):
     assert [i["name"] for i in result["interfaces"]][::2] == ["tbr0", "eth0"]
     assert result["interfaces"][3] == {"name": "tbr0.100", "mac": link_details(sandbox, "tbr0.100")["address"]}
     assert {a["local"] for a in ip_json(sandbox, "addr show tbr0.100")[0]["addr_info"]} >= {"10.22.0.1"}
-    peer = ip_json(sandbox, "-d link show type veth master tbr0")
-    gateway_peer = [p for p in peer if p["ifname"] != result["interfaces"][1]["name"]][0]["ifname"]
+    ports = ip_json(sandbox, "link show type veth master tbr0")
+    gateway_peer = [p for p in ports if p["ifname"] != result["interfaces"][1]["name"]][0]["ifname"]
     shown = json.loads(sandbox.sh(f"bridge -j vlan show dev {gateway_peer}"))
     assert {v["vlan"] for entry in shown for v in entry["vlans"]} == {100}
     sandbox.sh("ping -c1 -W2 10.22.0.1", netns=pod_name(pod))
