@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import re
 
 from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.config import FlannelConfig
@@ -110,10 +111,13 @@ def _go_order(value):
 
 # json.Marshal escapes these even inside strings, to keep JSON safe to embed in HTML.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# json.loads keeps a lone surrogate escape ("\\udcff") as is; Go decodes it as U+FFFD.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def render_delegate_config(delegate: dict) -> bytes:
     text = json.dumps(_go_order(delegate), separators=(",", ":"), ensure_ascii=False)
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     for char, escaped in _GO_ESCAPES.items():
         text = text.replace(char, escaped)
     return text.encode()

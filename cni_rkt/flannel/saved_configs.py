@@ -96,11 +96,16 @@ class SavedConfigs:
         """Save before the delegate runs; also the reference's file when there is none."""
         path = self.path_for(container_id, ifname)
         legacy = self.path_for(container_id, None)
+        # The reference's file first: if ours then cannot be written, nothing new is left behind.
+        wrote_legacy = False
         try:
-            self._write_atomically(path, data)
             if not os.path.exists(legacy):
                 self._write_atomically(legacy, data)
+                wrote_legacy = True
+            self._write_atomically(path, data)
         except OSError as exc:
+            if wrote_legacy:
+                _remove_quietly(legacy)
             raise _io_error("save the delegate config to", path, exc) from exc
         return SavedConfig(path, data, container_id, ifname)
 

@@ -164,7 +164,11 @@ class DiskStore:
                 self._index.add(learned)
             return False
         self._index.add(Reservation(name, ip.version, int(ip), container_id.strip(), ifname))
-        self._write_last_reserved(range_index, name)
+        try:
+            self._write_last_reserved(range_index, name)
+        except CNIError:
+            self.release(ip)  # the caller never learns of this address: do not keep it
+            raise
         return True
 
     def release(self, ip: IPAddress) -> None:

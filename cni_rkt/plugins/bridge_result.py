@@ -43,28 +43,24 @@ def parse_ipam_answer(stdout: bytes, ipam_type: str, cni_version: str) -> Result
     result = parse_result(obj, cni_version)
     if not result.ips:
         raise CNIError(ErrorCode.INTERNAL, "IPAM plugin returned missing IP config")
-    check_ipam_result(result, ipam_type)
+    check_ipam_routes(result, ipam_type)
     return result
 
 
-def check_ipam_result(ipam: Result, ipam_type: str) -> None:
-    """Every address, gateway and route IPAM returned must parse, before one touches a link."""
-    fields = []
-    for ip in ipam.ips:
-        fields.append(("address", ip.address, ipaddress.ip_interface))
-        if ip.gateway:
-            fields.append(("gateway", ip.gateway, ipaddress.ip_address))
+def check_ipam_routes(ipam: Result, ipam_type: str) -> None:
+    """Every route IPAM returned must parse before one touches a link (parse_result checks
+    the addresses and gateways, not the routes)."""
     for route in ipam.routes:
-        fields.append(("route dst", route.dst, lambda value: ipaddress.ip_network(value, strict=False)))
+        fields = [("route dst", route.dst, lambda v: ipaddress.ip_network(v, strict=False))]
         if route.gw:
             fields.append(("route gw", route.gw, ipaddress.ip_address))
-    for what, value, parse in fields:
-        try:
-            parse(value)
-        except (TypeError, ValueError):
-            raise CNIError(
-                ErrorCode.DECODING_FAILURE, f"IPAM plugin {ipam_type} returned an invalid {what}: {value!r}"
-            ) from None
+        for what, value, parse in fields:
+            try:
+                parse(value)
+            except (TypeError, ValueError):
+                raise CNIError(
+                    ErrorCode.DECODING_FAILURE, f"IPAM plugin {ipam_type} returned an invalid {what}: {value!r}"
+                ) from None
 
 
 def plan_addresses(ipam: Result, conf: BridgeConfig) -> AddressPlan:

@@ -83,7 +83,8 @@ def _valid_attachments(config: dict) -> set[tuple[str, str]]:
         raise invalid_config("GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
     valid = set()
     for item in raw:
-        if not isinstance(item, dict) or not isinstance(item.get("containerID"), str):
+        if not (isinstance(item, dict) and isinstance(item.get("containerID"), str)
+                and isinstance(item.get("ifname", ""), str)):
             raise invalid_config(f"{key}: invalid attachment {item!r}", key)
         valid.add((item["containerID"], item.get("ifname", "")))
     return valid

@@ -73,6 +73,8 @@ def parse_config(stdin: bytes) -> dict:
     """Decode the network config and check its name (codes 6 and 7)."""
     try:
         config = json.loads(stdin)
+    except RecursionError:  # nesting deeper than Python's stack; Go's decoder stops at 10,000
+        raise CNIError(ErrorCode.DECODING_FAILURE, "error unmarshall network config: exceeded max depth") from None
     except (ValueError, UnicodeDecodeError) as exc:
         detail = "unexpected end of JSON input" if not stdin.strip() else str(exc)
         raise CNIError(ErrorCode.DECODING_FAILURE, f"error unmarshall network config: {detail}") from exc

@@ -217,23 +217,40 @@ def _parse_dns(obj: dict | None) -> DNS:
     )
 
 
+def _check_ip(address, gateway) -> None:
+    """An address as Go's decoder accepts it (a CIDR); a bad one fails here, not when printed."""
+    try:
+        if not isinstance(address, str) or "/" not in address or not isinstance(gateway, str):
+            raise TypeError(address)
+        ip_family(address)
+        if gateway:
+            ipaddress.ip_address(gateway)
+    except (TypeError, ValueError):
+        raise _bad_result(f"invalid IP address or gateway: {address!r}, {gateway!r}") from None
+
+
 def parse_result(obj: dict, default_version: str) -> Result:
     """Read a result of any version; a missing cniVersion means `default_version`.
-    A result of the wrong shape (a delegate's, or a prevResult) is a decoding failure."""
-    try:
-        return _parse_result(obj, default_version)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _bad_result(f"{type(exc).__name__}: {exc}") from exc
 
-
-def _parse_result(obj: dict, default_version: str) -> Result:
+    Whatever a delegate printed: anything but a well-formed result is code 6.
+    """
     if not isinstance(obj, dict):
         raise _bad_result("not a JSON object")
     version = obj.get("cniVersion") or default_version
     try:
         legacy = spec.is_legacy_result(version)
-    except ValueError:
+    except (AttributeError, ValueError):
         raise _bad_result(f"unknown cniVersion {version!r}") from None
+    try:
+        result = _parse_fields(obj, version, legacy)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise _bad_result(f"{type(exc).__name__}: {exc}") from None
+    for ip in result.ips:
+        _check_ip(ip.address, ip.gateway)
+    return result
+
+
+def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
     if legacy:
         ips: list[IPConfig] = []
         routes: list[Route] = []
@@ -270,5 +287,5 @@ def prev_result(config: dict, config_version: str) -> Result | None:
         return None
     try:
         return parse_result(raw, config_version)
-    except CNIError as exc:
-        raise _bad_result(f"prevResult: {exc.msg.removeprefix('failed to parse result: ')}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad_result(f"prevResult: {exc}") from exc

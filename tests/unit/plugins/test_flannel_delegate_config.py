@@ -132,6 +132,11 @@ def test_route_fields_keep_go_struct_order_and_html_characters_are_escaped():
     assert b'"note":"\\u003ca\\u0026b\\u003e"' in data
 
 
+def test_lone_surrogate_escape_in_the_config_is_written_as_go_decodes_it():
+    config = json.loads('{"name": "n", "type": "flannel", "delegate": {"note": "a\\udcffb\\ud83d\\ude00"}}')
+    assert b'"note":"a\xef\xbf\xbdb\xf0\x9f\x98\x80"' in render_delegate_config(build(config, GUIDE_ENV))
+
+
 def test_config_defaults():
     conf = load_flannel_config(SEED)
     assert (conf.subnet_file, conf.data_dir, conf.cni_version) == (DEFAULT_SUBNET_FILE, DEFAULT_DATA_DIR, "")

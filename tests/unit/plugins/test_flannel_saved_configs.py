@@ -112,6 +112,23 @@ def test_unwritable_data_dir_is_an_io_error_naming_the_path(tmp_path):
     assert info.value.code == 5 and str(blocker) in info.value.msg
 
 
+def test_a_save_that_fails_half_way_leaves_no_file(store, monkeypatch):
+    write = SavedConfigs._write_atomically
+    calls = []
+
+    def second_write_fails(self, path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        write(self, path, data)
+
+    monkeypatch.setattr(SavedConfigs, "_write_atomically", second_write_fails)
+    with pytest.raises(CNIError) as info:
+        store.save(CID, "eth0", b"x")
+    assert info.value.code == 5 and len(calls) == 2
+    assert names(store) == []
+
+
 def test_the_container_id_file_is_ours_for_another_interface_while_we_hold_files(store):
     store.save(CID, "eth1", b"B")  # also writes the container-id file
     assert store.load(CID, "eth0") is None

@@ -1,5 +1,6 @@
 """host-local through run(), in-process, with a temporary dataDir."""
 
+import fcntl
 import json
 import os
 
@@ -257,6 +258,16 @@ def test_gc_without_a_list_is_a_config_error(data_dir):
     assert code == 1 and error(out)[0] == 7
 
 
+@pytest.mark.parametrize("entry", [{"containerID": "c1", "ifname": ["eth0"]}, {"containerID": 7}, "c1"])
+def test_gc_with_a_malformed_attachment_is_a_config_error_and_releases_nothing(data_dir, entry):
+    conf = config(data_dir, "1.1.0")
+    add_address(conf)
+    out, code = run("host-local", {"CNI_COMMAND": "GC", "CNI_PATH": "/x"},
+                    json.dumps({**conf, "cni.dev/valid-attachments": [entry]}).encode())
+    assert (code, error(out)[0]) == (1, 7) and "cni.dev/valid-attachments" in error(out)[1]
+    assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2"]
+
+
 def test_status_is_50_when_a_range_set_is_full(data_dir):
     conf = config(data_dir, "1.1.0", ranges=[[{"subnet": "10.1.0.0/24"}], [{"subnet": "10.2.0.0/30"}]])
     status = {"CNI_COMMAND": "STATUS", "CNI_PATH": "/x"}
@@ -264,6 +275,45 @@ def test_status_is_50_when_a_range_set_is_full(data_dir):
     add_address(conf, "c1")
     out, code = run("host-local", status, json.dumps(conf).encode())
     assert code == 1 and error(out) == (50, "no IP addresses available in range set 1: 10.2.0.1-10.2.0.2")
+
+
+def test_add_failing_after_its_claim_keeps_no_address(data_dir, monkeypatch):
+    def disk_full(self, range_index, name):
+        raise store_module.CNIError(5, f"host-local store: write last_reserved_ip.{range_index}: disk full")
+
+    conf = config(data_dir, **DUAL)
+    add_address(conf, "c0")
+    monkeypatch.setattr(store_module.DiskStore, "_write_last_reserved", disk_full)
+    out, code = invoke("ADD", conf, "c1")
+    assert (code, error(out)[0]) == (1, 5)
+    assert reserved_ips(conf, "c1", "eth0") == []
+    assert [f for f in files(data_dir) if f not in ("lock", "last_reserved_ip.0", "last_reserved_ip.1")] == [
+        "10.1.0.2", "fd00::10"]
+
+
+def test_one_lock_is_held_across_every_range_set_of_an_add(data_dir, monkeypatch):
+    # the reference locks per range set; a dual-stack ADD of ours takes the lock once
+    locked_at_reserve = []
+    reserve = store_module.DiskStore.reserve
+    flock = fcntl.flock
+
+    def reserve_and_probe(self, *args):
+        fd = os.open(os.path.join(self.directory, "lock"), os.O_RDONLY)
+        try:
+            flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked_at_reserve.append(False)
+        except BlockingIOError:
+            locked_at_reserve.append(True)
+        finally:
+            os.close(fd)
+        return reserve(self, *args)
+
+    takes = []
+    monkeypatch.setattr(store_module.DiskStore, "reserve", reserve_and_probe)
+    monkeypatch.setattr(store_module.fcntl, "flock", lambda fd, op: (takes.append(op), flock(fd, op)))
+    add_address(config(data_dir, **DUAL))
+    assert locked_at_reserve == [True, True]
+    assert takes == [fcntl.LOCK_EX]
 
 
 def test_reserved_ips_reads_without_creating_anything(data_dir):

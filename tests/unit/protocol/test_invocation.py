@@ -58,6 +58,10 @@ def test_undecodable_config_is_code_6(stdin):
     assert error_of(env(), stdin).code == 6
 
 
+def test_nesting_deeper_than_the_stack_is_code_6():
+    assert error_of(env(), b"[" * 100_000).code == 6
+
+
 def test_empty_stdin_message_matches_the_reference():
     assert error_of(env(), b"").msg == "error unmarshall network config: unexpected end of JSON input"
 

@@ -90,3 +90,20 @@ def test_prev_result_without_version_is_read_at_the_config_version():
     config = {"prevResult": {"ip4": {"ip": "10.0.0.2/24"}}}
     assert prev_result(config, "0.2.0").ips[0].address == "10.0.0.2/24"
     assert prev_result({}, "1.0.0") is None
+
+
+@pytest.mark.parametrize("result", [
+    {"cniVersion": "1.0.0", "ips": "10.0.0.2/24"},
+    {"cniVersion": "1.0.0", "ips": [{"address": "nonsense"}]},
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "gateway": "10.0.0.300"}]},
+    {"cniVersion": "1.0.0", "ips": [{"gateway": "10.0.0.1"}]},
+    {"cniVersion": "1.0.0", "interfaces": [1], "dns": []},
+    {"cniVersion": "0.2.0", "ip4": "10.0.0.2/24"},
+    {"cniVersion": "0.2.0", "ip4": {"ip": 5}},
+    {"cniVersion": 1.0},
+])
+def test_a_malformed_delegate_result_is_a_decoding_error(result):
+    # what a broken delegate prints must become code 6, not an exception when printed later
+    with pytest.raises(CNIError) as caught:
+        parse_result(result, "1.0.0")
+    assert caught.value.code == 6 and caught.value.msg.startswith("failed to parse result")

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from cni_rkt.protocol import runner
 
 
@@ -43,3 +45,11 @@ def test_unexpected_exception_becomes_code_999_and_traceback_goes_to_stderr(monk
     reply = json.loads(out)
     assert reply["code"] == 999 and "ZeroDivisionError" in reply["msg"]
     assert "Traceback" in capsys.readouterr().err and b"Traceback" not in out
+
+
+@pytest.mark.xfail(strict=True, reason="run() peeks at cniVersion with json.loads and catches ValueError, "
+                   "not RecursionError (runner.py: owned by another change; see review24's report)")
+def test_deeply_nested_stdin_is_a_decoding_error_not_the_catch_all():
+    env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
+    out, code = runner.run("host-local", env, b'{"a":' * 100_000)
+    assert code == 1 and json.loads(out)["code"] == 6
