@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from cni_rkt.protocol import spec
-from bridge_harness import ip_json, link_details, pod_name
+from bridge_harness import ip_json, link_details, pod_name, remove_pod_with_veth
 
 
 def test_two_pods_ping_each_other_and_the_gateway(sandbox, bridge):
@@ -424,8 +424,8 @@ def test_del_without_netns_releases_the_reservation(sandbox, bridge, netns_value
 def test_del_after_the_pod_netns_is_gone(sandbox, bridge):
     pod = sandbox.pod()
     before = bridge.state()
-    bridge.add(pod)
-    sandbox.remove_pod(pod)
+    result = bridge.add(pod)
+    remove_pod_with_veth(sandbox, pod, result["interfaces"][1]["name"])
     bridge.delete(pod)
     assert bridge.reservations() == []
     before_without_pod = {k: v for k, v in before.items() if k != pod_name(pod)}
