@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 from dataclasses import dataclass, field
 
 BASE_CONFIG = {
@@ -74,6 +75,17 @@ class Bridge:
         """After DEL the bridge stays, as with the reference; drop it and compare the rest."""
         self.sandbox.sh(f"ip link del {self.config.get('bridge', 'cni0')} 2>/dev/null || true")
         return self.state()
+
+
+def remove_pod_with_veth(sandbox, path: str, host_veth: str, attempts: int = 200) -> None:
+    """Delete a pod netns that still holds its veth end, then wait (bounded) until the host end
+    is gone too: `ip netns del` returns before the kernel has destroyed the namespace."""
+    sandbox.remove_pod(path)
+    for _ in range(attempts):
+        if sandbox.run(["ip", "link", "show", host_veth]).returncode != 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{host_veth} outlived its pod's netns")
 
 
 def ip_json(sandbox, args: str, netns: str | None = None) -> list:

@@ -106,13 +106,16 @@ def random_veth_name() -> str:
     return f"veth{secrets.token_hex(4)}"
 
 
-def create_veth(host_ipr, pod_ipr, pod_fd: int, ifname: str, mtu: int, mac: str = "") -> Link:
-    """A veth pair: a random `veth…` end here, `ifname` created directly in the pod's netns."""
+def create_veth(host_ipr, pod_ipr, pod_fd: int | None, ifname: str, mtu: int, mac: str = "") -> Link:
+    """A veth pair: a random `veth…` end here, `ifname` created directly in the pod's netns
+    (here too when `pod_fd` is None, `pod_ipr` then being `host_ipr`)."""
     from pyroute2.netlink.exceptions import NetlinkError
 
     if find_link(pod_ipr, ifname) is not None:
         raise CNIError(ErrorCode.INTERNAL, f"container veth name provided ({ifname}) already exists")
-    peer: dict = {"ifname": ifname, "net_ns_fd": pod_fd}
+    peer: dict = {"ifname": ifname}
+    if pod_fd is not None:
+        peer["net_ns_fd"] = pod_fd
     if mtu:
         peer["mtu"] = mtu
     if mac:
@@ -161,6 +164,32 @@ def attach_port(
         with netlink_errors(f'failed to setup vlan tag on interface "{port.name}"'):
             ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
     set_up(ipr, port)
+
+
+def ensure_vlan_gateway_port(ipr, bridge: Link, name: str, vlan: int, preserve_default_vlan: bool) -> tuple[Link, Link | None]:
+    """The `name` end of a veth whose random-named peer is an untagged port of `vlan` on the
+    bridge: the host's leg in that VLAN, which carries the gateway address (as the reference).
+    Returns it, and the bridge-side port when this call created the pair (else None)."""
+    existing = find_link(ipr, name)
+    if existing is not None:
+        return existing, None
+    try:
+        port = create_veth(ipr, ipr, None, name, bridge.mtu)
+    except CNIError:
+        existing = find_link(ipr, name)  # a concurrent ADD made it first
+        if existing is None:
+            raise
+        return existing, None
+    try:
+        attach_port(ipr, port, bridge, hairpin=False, isolated=False, vlan=vlan, preserve_default_vlan=preserve_default_vlan)
+        gateway = find_link(ipr, name)
+        if gateway is None:
+            raise CNIError(ErrorCode.INTERNAL, f"vlan gateway port {name} vanished right after it was created")
+        set_up(ipr, gateway)
+    except CNIError:
+        remove_link(ipr, port.name)
+        raise
+    return get_link(ipr, gateway.index), port
 
 
 def vlan_ranges(vids: Sequence[int]) -> list[tuple[int, int]]:

@@ -15,8 +15,8 @@ from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links, netns, sysctl
 from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
-from cni_rkt.plugins.bridge_result import AddressPlan, build_result, plan_addresses, pod_routes
-from cni_rkt.protocol.delegate import delegate_add, delegate_other
+from cni_rkt.plugins.bridge_result import AddressPlan, build_result, parse_ipam_answer, plan_addresses, pod_routes
+from cni_rkt.protocol.delegate import call_plugin, delegate_other
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, Interface, Result, prev_result
 from cni_rkt.protocol.undo import UndoStack
@@ -57,7 +57,7 @@ def sockets(pod_ns: netns.NetNS | None):
 
 def add(inv: Invocation) -> Result:
     conf = load(inv)
-    refuse_unsupported(conf)
+    gateway_port = None
     with sockets(netns.open_netns(inv.netns)) as socks, UndoStack() as undo:
         bridge = ensure_bridge(socks, conf, undo)
         host_veth, container = create_veth(socks, conf, inv.ifname, undo)
@@ -68,7 +68,7 @@ def add(inv: Invocation) -> Result:
             ipam_result = ipam_add(inv, conf, undo)
             plan, ipam_dns = plan_addresses(ipam_result, conf), ipam_result.dns
             configure_pod(socks, conf, container, plan)
-            add_gateway_addresses(socks, conf, bridge, host_veth, plan, undo)
+            gateway_port = add_gateway_addresses(socks, conf, bridge, host_veth, plan, undo)
             setup_masquerade(inv, conf, plan, undo)
         elif not conf.disable_container_interface:
             links.set_up(socks.pod, container)
@@ -81,17 +81,9 @@ def add(inv: Invocation) -> Result:
         Interface(host_veth.name, host_veth.mac),
         Interface(container.name, container.mac, sandbox=inv.netns),
     ]
+    if gateway_port is not None:  # the reference lists the VLAN's gateway port last
+        interfaces.append(Interface(gateway_port.name, gateway_port.mac))
     return build_result(interfaces, plan, ipam_dns, conf)
-
-
-def refuse_unsupported(conf: BridgeConfig) -> None:
-    """What the reference does and we do not yet, refused before any side effect."""
-    if conf.vlan and conf.is_layer3 and conf.is_gateway:
-        raise CNIError(
-            ErrorCode.UNSUPPORTED_FIELD,
-            f"isGateway with vlan {conf.vlan} (a {conf.bridge}.{conf.vlan} gateway port) is not supported yet",
-            "vlan",
-        )
 
 
 def ensure_bridge(socks: Sockets, conf: BridgeConfig, undo: UndoStack) -> links.Link:
@@ -138,11 +130,10 @@ def setup_spoofcheck(inv: Invocation, conf: BridgeConfig, host_veth: links.Link,
 
 
 def ipam_add(inv: Invocation, conf: BridgeConfig, undo: UndoStack) -> Result:
-    result = delegate_add(conf.ipam_type, inv.stdin, inv.environ, inv.cni_path, inv.cni_version)
+    answer = call_plugin(conf.ipam_type, "ADD", inv.stdin, inv.environ, inv.cni_path)
+    # IPAM succeeded, so it holds a reservation now, whatever its answer turns out to be
     undo.push(f"release IPAM ({conf.ipam_type})", lambda: ipam_call(inv, conf, "DEL"))
-    if not result.ips:
-        raise CNIError(ErrorCode.INTERNAL, "IPAM plugin returned missing IP config")
-    return result
+    return parse_ipam_answer(answer, conf.ipam_type, inv.cni_version)
 
 
 def ipam_call(inv: Invocation, conf: BridgeConfig, command: str) -> None:
@@ -180,22 +171,27 @@ def configure_pod_sysctls(ifname: str, enable_dad: bool, has_ipv6: bool) -> None
 
 def add_gateway_addresses(
     socks: Sockets, conf: BridgeConfig, bridge: links.Link, host_veth: links.Link, plan: AddressPlan, undo: UndoStack
-) -> None:
-    """isGateway: the gateway addresses on the bridge, and forwarding on for their families."""
+) -> links.Link | None:
+    """isGateway: the gateway addresses on the bridge (or on the VLAN's gateway port, which
+    it returns), and forwarding on for their families."""
     if not conf.is_gateway or not plan.bridge_addresses:
-        return
+        return None
+    target, ours = bridge, {host_veth.index}
+    if conf.vlan_gateway_port:
+        target = ensure_vlan_gateway_port(socks, conf, bridge, host_veth, undo)
+        ours.add(target.peer)
 
     def only_ours_left() -> bool:
-        return all(p.index == host_veth.index for p in links.ports_of(socks.host, bridge.index))
+        return all(p.index in ours for p in links.ports_of(socks.host, bridge.index))
 
     for cidr in plan.bridge_addresses:
-        added, replaced = addrs.ensure_address(socks.host, bridge, cidr, conf.force_address)
+        added, replaced = addrs.ensure_address(socks.host, target, cidr, conf.force_address)
         for old in replaced:
-            undo.push(f"restore {old} on {bridge.name}", lambda old=old: addrs.add_address(socks.host, bridge, old))
+            undo.push(f"restore {old} on {target.name}", lambda old=old: addrs.add_address(socks.host, target, old))
         if added:
             undo.push(
-                f"remove {cidr} from {bridge.name}",
-                lambda cidr=cidr: only_ours_left() and addrs.remove_address(socks.host, bridge, cidr),
+                f"remove {cidr} from {target.name}",
+                lambda cidr=cidr: only_ours_left() and addrs.remove_address(socks.host, target, cidr),
             )
     links.pin_mac(socks.host, bridge)  # its MAC from before the first port, as the reference
     for family in sorted({ipaddress.ip_interface(c).version for c in plan.bridge_addresses}):
@@ -203,6 +199,24 @@ def add_gateway_addresses(
         before = sysctl.ensure_sysctl(name, "1")
         if before is not None:
             undo.push(f"restore {name}", lambda name=name, before=before: sysctl.write_sysctl(name, before))
+    return target if target is not bridge else None
+
+
+def ensure_vlan_gateway_port(
+    socks: Sockets, conf: BridgeConfig, bridge: links.Link, host_veth: links.Link, undo: UndoStack
+) -> links.Link:
+    """`<bridge>.<vlan>`, made by the first gateway ADD on that VLAN; it stays after DEL, as the bridge."""
+    name = conf.vlan_gateway_port
+    gateway, port = links.ensure_vlan_gateway_port(socks.host, bridge, name, conf.vlan, conf.preserve_default_vlan)
+    if port is not None:
+
+        def remove_if_unused() -> None:
+            if all(p.index in (host_veth.index, port.index) for p in links.ports_of(socks.host, bridge.index)):
+                links.remove_link(socks.host, name)
+
+        undo.push(f"remove vlan gateway port {name}", remove_if_unused)
+    sysctl.try_write_sysctl(f"net/ipv6/conf/{name}/accept_ra", "0")  # we own its routes, as the bridge's
+    return gateway
 
 
 def setup_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, undo: UndoStack) -> None:

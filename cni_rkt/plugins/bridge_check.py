@@ -110,15 +110,21 @@ def check_routes(pod, previous: Result) -> None:
 
 
 def check_gateway_addresses(host, bridge: links.Link, conf: BridgeConfig, previous: Result) -> None:
+    """On the bridge, or on the VLAN's `<bridge>.<vlan>` gateway port."""
     if not conf.is_gateway:
         return
-    present = {ipaddress.ip_interface(a) for a in addrs.addresses(host, bridge.index)}
+    target = bridge
+    if conf.vlan_gateway_port:
+        target = links.find_link(host, conf.vlan_gateway_port)
+        if target is None:
+            raise _fail(f"vlan gateway interface {conf.vlan_gateway_port} not found")
+    present = {ipaddress.ip_interface(a) for a in addrs.addresses(host, target.index)}
     for ip in previous.ips:
         if not ip.gateway:
             continue
         wanted = ipaddress.ip_interface(f"{ip.gateway}/{ipaddress.ip_interface(ip.address).network.prefixlen}")
         if wanted not in present:
-            raise _fail(f"Failed to match gateway addr {wanted} on bridge {bridge.name}")
+            raise _fail(f"Failed to match gateway addr {wanted} on {target.name}")
 
 
 def check_masquerade(conf: BridgeConfig, inv: Invocation, previous: Result) -> None:

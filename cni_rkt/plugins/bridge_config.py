@@ -69,6 +69,14 @@ class BridgeConfig:
     def uses_vlans(self) -> bool:
         return bool(self.vlan or self.vlan_trunk)
 
+    @property
+    def vlan_gateway_port(self) -> str:
+        """Where the gateway address goes when the pods are on a VLAN: a veth end named
+        `<bridge>.<vlan>` whose peer is an untagged port of that VLAN ("" without one)."""
+        if not (self.vlan and self.is_gateway and self.is_layer3):
+            return ""
+        return f"{self.bridge}.{self.vlan}"
+
 
 def _bad(key: str, value: object, why: str) -> CNIError:
     return CNIError(ErrorCode.INVALID_NETWORK_CONFIG, f"invalid {key} {json.dumps(value)}: {why}", key)
@@ -234,6 +242,12 @@ def _check_conflicts(conf: BridgeConfig) -> None:
     if conf.disable_container_interface and conf.is_layer3:
         raise _conflict(
             f"cannot use IPAM (ipam.type {json.dumps(conf.ipam_type)}) when disableContainerInterface is set", "ipam"
+        )
+    if len(conf.vlan_gateway_port) > spec.MAX_IFNAME_LENGTH:
+        raise _conflict(
+            f"isGateway with vlan {conf.vlan} needs a gateway port {json.dumps(conf.vlan_gateway_port)}, longer than "
+            f"{spec.MAX_IFNAME_LENGTH} characters: use a shorter bridge name",
+            "bridge",
         )
     if not conf.is_layer3 and spec.is_legacy_result(conf.cni_version):
         raise CNIError(

@@ -8,12 +8,14 @@ the gateway, and isDefaultGateway adds a default route per family unless IPAM ga
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 
+from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net.addresses import RouteSpec
 from cni_rkt.plugins.bridge_config import BridgeConfig
 from cni_rkt.protocol import spec
-from cni_rkt.protocol.result import DNS, Interface, IPConfig, Result, Route, ip_family
+from cni_rkt.protocol.result import DNS, Interface, IPConfig, Result, Route, ip_family, parse_result
 
 CONTAINER_INTERFACE_INDEX = 2  # after the bridge (0) and the host veth (1)
 _DEFAULT_DST = {4: "0.0.0.0/0", 6: "::/0"}
@@ -30,6 +32,35 @@ def gateway_for(address: str) -> str:
     """The first host of the address's network: the reference's default gateway."""
     network = ipaddress.ip_interface(address).network
     return str(network.network_address + 1)
+
+
+def parse_ipam_answer(stdout: bytes, ipam_type: str, cni_version: str) -> Result:
+    """IPAM's ADD output as a result with at least one usable address, or a CNIError."""
+    try:
+        obj = json.loads(stdout)
+    except ValueError as exc:
+        raise CNIError(ErrorCode.DECODING_FAILURE, f"{ipam_type} printed a result that is not JSON: {exc}") from exc
+    result = parse_result(obj, cni_version)
+    if not result.ips:
+        raise CNIError(ErrorCode.INTERNAL, "IPAM plugin returned missing IP config")
+    check_ipam_routes(result, ipam_type)
+    return result
+
+
+def check_ipam_routes(ipam: Result, ipam_type: str) -> None:
+    """Every route IPAM returned must parse before one touches a link (parse_result checks
+    the addresses and gateways, not the routes)."""
+    for route in ipam.routes:
+        fields = [("route dst", route.dst, lambda v: ipaddress.ip_network(v, strict=False))]
+        if route.gw:
+            fields.append(("route gw", route.gw, ipaddress.ip_address))
+        for what, value, parse in fields:
+            try:
+                parse(value)
+            except (TypeError, ValueError):
+                raise CNIError(
+                    ErrorCode.DECODING_FAILURE, f"IPAM plugin {ipam_type} returned an invalid {what}: {value!r}"
+                ) from None
 
 
 def plan_addresses(ipam: Result, conf: BridgeConfig) -> AddressPlan:

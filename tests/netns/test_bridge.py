@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from cni_rkt.protocol import spec
-from bridge_harness import ip_json, link_details, pod_name
+from bridge_harness import ip_json, link_details, pod_name, remove_pod_with_veth
 
 
 def test_two_pods_ping_each_other_and_the_gateway(sandbox, bridge):
@@ -239,9 +239,12 @@ def test_rkt_style_invocation_of_the_guide_config(sandbox, cni_bin, tmp_path):
         assert "interfaces" not in result and "ips" not in result
         assert os.listdir(state / "networks" / "rkt.kubernetes.io").count("10.22.0.2") == 1
         sandbox.sh("ping -c1 -W2 10.22.0.1", netns=netns_name)
+        assert f'id: \\"{pod_id}\\"' in sandbox.sh("iptables-save -t nat")
         deleted = rkt_exec("DEL")
         assert deleted.returncode == 0, deleted.stdout
         assert "10.22.0.2" not in os.listdir(state / "networks" / "rkt.kubernetes.io")
+        assert "CNI-" not in sandbox.sh("iptables-save -t nat")  # the guide's ipMasq rules are gone
+        assert not ip_json(sandbox, "link show type veth")
     finally:
         delete_netns(netns_name)
 
@@ -290,6 +293,26 @@ def test_exhausted_subnet_leaves_the_host_as_it_was(sandbox, bridge):
     assert bridge.state() == before
 
 
+@pytest.mark.parametrize("answer", ['{"cniVersion": "1.0.0", "ips": "not-a-list"}',
+                                    '{"cniVersion": "1.0.0", "ips": [{"address": "garbage"}]}'])
+def test_ipam_that_reserves_then_answers_garbage_leaves_nothing(sandbox, cni_bin, data_dir, tmp_path, answer):
+    """The release is registered before IPAM runs: it may have reserved before failing."""
+    from bridge_harness import Bridge
+
+    for name in ("bridge", "host-local"):
+        os.symlink(os.path.join(cni_bin, name), tmp_path / name)
+    garbling = tmp_path / "garbling-ipam"
+    garbling.write_text(f"#!/bin/sh\nsed s/garbling-ipam/host-local/ | {cni_bin}/host-local >/dev/null\necho '{answer}'\n")
+    garbling.chmod(0o755)
+    bridge = Bridge(sandbox, str(tmp_path), data_dir)
+    bridge.config["ipam"]["type"] = "garbling-ipam"
+    pod = sandbox.pod()
+    before = bridge.state()
+    done = bridge.run("ADD", pod)
+    assert done.returncode == 1 and done.json()["code"] == 6, done.stdout
+    assert bridge.state() == before
+
+
 def test_name_taken_by_a_non_bridge_fails_and_keeps_that_link(sandbox, bridge):
     sandbox.sh("ip link add tbr0 type veth peer name tbr0peer")
     pod = sandbox.pod()
@@ -328,12 +351,49 @@ def test_second_add_of_the_same_attachment_fails_and_keeps_the_first(sandbox, br
 # --- DEL converges to absent ---------------------------------------------------------
 
 
-def test_add_then_del_restores_the_host(sandbox, bridge):
+def _dual_stack(config: dict) -> None:
+    config["ipam"] = {"type": "host-local", "dataDir": config["ipam"]["dataDir"],
+                      "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]]}
+
+
+# Every config the integration tests above inspect, and then some.
+ROUND_TRIP_CONFIGS = {
+    "base": lambda c: None,
+    "mtu": lambda c: c.update(mtu=1400),
+    "hairpin": lambda c: c.update(hairpinMode=True),
+    "port isolation": lambda c: c.update(portIsolation=True),
+    "promisc": lambda c: c.update(promiscMode=True),
+    "dual-stack": _dual_stack,
+    "layer 2 only": lambda c: (c.pop("ipam"), c.update(isGateway=False)),
+    "disabled container interface": lambda c: c.update(ipam={}, disableContainerInterface=True),
+    "default gateway": lambda c: (c["ipam"].pop("routes"), c.update(isDefaultGateway=True)),
+    "ipMasq": lambda c: c.update(ipMasq=True),
+    "ipMasq nftables": lambda c: c.update(ipMasq=True, ipMasqBackend="nftables"),
+    "mac and dns": lambda c: c.update(runtimeConfig={"mac": "02:aa:bb:cc:dd:ee"}, dns={"nameservers": ["10.96.0.10"]}),
+    "no cniVersion": lambda c: c.pop("cniVersion"),
+}
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP_CONFIGS, ids=list(ROUND_TRIP_CONFIGS))
+def test_add_check_del_restores_the_host(sandbox, bridge, name):
+    ROUND_TRIP_CONFIGS[name](bridge.config)
+    # the nat tables, once made, stay (as with the reference): make them first
+    sandbox.sh("iptables -t nat -A POSTROUTING -j RETURN && iptables -t nat -D POSTROUTING -j RETURN")
+    sandbox.sh("ip6tables -t nat -A POSTROUTING -j RETURN && ip6tables -t nat -D POSTROUTING -j RETURN")
     pod = sandbox.pod()
     before = bridge.state()
     result = bridge.add(pod)
-    bridge.delete(pod, config=bridge.with_prev(result))
-    assert bridge.state_without_bridge() == before
+    prev = bridge.with_prev(result) if "interfaces" in result else bridge.config
+    if "interfaces" in result:
+        check = bridge.run("CHECK", pod, config=prev)
+        assert check.returncode == 0, check.stdout
+    bridge.delete(pod, config=prev)
+    after = bridge.state_without_bridge()
+    if name == "ipMasq nftables":  # the shared masquerade table stays, emptied, as the reference's
+        added = after["nft"].removeprefix(before["nft"])
+        assert added.startswith("table inet cni_plugins_masquerade") and "saddr" not in added, added
+        after["nft"] = before["nft"]
+    assert after == before
 
 
 def test_del_twice(sandbox, bridge):
@@ -364,8 +424,8 @@ def test_del_without_netns_releases_the_reservation(sandbox, bridge, netns_value
 def test_del_after_the_pod_netns_is_gone(sandbox, bridge):
     pod = sandbox.pod()
     before = bridge.state()
-    bridge.add(pod)
-    sandbox.remove_pod(pod)
+    result = bridge.add(pod)
+    remove_pod_with_veth(sandbox, pod, result["interfaces"][1]["name"])
     bridge.delete(pod)
     assert bridge.reservations() == []
     before_without_pod = {k: v for k, v in before.items() if k != pod_name(pod)}
@@ -453,12 +513,37 @@ def test_check_finds_a_port_moved_off_the_bridge(sandbox, bridge):
     assert done.returncode == 1 and "veth created for bridge tbr0 was not found" in done.json()["msg"]
 
 
-def test_check_after_del_fails_in_ipam(sandbox, bridge):
+def _rename_reservation(sandbox, bridge, pod, result):
+    path = os.path.join(bridge.data_dir, bridge.config["name"], result["ips"][0]["address"].split("/")[0])
+    os.rename(path, path + ".moved")
+
+
+# What CHECK must notice, each alone, with everything else of the attachment still in place.
+CHECK_BREAKS = {
+    "IPAM reservation": (_rename_reservation, "Failed to find address added by container cid1"),
+    "pod route": (lambda sb, br, pod, r: sb.sh("ip route del default", netns=pod_name(pod)),
+                  "Failed to match route 0.0.0.0/0 in the container"),
+    "host veth MAC": (lambda sb, br, pod, r: sb.sh(f"ip link set {r['interfaces'][1]['name']} address 02:11:22:33:44:55"),
+                      "Mac doesn't match"),
+    "bridge MAC": (lambda sb, br, pod, r: sb.sh("ip link set tbr0 address 02:11:22:33:44:56"),
+                   "Bridge interface tbr0 Mac doesn't match"),
+    "container MAC": (lambda sb, br, pod, r: sb.sh("ip link set eth0 address 02:11:22:33:44:57", netns=pod_name(pod)),
+                      "Interface eth0 Mac"),
+    "bridge promisc": (lambda sb, br, pod, r: sb.sh("ip link set tbr0 promisc on"), "Promisc Mode False"),
+    "veth pair": (lambda sb, br, pod, r: sb.sh("ip link del eth0", netns=pod_name(pod)), "Interface name eth0 not found"),
+}
+
+
+@pytest.mark.parametrize("what", CHECK_BREAKS, ids=list(CHECK_BREAKS))
+def test_check_finds_what_is_broken(sandbox, bridge, what):
+    brk, message = CHECK_BREAKS[what]
     pod = sandbox.pod()
     result = bridge.add(pod)
-    bridge.delete(pod)
-    done = bridge.run("CHECK", pod, config=bridge.with_prev(result))
-    assert done.returncode == 1
+    config = bridge.with_prev(result)
+    assert bridge.run("CHECK", pod, config=config).returncode == 0
+    brk(sandbox, bridge, pod, result)
+    done = bridge.run("CHECK", pod, config=config)
+    assert done.returncode == 1 and message in done.json()["msg"], done.stdout
 
 
 # --- macspoofchk ---------------------------------------------------------------------
@@ -555,11 +640,53 @@ def test_gc_releases_reservations_of_attachments_no_longer_valid(sandbox, bridge
     assert bridge.reservations() == ["10.22.0.2"]
 
 
-def test_vlan_with_is_gateway_is_refused_before_any_change(sandbox, bridge):
-    bridge.config["vlan"] = 100
+def test_vlan_gateway_port_carries_the_gateway_address(sandbox, bridge):
+    """isGateway with vlan: the gateway address on `tbr0.100`, whose peer is an untagged port of
+    VLAN 100; without kernel support ADD fails cleanly (then tests/unit/plugins/test_bridge_gateway.py
+    is the proof of the plan)."""
+    bridge.config.update({"vlan": 100, "preserveDefaultVlan": False})
     pod = sandbox.pod()
     before = bridge.state()
     done = bridge.run("ADD", pod)
-    assert done.returncode == 1
-    assert (done.json()["code"], done.json()["details"]) == (2, "vlan")
-    assert bridge.state() == before
+    if not bridge_vlan_filtering_supported(sandbox):
+        assert done.returncode == 1
+        assert "VLAN filtering" in done.json()["msg"]
+        assert bridge.state() == before
+        return
+    assert done.returncode == 0, done.stdout
+    result = done.json()
+    assert [i["name"] for i in result["interfaces"]][::2] == ["tbr0", "eth0"]
+    assert result["interfaces"][3] == {"name": "tbr0.100", "mac": link_details(sandbox, "tbr0.100")["address"]}
+    assert {a["local"] for a in ip_json(sandbox, "addr show tbr0.100")[0]["addr_info"]} >= {"10.22.0.1"}
+    ports = ip_json(sandbox, "link show type veth master tbr0")
+    gateway_peer = [p for p in ports if p["ifname"] != result["interfaces"][1]["name"]][0]["ifname"]
+    shown = json.loads(sandbox.sh(f"bridge -j vlan show dev {gateway_peer}"))
+    assert {v["vlan"] for entry in shown for v in entry["vlans"]} == {100}
+    sandbox.sh("ping -c1 -W2 10.22.0.1", netns=pod_name(pod))
+    check = bridge.run("CHECK", pod, config=bridge.with_prev(result))
+    assert check.returncode == 0, check.stdout
+
+
+def test_vlan_gateway_port_links_are_made_once_and_reused(sandbox):
+    """The netlink half of the gateway port, VLAN id 0 (no VLAN programming), as far as this
+    kernel allows: a veth pair in the host netns, one end on the bridge, both up; reused after."""
+    from cni_rkt.net import links, netns
+
+    sandbox.sh("ip link add tbr0 type bridge && ip link set tbr0 up")
+    host = netns.open_netns(sandbox.host_path)
+    try:
+        with netns.entered(host):
+            ipr = links.open_netlink()
+        try:
+            bridge = links.find_link(ipr, "tbr0")
+            gateway, port = links.ensure_vlan_gateway_port(ipr, bridge, "tbr0.7", 0, True)
+            again, no_port = links.ensure_vlan_gateway_port(ipr, bridge, "tbr0.7", 0, True)
+        finally:
+            ipr.close()
+    finally:
+        host.close()
+    assert (again.index, no_port) == (gateway.index, None)
+    assert gateway.peer == port.index and port.name.startswith("veth")
+    assert link_details(sandbox, port.name)["master"] == "tbr0"
+    assert "master" not in link_details(sandbox, "tbr0.7")
+    assert "UP" in link_details(sandbox, "tbr0.7")["flags"]

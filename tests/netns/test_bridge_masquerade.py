@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge_harness import pod_name
+from bridge_harness import pod_name, remove_pod_with_veth
 
 
 def chain_lines(sandbox) -> list[str]:
@@ -48,10 +48,10 @@ def test_del_removes_rules_when_the_link_cannot_tell_the_addresses(sandbox, masq
     result = masq_bridge.add(pod)
     if how == "empty netns":  # containerd and nerdctl; with the prevResult of spec 0.4.0+
         masq_bridge.delete("", config=masq_bridge.with_prev(result))
-        sandbox.remove_pod(pod)
+        remove_pod_with_veth(sandbox, pod, result["interfaces"][1]["name"])
         before = {k: v for k, v in before.items() if k != pod_name(pod)}
     elif how == "netns gone":  # no prevResult (spec 0.3.1, rkt): the reservation tells
-        sandbox.remove_pod(pod)
+        remove_pod_with_veth(sandbox, pod, result["interfaces"][1]["name"])
         masq_bridge.delete(pod)
         before = {k: v for k, v in before.items() if k != pod_name(pod)}
     else:

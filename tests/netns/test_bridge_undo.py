@@ -87,3 +87,23 @@ def test_concurrent_first_adds_share_one_bridge(sandbox, bridge):
     assert len(addresses) == len(pods)
     bridge_addrs = json.loads(sandbox.sh("ip -j addr show tbr0"))[0]["addr_info"]
     assert [a["local"] for a in bridge_addrs if a["family"] == "inet"] == ["10.22.0.1"]
+
+
+def test_failure_after_the_gateway_step_turns_forwarding_back_off(sandbox, bridge, monkeypatch):
+    """The snapshot does not hold sysctls; forwarding is what isGateway changes there."""
+    bridge.config["ipam"] = {"type": "host-local", "dataDir": bridge.data_dir,
+                             "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]]}
+    forwarding = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding"
+    assert sandbox.sh(forwarding).split() == ["0", "0"]
+    real = bridge_plugin.add_gateway_addresses
+    seen = []
+
+    def then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        seen.append(sandbox.sh(forwarding).split())
+        raise CNIError(999, "injected")
+
+    monkeypatch.setattr(bridge_plugin, "add_gateway_addresses", then_fail)
+    _, code = run_in_sandbox(sandbox, bridge.env("ADD", sandbox.pod(), "cid1", "eth0"), json.dumps(bridge.config).encode())
+    assert code == 1 and seen == [["1", "1"]]
+    assert sandbox.sh(forwarding).split() == ["0", "0"]

@@ -123,6 +123,10 @@ VARIANTS = {
     "layer-2-only": lambda s: s.config(cniVersion="1.0.0", ipam={}, ipMasq=False, isGateway=False),
     "default-gateway": lambda s: s.config(cniVersion="1.0.0", isDefaultGateway=True,
                                           ipam=dict(RKT_CONFIG["ipam"], routes=[], dataDir=s.data_dir)),
+    "hairpin": lambda s: s.config(cniVersion="1.0.0", hairpinMode=True),
+    "promisc": lambda s: s.config(cniVersion="1.0.0", promiscMode=True),
+    "mac-and-dns": lambda s: s.config(cniVersion="1.0.0", runtimeConfig={"mac": "02:aa:bb:cc:dd:ee"},
+                                      dns={"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}),
     "dual-stack": lambda s: s.config(cniVersion="1.0.0", ipam={
         "type": "host-local", "dataDir": s.data_dir,
         "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]],
@@ -140,6 +144,8 @@ def test_add_gives_the_same_result_and_host_state(sides, variant):
         json.dumps(go_run.json()), go.sandbox.prefix
     )
     assert ours.state() == go.state()
+    if variant == "mac-and-dns":  # the normalised comparison above hides MACs
+        assert our_run.json()["interfaces"][2]["mac"] == go_run.json()["interfaces"][2]["mac"] == "02:aa:bb:cc:dd:ee"
 
 
 # ---- error cases (shared/reference/go-reference-error-behaviour.md) --------------------

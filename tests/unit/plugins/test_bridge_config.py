@@ -159,3 +159,28 @@ def test_default_gateway_adds_one_default_route_per_family_unless_ipam_has_one()
     plan = plan_addresses(ipam, load(isDefaultGateway=True))
     assert plan.routes == (Route("::/0", "fd00::9"), Route("0.0.0.0/0", "10.22.0.1"))
     assert plan.bridge_addresses == ("10.22.0.1/16", "fd00::1/64")
+
+
+# --- the VLAN's gateway port ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "keys, expected",
+    [
+        ({"bridge": "br0", "vlan": 100, "isGateway": True}, "br0.100"),
+        ({"bridge": "br0", "vlan": 100, "isDefaultGateway": True}, "br0.100"),
+        ({"bridge": "br0", "vlan": 100}, ""),
+        ({"bridge": "br0", "isGateway": True}, ""),
+        ({"bridge": "br0", "vlan": 100, "isGateway": True, "ipam": {}}, ""),
+    ],
+)
+def test_vlan_gateway_port_only_for_a_gateway_on_a_vlan(keys, expected):
+    assert load(**keys).vlan_gateway_port == expected
+
+
+def test_vlan_gateway_port_name_too_long_is_refused_naming_the_bridge():
+    with pytest.raises(CNIError) as caught:
+        load(bridge="b" * 12, vlan=4094, isGateway=True)
+    assert (caught.value.code, caught.value.details) == (ErrorCode.INVALID_NETWORK_CONFIG, "bridge")
+    assert '"bbbbbbbbbbbb.4094"' in caught.value.msg
+    assert load(bridge="b" * 12, vlan=4094).vlan == 4094  # no gateway, no port, no limit
