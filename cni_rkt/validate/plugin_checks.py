@@ -15,7 +15,10 @@ def check_bridge(doc: Document, pointer: str, conf: dict) -> None:
     if isinstance(name, str):
         check_ifname(doc, pointer_join(pointer, "bridge"), name, "bridge")
         vlan = conf.get("vlan")
-        if isinstance(vlan, int) and not isinstance(vlan, bool) and vlan > 0 and conf.get("isGateway") is True:
+        # isDefaultGateway implies isGateway; without IPAM there is no gateway to place.
+        is_gateway = conf.get("isGateway") is True or conf.get("isDefaultGateway") is True
+        has_ipam = isinstance(conf.get("ipam"), dict) and bool(conf["ipam"].get("type"))
+        if isinstance(vlan, int) and not isinstance(vlan, bool) and vlan > 0 and is_gateway and has_ipam:
             derived = f"{name}.{vlan}"
             if len(derived.encode()) > IFNAMSIZ_MAX:
                 doc.emit("CNI210", pointer_join(pointer, "vlan"), f"with vlan and isGateway the plugin creates "

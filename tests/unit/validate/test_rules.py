@@ -286,3 +286,17 @@ def test_a_shared_bridge_without_gateway_addresses_is_fine(tmp_path):
     files = {"d/10-a.conf": conf(isGateway=None),
              "d/20-b.conf": conf(name="net2", isGateway=None, ipam={"type": "host-local", "subnet": "10.23.0.0/16"})}
     assert "CNI302" not in rules(run(tmp_path, files, args=["d"]))
+
+
+@pytest.mark.parametrize("changes,flagged", [
+    ({"isGateway": True}, True),
+    ({"isGateway": None, "isDefaultGateway": True}, True),  # implies isGateway
+    ({"isGateway": True, "ipam": {}}, False),  # layer 2 only: no gateway port
+    ({"isGateway": False}, False),
+])
+def test_vlan_gateway_port_name_length(tmp_path, changes, flagged):
+    text = conf(bridge="bridge012345", vlan=1000, **changes)  # "bridge012345.1000" is 17 characters
+    found = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI210"]
+    assert bool(found) == flagged
+    if flagged:
+        assert found[0].pointer == "/vlan" and '"bridge012345.1000"' in found[0].message
