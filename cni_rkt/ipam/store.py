@@ -83,7 +83,6 @@ class DiskStore:
     def __init__(self, directory: str, index: Index) -> None:
         self.directory = directory
         self._index = index
-        self._changed = False
 
     # freshness: a stamp of the directory; any change by anyone else changes its mtime
 
@@ -132,25 +131,41 @@ class DiskStore:
             return False
         except OSError as exc:
             raise _io_error(f"remove {name}", exc) from exc
-        self._changed = True
         return True
 
     def finish(self) -> str:
-        """Make our changes durable and return the stamp to record for the next caller."""
-        if self._changed:
-            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Return the stamp to record for the next caller (our changes need no directory fsync:
+        a crash reboots, and a new boot id rebuilds the index from whatever files survived)."""
         stamp = self.stamp()
-        mtime_ns = int(stamp.split(":")[2])
-        # A later change within the same clock tick would keep this mtime: wait the tick
-        # out, or leave the stamp empty (rebuild next time) when the file system's
-        # timestamps are too coarse to tell.
-        if mtime_ns % 10_000_000 == 0 or not _settle(mtime_ns):
-            return ""
-        return stamp
+        mtime_ns = _mtime_ns(stamp)
+        if mtime_ns % 10_000_000 == 0:
+            return ""  # whole-second (or 10 ms) timestamps: too coarse to tell, rebuild next time
+        tick = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        if tick > mtime_ns:
+            return stamp  # the clock tick of our last change is over: any later change shows
+        # A later change within this clock tick could keep this mtime, unless the file
+        # system stamps a change after a stat with a finer time; else wait the tick out.
+        stamp, fine = self._probe_fine_mtimes(mtime_ns, tick)
+        if fine:
+            return stamp
+        return stamp if _settle(_mtime_ns(stamp)) else ""
+
+    def _probe_fine_mtimes(self, mtime_ns: int, tick: int) -> tuple[str, bool]:
+        """Change the directory right after a stat: (its new stamp, whether that change got a
+        finer time than the clock tick, as "multigrain" timestamps do: Linux 6.13+ on ext4,
+        xfs, btrfs, tmpfs). If so, the next change after our last stat will differ too."""
+        probe = os.path.join(self.directory, f"{SCRATCH_PREFIX}probe.{os.getpid()}")
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+            os.unlink(probe)
+        except OSError:
+            return self.stamp(), False
+        stamp = self.stamp()
+        probed_ns = _mtime_ns(stamp)
+        now = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        # Coarse-only timestamps give the probe this tick's time, which our last change had
+        # too, or a later tick's, which the clock then shows.
+        return stamp, probed_ns != mtime_ns and (now == tick or probed_ns > now)
 
     # --- Store protocol ---------------------------------------------------------------------
 
@@ -228,7 +243,6 @@ class DiskStore:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        self._changed = True
         return scratch
 
     def _claim(self, name: str, data: bytes) -> bool:
@@ -274,6 +288,10 @@ def _create_exclusive(path: str, data: bytes) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _mtime_ns(stamp: str) -> int:
+    return int(stamp.split(":")[2])
 
 
 def _settle(mtime_ns: int) -> bool:

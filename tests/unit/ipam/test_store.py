@@ -214,3 +214,44 @@ def test_odd_entries_named_like_addresses_are_skipped_not_fatal(data_dir):
         assert store.reservations() == []
         assert not store.reserve(IPAddress("10.1.0.2"), "c1", "eth0", 0)
         assert store.reserve(IPAddress("10.1.0.4"), "c1", "eth0", 0)
+
+
+class _Clock:
+    """Fake coarse clock and directory stamps for DiskStore.finish."""
+
+    def __init__(self, monkeypatch, ticks, mtimes):
+        self.ticks, self.mtimes, self.settled = iter(ticks), iter(mtimes), []
+        monkeypatch.setattr(store_module.time, "clock_gettime_ns", lambda clock: next(self.ticks))
+        monkeypatch.setattr(DiskStore, "stamp", lambda store: f"1:2:{next(self.mtimes)}:boot")
+        monkeypatch.setattr(store_module, "_settle", lambda mtime_ns: self.settled.append(mtime_ns) or True)
+
+
+def _finish(tmp_path):
+    return DiskStore(str(tmp_path), index=None).finish()
+
+
+def test_finish_after_the_tick_of_the_last_change_records_the_stamp_at_once(monkeypatch, tmp_path):
+    clock = _Clock(monkeypatch, ticks=[1_000_000_001 + 4_000_000], mtimes=[1_000_000_001])
+    assert _finish(tmp_path) == "1:2:1000000001:boot"
+    assert clock.settled == [] and os.listdir(tmp_path) == []
+
+
+def test_fine_grained_timestamps_need_no_wait_for_the_clock_tick(monkeypatch, tmp_path):
+    # the probe's change, right after a stat and within the same tick, got a later mtime
+    clock = _Clock(monkeypatch, ticks=[1_000_000_001, 1_000_000_001], mtimes=[1_000_000_001, 1_000_123_456])
+    assert _finish(tmp_path) == "1:2:1000123456:boot"
+    assert clock.settled == []
+    assert os.listdir(tmp_path) == []  # the probe file is gone
+
+
+@pytest.mark.parametrize(
+    "ticks, mtimes",
+    [
+        ([1_000_000_001, 1_000_000_001], [1_000_000_001, 1_000_000_001]),  # coarse: same mtime in the tick
+        ([1_000_000_001, 1_004_000_001], [1_000_000_001, 1_004_000_001]),  # coarse: the next tick's time
+    ],
+)
+def test_coarse_timestamps_wait_out_the_tick_of_the_last_change(monkeypatch, tmp_path, ticks, mtimes):
+    clock = _Clock(monkeypatch, ticks=ticks, mtimes=mtimes)
+    assert _finish(tmp_path) == f"1:2:{mtimes[1]}:boot"
+    assert clock.settled == [mtimes[1]]  # waited for the stamp it records, the probe's
