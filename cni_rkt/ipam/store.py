@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Protocol
 
 from netaddr import IPAddress
@@ -307,6 +307,8 @@ def _settle(mtime_ns: int) -> bool:
 def _open_index(path: str) -> Index:
     """The index, recreated when its file is damaged (it is only a cache)."""
     try:
+        if index_module.is_truncated(path):
+            index_module.remove_index(path)
         try:
             return Index(path)
         except sqlite3.DatabaseError:
@@ -347,9 +349,14 @@ def open_store(data_dir: str, network: str) -> Iterator[DiskStore]:
         except CNIError:
             _close_index(store, index, path)  # a refusal: files and index still agree
             raise
+        except sqlite3.DatabaseError as exc:
+            index.discard()
+            index_module.remove_index(path)  # the files are the truth: the next call rebuilds
+            raise CNIError(ErrorCode.IO_FAILURE, f"host-local store: index {path} damaged, removed: {exc}") from exc
         except BaseException:
-            index.set_stamp("")  # anything else: do not trust this index next time
-            index.close()
+            with suppress(sqlite3.Error):  # a rebuild that failed half-way left no index open
+                index.set_stamp("")  # anything else: do not trust this index next time
+                index.close()
             raise
         _close_index(store, index, path)
     finally:

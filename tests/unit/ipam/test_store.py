@@ -8,6 +8,7 @@ import pytest
 from netaddr import IPAddress
 
 from cni_rkt.errors import CNIError
+from cni_rkt.ipam import index as index_module
 from cni_rkt.ipam import store as store_module
 from cni_rkt.ipam.index import index_path
 from cni_rkt.ipam.store import DiskStore, open_store
@@ -255,3 +256,62 @@ def test_coarse_timestamps_wait_out_the_tick_of_the_last_change(monkeypatch, tmp
     clock = _Clock(monkeypatch, ticks=ticks, mtimes=mtimes)
     assert _finish(tmp_path) == f"1:2:{mtimes[1]}:boot"
     assert clock.settled == [mtimes[1]]  # waited for the stamp it records, the probe's
+
+
+def _go_files(data_dir, count, network="net1"):
+    """`count` reservations c0.. written as the Go plugin writes them, then indexed once."""
+    net = os.path.join(data_dir, network)
+    os.makedirs(net)
+    for i in range(count):
+        with open(os.path.join(net, f"10.1.{(i + 2) >> 8}.{(i + 2) & 255}"), "w") as f:
+            f.write(f"c{i}\r\neth0")
+    held(data_dir, "nobody")
+
+
+def test_a_truncated_index_is_rebuilt_before_use(data_dir, scans):
+    _go_files(data_dir, 2000)
+    path = index_path(data_dir, "net1")
+    os.truncate(path, os.path.getsize(path) - 4096)  # its last page lost
+    scans.clear()
+    assert held(data_dir, "c1999") == ["10.1.7.209"]
+    assert len(scans) == 1
+
+
+def test_truncation_is_told_by_the_sqlite_header(data_dir):
+    path = index_path(data_dir, "net1")
+    assert not index_module.is_truncated(path)  # no index yet
+    _go_files(data_dir, 2000)
+    assert not index_module.is_truncated(path)
+    os.truncate(path, os.path.getsize(path) - 4096)
+    assert index_module.is_truncated(path)
+    os.truncate(path, 50)
+    assert index_module.is_truncated(path)
+
+
+def test_after_a_reboot_a_damaged_index_is_rebuilt_without_reading_it(data_dir, monkeypatch):
+    _go_files(data_dir, 2000)
+    path = index_path(data_dir, "net1")
+    with open(path, "r+b") as f:  # the tail of the file never reached the disk
+        f.seek(os.path.getsize(path) - 8192)
+        f.write(bytes(8192))
+    monkeypatch.setattr(store_module, "_boot_id", lambda: "another-boot")
+    assert held(data_dir, "c1999") == ["10.1.7.209"]
+    with open_store(data_dir, "net1") as store:
+        assert len(store.reservations()) == 2000
+
+
+def test_an_index_failing_mid_operation_is_dropped_and_rebuilt_by_the_next_call(data_dir, scans, monkeypatch):
+    _go_files(data_dir, 10)
+
+    def malformed(*args):
+        raise store_module.sqlite3.DatabaseError("database disk image is malformed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module.Index, "by_attachment", malformed)
+        with pytest.raises(CNIError) as caught:
+            held(data_dir, "c3")
+    assert caught.value.code == 5 and "index" in caught.value.msg
+    assert not os.path.exists(index_path(data_dir, "net1"))
+    scans.clear()
+    assert held(data_dir, "c3") == ["10.1.0.5"]
+    assert len(scans) == 1
