@@ -102,10 +102,18 @@ class Index:
         try:
             self._db.execute("PRAGMA synchronous=OFF")
             self._db.execute("BEGIN IMMEDIATE")
-            self._create_schema()
+            if not self._schema_is_current():
+                self._create_schema()
         except BaseException:
             self._db.close()
             raise
+
+    def _schema_is_current(self) -> bool:
+        """One query instead of the schema's statements on every open."""
+        try:
+            return self._meta("schema") == _SCHEMA_VERSION
+        except sqlite3.OperationalError:  # a new file: no meta table yet
+            return False
 
     def _create_schema(self) -> None:
         for statement in filter(str.strip, _SCHEMA.split(";")):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import sqlite3
 import time
@@ -62,7 +63,9 @@ class Store(Protocol):
     def taken_between(self, family: int, first: int, last: int, limit: int) -> list[int]: ...
 
 
+@functools.cache
 def _boot_id() -> str:
+    """Read once per process: a process never outlives its boot."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
