@@ -315,3 +315,16 @@ def test_an_index_failing_mid_operation_is_dropped_and_rebuilt_by_the_next_call(
     scans.clear()
     assert held(data_dir, "c3") == ["10.1.0.5"]
     assert len(scans) == 1
+
+
+def test_a_foreign_change_right_after_each_call_is_always_seen(data_dir):
+    """Whatever the file system's timestamps, a change made the instant a call returns (often in
+    the same clock tick) must never leave the index trusting its old view."""
+    net = os.path.join(data_dir, "net1")
+    for i in range(50):
+        assert reserve(data_dir, f"10.1.1.{i + 2}", f"ours{i}")
+        with open(os.path.join(net, f"10.1.2.{i + 2}"), "w") as f:  # the Go plugin, just after us
+            f.write(f"theirs{i}\r\neth0")
+        assert held(data_dir, f"theirs{i}") == [f"10.1.2.{i + 2}"]
+        os.unlink(os.path.join(net, f"10.1.1.{i + 2}"))  # and a release behind our back
+        assert held(data_dir, f"ours{i}") == []
