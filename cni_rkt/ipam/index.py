@@ -9,13 +9,17 @@ the network directory holds exactly the Go plugin's files.
 The index records a stamp of the directory it describes (device, inode, mtime, boot
 id). The store rebuilds the index whenever the stamp differs: a change by the Go
 plugin, a process killed half-way, a reboot after power loss, a damaged database file.
-Writes skip fsync on purpose: a lost write shows up as a stale stamp after reboot.
+Writes skip fsync on purpose: a lost or torn write can only come with a crash, and the
+new boot id then makes the store rebuild into a fresh file, never reading the old one.
+A process killed mid-commit is covered by SQLite's rollback journal; a file shorter
+than its header says (truncated behind our back) is refused before use.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -57,6 +61,26 @@ def index_path(data_dir: str, network: str) -> str:
     return os.path.join(data_dir, INDEX_DIR, f"{network}.sqlite")
 
 
+def is_truncated(path: str) -> bool:
+    """Whether the file is shorter than the pages its SQLite header counts (a missing file is not)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        header, size = os.read(fd, 100), os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if len(header) < 100:
+        return size > 0
+    (page_size,) = struct.unpack_from(">H", header, 16)
+    change_counter, page_count = struct.unpack_from(">II", header, 24)
+    (valid_for,) = struct.unpack_from(">I", header, 92)
+    if change_counter != valid_for:
+        return False  # the header's page count is not maintained: SQLite goes by the file size
+    return size < (65536 if page_size == 1 else page_size) * page_count
+
+
 def remove_index(path: str) -> None:
     for leftover in (path, f"{path}-journal"):
         try:
@@ -70,14 +94,26 @@ class Index:
 
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._path = path
+        self._connect()
+
+    def _connect(self) -> None:
+        self._db = sqlite3.connect(self._path, isolation_level=None)
         try:
             self._db.execute("PRAGMA synchronous=OFF")
             self._db.execute("BEGIN IMMEDIATE")
-            self._create_schema()
+            if not self._schema_is_current():
+                self._create_schema()
         except BaseException:
             self._db.close()
             raise
+
+    def _schema_is_current(self) -> bool:
+        """One query instead of the schema's statements on every open."""
+        try:
+            return self._meta("schema") == _SCHEMA_VERSION
+        except sqlite3.OperationalError:  # a new file: no meta table yet
+            return False
 
     def _create_schema(self) -> None:
         for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -104,11 +140,14 @@ class Index:
         self._set_meta("stamp", stamp)
 
     def replace_all(self, reservations: Iterable[Reservation]) -> None:
-        """Bulk load: rows in primary-key order, secondary indexes built afterwards (much faster)."""
+        """Bulk load into a fresh file (whatever the old one holds, even damage, is never read):
+        rows in primary-key order, secondary indexes built afterwards (much faster)."""
         rows = sorted((r.name, r.family, _key(r.family, r.number), r.container_id, r.ifname) for r in reservations)
+        self.discard()
+        remove_index(self._path)
+        self._connect()
         self._db.execute("DROP INDEX IF EXISTS by_address")
         self._db.execute("DROP INDEX IF EXISTS by_attachment")
-        self._db.execute("DELETE FROM reservation")
         self._db.executemany("INSERT OR REPLACE INTO reservation VALUES (?, ?, ?, ?, ?)", rows)
         self._create_schema()
 
@@ -159,8 +198,12 @@ class Index:
     def all(self) -> list[Reservation]:
         return [_reservation(row) for row in self._db.execute("SELECT * FROM reservation ORDER BY family, key")]
 
-    def close(self, commit: bool = True) -> None:
+    def close(self) -> None:
         try:
-            self._db.execute("COMMIT" if commit else "ROLLBACK")
+            self._db.execute("COMMIT")
         finally:
             self._db.close()
+
+    def discard(self) -> None:
+        """Close without committing; closing rolls back, even on a damaged file."""
+        self._db.close()

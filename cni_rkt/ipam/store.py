@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Protocol
 
 from netaddr import IPAddress
@@ -62,7 +63,9 @@ class Store(Protocol):
     def taken_between(self, family: int, first: int, last: int, limit: int) -> list[int]: ...
 
 
+@functools.cache
 def _boot_id() -> str:
+    """Read once per process: a process never outlives its boot."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
@@ -83,7 +86,6 @@ class DiskStore:
     def __init__(self, directory: str, index: Index) -> None:
         self.directory = directory
         self._index = index
-        self._changed = False
 
     # freshness: a stamp of the directory; any change by anyone else changes its mtime
 
@@ -132,25 +134,41 @@ class DiskStore:
             return False
         except OSError as exc:
             raise _io_error(f"remove {name}", exc) from exc
-        self._changed = True
         return True
 
     def finish(self) -> str:
-        """Make our changes durable and return the stamp to record for the next caller."""
-        if self._changed:
-            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Return the stamp to record for the next caller (our changes need no directory fsync:
+        a crash reboots, and a new boot id rebuilds the index from whatever files survived)."""
         stamp = self.stamp()
-        mtime_ns = int(stamp.split(":")[2])
-        # A later change within the same clock tick would keep this mtime: wait the tick
-        # out, or leave the stamp empty (rebuild next time) when the file system's
-        # timestamps are too coarse to tell.
-        if mtime_ns % 10_000_000 == 0 or not _settle(mtime_ns):
-            return ""
-        return stamp
+        mtime_ns = _mtime_ns(stamp)
+        if mtime_ns % 10_000_000 == 0:
+            return ""  # whole-second (or 10 ms) timestamps: too coarse to tell, rebuild next time
+        tick = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        if tick > mtime_ns:
+            return stamp  # the clock tick of our last change is over: any later change shows
+        # A later change within this clock tick could keep this mtime, unless the file
+        # system stamps a change after a stat with a finer time; else wait the tick out.
+        stamp, fine = self._probe_fine_mtimes(mtime_ns, tick)
+        if fine:
+            return stamp
+        return stamp if _settle(_mtime_ns(stamp)) else ""
+
+    def _probe_fine_mtimes(self, mtime_ns: int, tick: int) -> tuple[str, bool]:
+        """Change the directory right after a stat: (its new stamp, whether that change got a
+        finer time than the clock tick, as "multigrain" timestamps do: Linux 6.13+ on ext4,
+        xfs, btrfs, tmpfs). If so, the next change after our last stat will differ too."""
+        probe = os.path.join(self.directory, f"{SCRATCH_PREFIX}probe.{os.getpid()}")
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+            os.unlink(probe)
+        except OSError:
+            return self.stamp(), False
+        stamp = self.stamp()
+        probed_ns = _mtime_ns(stamp)
+        now = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        # Coarse-only timestamps give the probe this tick's time, which our last change had
+        # too, or a later tick's, which the clock then shows.
+        return stamp, probed_ns != mtime_ns and (now == tick or probed_ns > now)
 
     # --- Store protocol ---------------------------------------------------------------------
 
@@ -228,7 +246,6 @@ class DiskStore:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        self._changed = True
         return scratch
 
     def _claim(self, name: str, data: bytes) -> bool:
@@ -276,6 +293,10 @@ def _create_exclusive(path: str, data: bytes) -> bool:
     return True
 
 
+def _mtime_ns(stamp: str) -> int:
+    return int(stamp.split(":")[2])
+
+
 def _settle(mtime_ns: int) -> bool:
     """Wait until the coarse clock has passed `mtime_ns`; False if that takes too long."""
     deadline = time.monotonic() + _SETTLE_LIMIT_S
@@ -289,6 +310,8 @@ def _settle(mtime_ns: int) -> bool:
 def _open_index(path: str) -> Index:
     """The index, recreated when its file is damaged (it is only a cache)."""
     try:
+        if index_module.is_truncated(path):
+            index_module.remove_index(path)
         try:
             return Index(path)
         except sqlite3.DatabaseError:
@@ -329,9 +352,14 @@ def open_store(data_dir: str, network: str) -> Iterator[DiskStore]:
         except CNIError:
             _close_index(store, index, path)  # a refusal: files and index still agree
             raise
+        except sqlite3.DatabaseError as exc:
+            index.discard()
+            index_module.remove_index(path)  # the files are the truth: the next call rebuilds
+            raise CNIError(ErrorCode.IO_FAILURE, f"host-local store: index {path} damaged, removed: {exc}") from exc
         except BaseException:
-            index.set_stamp("")  # anything else: do not trust this index next time
-            index.close()
+            with suppress(sqlite3.Error):  # a rebuild that failed half-way left no index open
+                index.set_stamp("")  # anything else: do not trust this index next time
+                index.close()
             raise
         _close_index(store, index, path)
     finally:

@@ -8,6 +8,7 @@ import pytest
 from netaddr import IPAddress
 
 from cni_rkt.errors import CNIError
+from cni_rkt.ipam import index as index_module
 from cni_rkt.ipam import store as store_module
 from cni_rkt.ipam.index import index_path
 from cni_rkt.ipam.store import DiskStore, open_store
@@ -214,3 +215,116 @@ def test_odd_entries_named_like_addresses_are_skipped_not_fatal(data_dir):
         assert store.reservations() == []
         assert not store.reserve(IPAddress("10.1.0.2"), "c1", "eth0", 0)
         assert store.reserve(IPAddress("10.1.0.4"), "c1", "eth0", 0)
+
+
+class _Clock:
+    """Fake coarse clock and directory stamps for DiskStore.finish."""
+
+    def __init__(self, monkeypatch, ticks, mtimes):
+        self.ticks, self.mtimes, self.settled = iter(ticks), iter(mtimes), []
+        monkeypatch.setattr(store_module.time, "clock_gettime_ns", lambda clock: next(self.ticks))
+        monkeypatch.setattr(DiskStore, "stamp", lambda store: f"1:2:{next(self.mtimes)}:boot")
+        monkeypatch.setattr(store_module, "_settle", lambda mtime_ns: self.settled.append(mtime_ns) or True)
+
+
+def _finish(tmp_path):
+    return DiskStore(str(tmp_path), index=None).finish()
+
+
+def test_finish_after_the_tick_of_the_last_change_records_the_stamp_at_once(monkeypatch, tmp_path):
+    clock = _Clock(monkeypatch, ticks=[1_000_000_001 + 4_000_000], mtimes=[1_000_000_001])
+    assert _finish(tmp_path) == "1:2:1000000001:boot"
+    assert clock.settled == [] and os.listdir(tmp_path) == []
+
+
+def test_fine_grained_timestamps_need_no_wait_for_the_clock_tick(monkeypatch, tmp_path):
+    # the probe's change, right after a stat and within the same tick, got a later mtime
+    clock = _Clock(monkeypatch, ticks=[1_000_000_001, 1_000_000_001], mtimes=[1_000_000_001, 1_000_123_456])
+    assert _finish(tmp_path) == "1:2:1000123456:boot"
+    assert clock.settled == []
+    assert os.listdir(tmp_path) == []  # the probe file is gone
+
+
+@pytest.mark.parametrize(
+    "ticks, mtimes",
+    [
+        ([1_000_000_001, 1_000_000_001], [1_000_000_001, 1_000_000_001]),  # coarse: same mtime in the tick
+        ([1_000_000_001, 1_004_000_001], [1_000_000_001, 1_004_000_001]),  # coarse: the next tick's time
+    ],
+)
+def test_coarse_timestamps_wait_out_the_tick_of_the_last_change(monkeypatch, tmp_path, ticks, mtimes):
+    clock = _Clock(monkeypatch, ticks=ticks, mtimes=mtimes)
+    assert _finish(tmp_path) == f"1:2:{mtimes[1]}:boot"
+    assert clock.settled == [mtimes[1]]  # waited for the stamp it records, the probe's
+
+
+def _go_files(data_dir, count, network="net1"):
+    """`count` reservations c0.. written as the Go plugin writes them, then indexed once."""
+    net = os.path.join(data_dir, network)
+    os.makedirs(net)
+    for i in range(count):
+        with open(os.path.join(net, f"10.1.{(i + 2) >> 8}.{(i + 2) & 255}"), "w") as f:
+            f.write(f"c{i}\r\neth0")
+    held(data_dir, "nobody")
+
+
+def test_a_truncated_index_is_rebuilt_before_use(data_dir, scans):
+    _go_files(data_dir, 2000)
+    path = index_path(data_dir, "net1")
+    os.truncate(path, os.path.getsize(path) - 4096)  # its last page lost
+    scans.clear()
+    assert held(data_dir, "c1999") == ["10.1.7.209"]
+    assert len(scans) == 1
+
+
+def test_truncation_is_told_by_the_sqlite_header(data_dir):
+    path = index_path(data_dir, "net1")
+    assert not index_module.is_truncated(path)  # no index yet
+    _go_files(data_dir, 2000)
+    assert not index_module.is_truncated(path)
+    os.truncate(path, os.path.getsize(path) - 4096)
+    assert index_module.is_truncated(path)
+    os.truncate(path, 50)
+    assert index_module.is_truncated(path)
+
+
+def test_after_a_reboot_a_damaged_index_is_rebuilt_without_reading_it(data_dir, monkeypatch):
+    _go_files(data_dir, 2000)
+    path = index_path(data_dir, "net1")
+    with open(path, "r+b") as f:  # the tail of the file never reached the disk
+        f.seek(os.path.getsize(path) - 8192)
+        f.write(bytes(8192))
+    monkeypatch.setattr(store_module, "_boot_id", lambda: "another-boot")
+    assert held(data_dir, "c1999") == ["10.1.7.209"]
+    with open_store(data_dir, "net1") as store:
+        assert len(store.reservations()) == 2000
+
+
+def test_an_index_failing_mid_operation_is_dropped_and_rebuilt_by_the_next_call(data_dir, scans, monkeypatch):
+    _go_files(data_dir, 10)
+
+    def malformed(*args):
+        raise store_module.sqlite3.DatabaseError("database disk image is malformed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module.Index, "by_attachment", malformed)
+        with pytest.raises(CNIError) as caught:
+            held(data_dir, "c3")
+    assert caught.value.code == 5 and "index" in caught.value.msg
+    assert not os.path.exists(index_path(data_dir, "net1"))
+    scans.clear()
+    assert held(data_dir, "c3") == ["10.1.0.5"]
+    assert len(scans) == 1
+
+
+def test_a_foreign_change_right_after_each_call_is_always_seen(data_dir):
+    """Whatever the file system's timestamps, a change made the instant a call returns (often in
+    the same clock tick) must never leave the index trusting its old view."""
+    net = os.path.join(data_dir, "net1")
+    for i in range(50):
+        assert reserve(data_dir, f"10.1.1.{i + 2}", f"ours{i}")
+        with open(os.path.join(net, f"10.1.2.{i + 2}"), "w") as f:  # the Go plugin, just after us
+            f.write(f"theirs{i}\r\neth0")
+        assert held(data_dir, f"theirs{i}") == [f"10.1.2.{i + 2}"]
+        os.unlink(os.path.join(net, f"10.1.1.{i + 2}"))  # and a release behind our back
+        assert held(data_dir, f"ours{i}") == []
