@@ -42,10 +42,6 @@ def supports_check(version: str) -> bool:
     return version_tuple(version) >= (0, 4, 0)
 
 
-def supports_gc_and_status(version: str) -> bool:
-    return version_tuple(version) >= (1, 1, 0)
-
-
 def is_v1_1(version: str) -> bool:
     return version_tuple(version) >= (1, 1, 0)
 
