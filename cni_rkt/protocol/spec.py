@@ -18,6 +18,9 @@ VERBS: tuple[str, ...] = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 MAX_IFNAME_LENGTH = 15
 
+# Where GC finds the runtime's live attachments; libcni sends both, older ones only the second.
+VALID_ATTACHMENTS_KEYS: tuple[str, str] = ("cni.dev/valid-attachments", "cni.dev/attachments")
+
 
 def version_tuple(version: str) -> tuple[int, int, int]:
     """'0.3.1' -> (0, 3, 1); raises ValueError for anything that is not x.y.z."""
