@@ -14,8 +14,9 @@ IMPLICIT_VERSION = "0.1.0"
 
 VERBS: tuple[str, ...] = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 
-# The name and container-id pattern of the spec (pkg/utils in the Go library).
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+# The name and container-id pattern of the spec (pkg/utils in the Go library). \Z, not $:
+# Python's $ also matches before a final newline, Go's only at the very end.
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
 MAX_IFNAME_LENGTH = 15
 
 # Where GC finds the runtime's live attachments; libcni sends both, older ones only the second.
