@@ -37,10 +37,6 @@ class Link:
     def promisc(self) -> bool:
         return bool(self.flags & IFF_PROMISC)
 
-    @property
-    def is_up(self) -> bool:
-        return bool(self.flags & IFF_UP)
-
 
 def open_netlink():
     """A netlink socket bound to the netns we are in right now."""

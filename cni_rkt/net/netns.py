@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -48,7 +47,9 @@ class NetnsMissing(Exception):
 def _setns(fd: int) -> None:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The process's own symbols, as worker/namespaces.py takes them: find_library would
+        # import ctypes.util and fork ldconfig to name the libc we are already linked to.
+        _libc = ctypes.CDLL(None, use_errno=True)
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

@@ -18,6 +18,7 @@ from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
 from cni_rkt.plugins.bridge_result import AddressPlan, build_result, parse_ipam_answer, plan_addresses, pod_routes
 from cni_rkt.protocol.delegate import call_plugin, delegate_other
 from cni_rkt.protocol.invocation import Invocation
+from cni_rkt.protocol import spec
 from cni_rkt.protocol.result import DNS, Interface, Result, prev_result
 from cni_rkt.protocol.undo import UndoStack
 
@@ -322,9 +323,10 @@ def gc(inv: Invocation) -> None:
 
 def valid_attachments(config: dict) -> set[tuple[str, str]]:
     """(containerID, ifname) pairs from cni.dev/valid-attachments (or the older key)."""
-    raw = config.get("cni.dev/valid-attachments")
+    key, legacy_key = spec.VALID_ATTACHMENTS_KEYS
+    raw = config.get(key)
     if raw is None:
-        raw = config.get("cni.dev/attachments") or []
+        raw = config.get(legacy_key) or []
     if not isinstance(raw, list):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "cni.dev/valid-attachments must be a list", "cni.dev/valid-attachments")
     return {

@@ -8,14 +8,14 @@ the gateway, and isDefaultGateway adds a default route per family unless IPAM ga
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net.addresses import RouteSpec
 from cni_rkt.plugins.bridge_config import BridgeConfig
 from cni_rkt.protocol import spec
-from cni_rkt.protocol.result import DNS, Interface, IPConfig, Result, Route, ip_family, parse_result
+from cni_rkt.protocol.delegate import parse_add_answer
+from cni_rkt.protocol.result import DNS, Interface, IPConfig, Result, Route, ip_family
 
 CONTAINER_INTERFACE_INDEX = 2  # after the bridge (0) and the host veth (1)
 _DEFAULT_DST = {4: "0.0.0.0/0", 6: "::/0"}
@@ -36,11 +36,7 @@ def gateway_for(address: str) -> str:
 
 def parse_ipam_answer(stdout: bytes, ipam_type: str, cni_version: str) -> Result:
     """IPAM's ADD output as a result with at least one usable address, or a CNIError."""
-    try:
-        obj = json.loads(stdout)
-    except ValueError as exc:
-        raise CNIError(ErrorCode.DECODING_FAILURE, f"{ipam_type} printed a result that is not JSON: {exc}") from exc
-    result = parse_result(obj, cni_version)
+    result = parse_add_answer(stdout, ipam_type, cni_version)
     if not result.ips:
         raise CNIError(ErrorCode.INTERNAL, "IPAM plugin returned missing IP config")
     check_ipam_routes(result, ipam_type)

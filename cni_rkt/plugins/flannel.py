@@ -29,8 +29,7 @@ from cni_rkt.protocol.result import Result, result_to_dict
 from cni_rkt.protocol.runner import log
 from cni_rkt.protocol.undo import UndoStack
 
-VALID_ATTACHMENTS = "cni.dev/valid-attachments"
-LEGACY_ATTACHMENTS = "cni.dev/attachments"  # the key's name before cni PR #1103
+VALID_ATTACHMENTS, LEGACY_ATTACHMENTS = spec.VALID_ATTACHMENTS_KEYS  # the second: the name before cni PR #1103
 
 
 def _current_delegate(conf: FlannelConfig) -> dict:

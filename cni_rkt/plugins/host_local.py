@@ -19,8 +19,7 @@ from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, IPConfig, Result, prev_result
-
-VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
+from cni_rkt.protocol.spec import VALID_ATTACHMENTS_KEYS
 
 
 def load_config(inv: Invocation) -> IpamConfig:

@@ -117,9 +117,13 @@ def call_plugin(
 
 def delegate_add(plugin_type: str, stdin: bytes, environ: Mapping[str, str], cni_path: tuple[str, ...], version: str):
     """ADD through a delegate; its result parsed into our model."""
+    return parse_add_answer(call_plugin(plugin_type, "ADD", stdin, environ, cni_path), plugin_type, version)
+
+
+def parse_add_answer(stdout: bytes, plugin_type: str, version: str):
+    """A delegate's ADD output as a Result (for callers that must act between call and parse)."""
     from cni_rkt.protocol.result import parse_result
 
-    stdout = call_plugin(plugin_type, "ADD", stdin, environ, cni_path)
     try:
         obj = json.loads(stdout)
     except ValueError as exc:

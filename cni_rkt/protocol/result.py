@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
@@ -67,9 +67,6 @@ class Result:
     ips: tuple[IPConfig, ...] = ()
     routes: tuple[Route, ...] = ()
     dns: DNS = field(default_factory=DNS)
-
-    def with_version(self, version: str) -> Result:
-        return replace(self, cni_version=version)
 
 
 def ip_family(address: str) -> int:

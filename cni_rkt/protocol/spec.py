@@ -14,9 +14,13 @@ IMPLICIT_VERSION = "0.1.0"
 
 VERBS: tuple[str, ...] = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 
-# The name and container-id pattern of the spec (pkg/utils in the Go library).
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+# The name and container-id pattern of the spec (pkg/utils in the Go library). \Z, not $:
+# Python's $ also matches before a final newline, Go's only at the very end.
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
 MAX_IFNAME_LENGTH = 15
+
+# Where GC finds the runtime's live attachments; libcni sends both, older ones only the second.
+VALID_ATTACHMENTS_KEYS: tuple[str, str] = ("cni.dev/valid-attachments", "cni.dev/attachments")
 
 
 def version_tuple(version: str) -> tuple[int, int, int]:
@@ -40,10 +44,6 @@ def has_ip_version_field(version: str) -> bool:
 
 def supports_check(version: str) -> bool:
     return version_tuple(version) >= (0, 4, 0)
-
-
-def supports_gc_and_status(version: str) -> bool:
-    return version_tuple(version) >= (1, 1, 0)
 
 
 def is_v1_1(version: str) -> bool:

@@ -28,7 +28,6 @@ from cni_rkt.runtime import cache, load_json_object
 from cni_rkt.runtime.cache import Attachment
 from cni_rkt.runtime.netconf import NetworkList
 
-VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")  # libcni sends both
 RKT_CNI_VERSION = "0.1.0"
 
 
@@ -220,7 +219,7 @@ def gc(net: NetworkList, valid: Iterable[tuple[str, str]], rt: Runtime) -> None:
         listed = [{"containerID": cid, "ifname": ifname} for cid, ifname in valid]
         for plugin in net.plugins:
             config = dict(plugin, name=net.name, cniVersion=net.cni_version)
-            config.update({key: listed for key in VALID_ATTACHMENTS_KEYS})
+            config.update({key: listed for key in spec.VALID_ATTACHMENTS_KEYS})
             try:
                 _run(rt, plugin["type"], "GC", render_config(config), None)
             except CNIError as error:

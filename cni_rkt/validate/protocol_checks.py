@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
+from cni_rkt.protocol.spec import NAME_PATTERN, version_tuple
+from cni_rkt.protocol.spec import SUPPORTED_VERSIONS as SPEC_VERSIONS
 from cni_rkt.validate.document import CONF_EXTENSIONS, LIST_EXTENSIONS, Document, pointer_join
 from cni_rkt.validate.findings import Severity
 from cni_rkt.validate.schemas import json_type as json_kind
 
-SPEC_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*")
 RESERVED_KEYS = ("runtimeConfig", "args", "prevResult")
 # Plugins that refuse older configuration versions (containernetworking/plugins v1.x).
 MINIMUM_VERSION = {"bandwidth": "0.3.0", "firewall": "0.4.0", "vrf": "0.3.1"}
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
 
 
 def effective_version(doc: Document) -> str:
@@ -58,7 +52,7 @@ def check_name(doc: Document) -> None:
     name = value["name"]
     if not isinstance(name, str):
         doc.emit("CNI106", "/name", f"\"name\" must be a string, found {json_kind(name)}")
-    elif not NAME_PATTERN.fullmatch(name):
+    elif not NAME_PATTERN.match(name):
         doc.emit("CNI110", "/name", f"network name {name!r} has characters the runtime rejects "
                  "(\"invalid characters found in network name\"): it must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$")
 

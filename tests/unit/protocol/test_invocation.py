@@ -78,6 +78,14 @@ def test_container_id_rules():
     assert error_of(env(CNI_CONTAINERID="-x")).details == "-x"
 
 
+def test_a_trailing_newline_is_not_part_of_a_valid_name():
+    # Go's `$` matches only at the very end; Python's also before a final newline.
+    err = error_of(env(CNI_CONTAINERID="c1\n"))
+    assert (err.code, err.msg) == (4, "invalid characters in containerID")
+    err = error_of(env(), b'{"cniVersion":"1.0.0","name":"net1\\n"}')
+    assert (err.code, err.msg) == (7, "invalid characters found in network name")
+
+
 @pytest.mark.parametrize("ifname,msg", [
     ("a" * 16, "interface name is too long"),
     (".", "interface name is . or .."),
