@@ -76,13 +76,6 @@ def desired_rules(
     return rules
 
 
-def legacy_jumps(
-    interfaces: Iterable[ipaddress.IPv4Interface | ipaddress.IPv6Interface], chain: str, comment: str
-) -> list[Rule]:
-    """The `-s <subnet>` jumps of older plugin versions, which tear-down removes too."""
-    return [Rule(POSTROUTING, _commented(comment, "-s", str(i.network), target=chain)) for i in interfaces]
-
-
 def parse_save(text: str) -> NatTable:
     """The chains and rules of the nat table in `iptables-save -t nat` output."""
     table = NatTable()

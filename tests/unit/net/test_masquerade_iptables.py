@@ -106,11 +106,6 @@ def test_remove_found_is_empty_when_nothing_is_left():
     assert ipt.plan_remove_found(empty, {CHAIN}) == []
 
 
-def test_legacy_jumps_use_the_subnet_as_source():
-    (jump,) = ipt.legacy_jumps(interfaces("10.22.0.2/16"), CHAIN, COMMENT)
-    assert jump.spec[:2] == ("-s", "10.22.0.0/16") and jump.target == CHAIN
-
-
 def test_missing_rules_name_what_is_gone():
     table = ipt.parse_save(GO_SAVE)
     rules = ipt.desired_rules(interfaces("10.22.0.2/16"), CHAIN, COMMENT)
