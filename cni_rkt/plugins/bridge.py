@@ -16,9 +16,9 @@ from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links, netns, sysctl
 from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
 from cni_rkt.plugins.bridge_result import AddressPlan, build_result, parse_ipam_answer, plan_addresses, pod_routes
+from cni_rkt.protocol.attachments import valid_attachments
 from cni_rkt.protocol.delegate import call_plugin, delegate_other
 from cni_rkt.protocol.invocation import Invocation
-from cni_rkt.protocol import spec
 from cni_rkt.protocol.result import DNS, Interface, Result, prev_result
 from cni_rkt.protocol.undo import UndoStack
 
@@ -307,6 +307,7 @@ def status(inv: Invocation) -> None:
 def gc(inv: Invocation) -> None:
     """IPAM's GC, then the masquerade rules of attachments that are not valid any more."""
     conf = load(inv)
+    valid = valid_attachments(inv.config)  # no list: refuse before anything is removed
     errors: list[str] = []
     if conf.is_layer3:
         try:
@@ -316,21 +317,6 @@ def gc(inv: Invocation) -> None:
     # also when ipMasq is off now: rules made while it was on are still this network's
     from cni_rkt.net import masquerade
 
-    errors += masquerade.gc_masquerade(conf.network, valid_attachments(inv.config))
+    errors += masquerade.gc_masquerade(conf.network, valid)
     if errors:
         raise CNIError(ErrorCode.INTERNAL, "bridge GC failed", "; ".join(errors))
-
-
-def valid_attachments(config: dict) -> set[tuple[str, str]]:
-    """(containerID, ifname) pairs from cni.dev/valid-attachments (or the older key)."""
-    key, legacy_key = spec.VALID_ATTACHMENTS_KEYS
-    raw = config.get(key)
-    if raw is None:
-        raw = config.get(legacy_key) or []
-    if not isinstance(raw, list):
-        raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "cni.dev/valid-attachments must be a list", "cni.dev/valid-attachments")
-    return {
-        (str(a.get("containerID", "")), str(a.get("ifname", "")))
-        for a in raw
-        if isinstance(a, dict)
-    }

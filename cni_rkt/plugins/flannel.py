@@ -17,19 +17,19 @@ from __future__ import annotations
 import copy
 import json
 
-from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.flannel.config import FlannelConfig, load_flannel_config
 from cni_rkt.flannel.delegate_config import build_delegate_config, render_delegate_config
 from cni_rkt.flannel.saved_configs import SavedConfig, SavedConfigs
 from cni_rkt.flannel.subnet_env import load_subnet_env
 from cni_rkt.protocol import spec
+from cni_rkt.protocol.attachments import valid_attachments
 from cni_rkt.protocol.delegate import delegate_add, delegate_other, find_plugin
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import Result, result_to_dict
 from cni_rkt.protocol.runner import log
 from cni_rkt.protocol.undo import UndoStack
 
-VALID_ATTACHMENTS, LEGACY_ATTACHMENTS = spec.VALID_ATTACHMENTS_KEYS  # the second: the name before cni PR #1103
 
 
 def _current_delegate(conf: FlannelConfig) -> dict:
@@ -127,20 +127,6 @@ def status(inv: Invocation) -> None:
     delegate_other(delegate["type"], "STATUS", stdin, inv.environ, inv.cni_path)
 
 
-def valid_attachments(config: dict) -> set[tuple[str, str]]:
-    """The runtime's live (containerID, ifname) pairs; the key is required, no guessing."""
-    key = VALID_ATTACHMENTS if VALID_ATTACHMENTS in config else LEGACY_ATTACHMENTS
-    entries = config.get(key)
-    if not isinstance(entries, list):
-        raise invalid_config(f"GC needs {VALID_ATTACHMENTS!r} (a list of {{containerID, ifname}}), got {entries!r}")
-    pairs = set()
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("containerID"), str):
-            raise invalid_config(f"{key}: each entry needs a string 'containerID', got {entry!r}")
-        pairs.add((entry["containerID"], str(entry.get("ifname", ""))))
-    return pairs
-
-
 def _stale(store: SavedConfigs, conf: FlannelConfig, valid: set[tuple[str, str]]):
     """This network's saved configs (with the parsed delegate) whose attachment is not valid."""
     valid_ids = {container_id for container_id, _ in valid}
@@ -169,7 +155,7 @@ def gc(inv: Invocation) -> None:
             errors.append(error)
     try:
         delegate = _current_delegate(conf)
-        for key in (VALID_ATTACHMENTS, LEGACY_ATTACHMENTS):
+        for key in spec.VALID_ATTACHMENTS_KEYS:
             if key in inv.config:
                 delegate[key] = inv.config[key]
         stdin = render_delegate_config(delegate)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from cni_rkt.errors import CNIError, ErrorCode, internal, invalid_config
+from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
 from cni_rkt.ipam.files import check_attachment, network_dir, scan_attachment
@@ -19,7 +19,7 @@ from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
 from cni_rkt.protocol.result import DNS, IPConfig, Result, prev_result
-from cni_rkt.protocol.spec import VALID_ATTACHMENTS_KEYS
+from cni_rkt.protocol.attachments import valid_attachments
 
 
 def load_config(inv: Invocation) -> IpamConfig:
@@ -75,23 +75,9 @@ def check(inv: Invocation) -> None:
         )
 
 
-def _valid_attachments(config: dict) -> set[tuple[str, str]]:
-    key = next((k for k in VALID_ATTACHMENTS_KEYS if k in config), None)
-    raw = config.get(key) if key else None
-    if not isinstance(raw, list):
-        raise invalid_config("GC needs a list of valid attachments", VALID_ATTACHMENTS_KEYS[0])
-    valid = set()
-    for item in raw:
-        if not (isinstance(item, dict) and isinstance(item.get("containerID"), str)
-                and isinstance(item.get("ifname", ""), str)):
-            raise invalid_config(f"{key}: invalid attachment {item!r}", key)
-        valid.add((item["containerID"], item.get("ifname", "")))
-    return valid
-
-
 def gc(inv: Invocation) -> None:
     conf = load_config(inv)
-    valid = _valid_attachments(inv.config)
+    valid = valid_attachments(inv.config)
     valid_containers = {cid for cid, _ in valid}
     with open_store(conf.data_dir, conf.network) as store:
         _release_all(store, [r for r in store.reservations() if not _is_valid(r, valid, valid_containers)])

@@ -81,3 +81,14 @@ def test_gc_removes_rules_of_attachments_no_longer_valid(sandbox, masq_bridge):
     assert done.returncode == 0, done.stdout
     rules = chain_lines(sandbox)
     assert any("cid-keep" in r for r in rules) and not any("cid-drop" in r for r in rules)
+
+
+def test_gc_without_the_attachment_list_is_refused_and_removes_nothing(sandbox, masq_bridge):
+    masq_bridge.config["cniVersion"] = "1.1.0"
+    masq_bridge.add(sandbox.pod(), "cid-live")
+    rules = chain_lines(sandbox)
+    done = masq_bridge.run("GC", None, cid="", ifname="", config=dict(masq_bridge.config))
+    assert done.returncode == 1
+    reply = done.json()
+    assert reply["code"] == 7 and "cni.dev/valid-attachments" in reply["msg"]
+    assert chain_lines(sandbox) == rules
