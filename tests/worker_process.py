@@ -51,10 +51,13 @@ def _accepts(path: str) -> bool:
 
 
 @contextmanager
-def running_worker(directory: str, idle: float = 120.0):
-    """A worker on a private socket in `directory`; yields (Popen, socket path)."""
+def running_worker(directory: str, idle: float = 120.0, extra_roots: tuple[str, ...] = ()):
+    """A worker on a private socket in `directory`; yields (Popen, socket path).
+
+    `extra_roots` are appended to its import roots (which it watches for changes).
+    """
     path = worker_socket(directory)
-    roots = import_roots()
+    roots = [*import_roots(), *extra_roots]
     argv = [sys.executable, "-IS", "-c", client._BOOTSTRAP, path, repr(idle), *roots]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -78,9 +81,8 @@ def end_background_workers(directory: str) -> list[int]:
 
 
 def request_key(version: str = __version__) -> bytes:
-    """The key a launcher of this checkout sends (version, installation, code stamp)."""
+    """The key a launcher of this checkout sends (version, installation, package directory)."""
     import cni_rkt
 
     roots = import_roots()
-    stamp = identity.code_stamp(os.path.dirname(cni_rkt.__file__), roots)
-    return identity.request_key(version, identity.install_id(sys.executable, roots), stamp)
+    return identity.request_key(version, identity.install_id(sys.executable, roots), identity.tree_id(cni_rkt.__path__[0]))

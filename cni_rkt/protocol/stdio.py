@@ -1,7 +1,5 @@
 """Reading a plugin's stdin, shared by the launcher's client and runner.main (stdlib only)."""
 
-from __future__ import annotations
-
 import errno
 import sys
 

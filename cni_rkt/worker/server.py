@@ -1,9 +1,9 @@
 """The worker process: import everything once, then hand each request to a fresh child.
 
-Life cycle: leave the spawner's namespaces (root only, see namespaces.py), stamp the code
-on disk, take the lock beside the socket (one worker per socket), import the plugins,
+Life cycle: leave the spawner's namespaces (root only, see namespaces.py), watch the code
+on disk (codewatch.py), take the lock beside the socket (one worker per socket), import the plugins,
 listen, serve (pool.py: one pre-forked child per request), and exit after `idle` seconds
-without a request, or as soon as a client shows that the code on disk changed.
+without a request, or as soon as the code on disk changed.
 
 Who is served is admission.py's call; anyone refused runs in-process.
 
@@ -26,6 +26,7 @@ from dataclasses import replace
 
 from cni_rkt import __version__
 from cni_rkt.worker import admission, identity, namespaces, warmup, wire
+from cni_rkt.worker.codewatch import CodeWatch
 from cni_rkt.worker.pool import Child, close_all, fork_child
 from cni_rkt.worker.request import handoff_fields, parse_request
 
@@ -37,8 +38,9 @@ SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2
 def main(path: str, idle: float, roots: list[str]) -> None:
     if os.geteuid() == 0:
         namespaces.leave_caller_namespaces()
-    stamp = identity.code_stamp(os.path.dirname(sys.modules["cni_rkt"].__file__), roots)
-    key = identity.request_key(__version__, identity.install_id(sys.executable, roots), stamp)
+    package_dir = os.path.dirname(sys.modules["cni_rkt"].__file__)
+    code = CodeWatch(package_dir, roots)  # before the plugins are imported
+    key = identity.request_key(__version__, identity.install_id(sys.executable, roots), identity.tree_id(package_dir))
     lock = take_lock(path)
     if lock is None:
         return
@@ -47,7 +49,7 @@ def main(path: str, idle: float, roots: list[str]) -> None:
     warmup.preload()
     warmup.rehearse()
     warmup.freeze()
-    Worker(path, key, lock, idle).serve_forever()
+    Worker(path, key, lock, idle, code).serve_forever()
 
 
 def take_lock(path: str) -> int | None:
@@ -77,9 +79,11 @@ def _send(conn: socket.socket, *fields: bytes) -> None:
 class Worker:
     """The accept loop: admit a caller, hand its request to a spare child, relay the reply."""
 
-    def __init__(self, path: str, key: bytes, lock: int, idle: float, spares: int = SPARE_CHILDREN) -> None:
+    def __init__(self, path: str, key: bytes, lock: int, idle: float, code: CodeWatch,
+                 spares: int = SPARE_CHILDREN) -> None:
         self.path = path
         self.key = key
+        self.code = code
         self.lock = lock
         self.idle = idle
         self.spare_target = spares
@@ -91,6 +95,8 @@ class Worker:
         # can land in os.fork()'s at-fork hooks, where Python ignores it.
         self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.selector.register(self.wakeup_read, selectors.EVENT_READ)
+        if code.fileno() is not None:  # retire as soon as the code changes, not at the next request
+            self.selector.register(code.fileno(), selectors.EVENT_READ)
         self.listener = self._listen()
         self.last_activity = time.monotonic()
 
@@ -119,6 +125,8 @@ class Worker:
                         self._accept()
                     elif selected.fileobj == self.wakeup_read:
                         _drain(self.wakeup_read)
+                    elif selected.fileobj == self.code.fileno():
+                        self._retire_if_code_changed()
                     else:
                         self._collect(selected.data)
                 if self.stopping:
@@ -161,6 +169,9 @@ class Worker:
             except FileNotFoundError:
                 pass
         os.close(self.lock)
+        if self.code.fileno() is not None:
+            self.selector.unregister(self.code.fileno())
+        self.code.close()
         for spare in self.spares:  # a spare exits when its control socket closes
             self._drop(spare)
             os.waitpid(spare.pid, 0)
@@ -169,6 +180,8 @@ class Worker:
     def _inherited_fds(self) -> list[int]:
         """What a new child must close: everything the worker holds for itself and others."""
         fds = [self.lock, self.selector.fileno(), self.wakeup_read, self.wakeup_write]
+        if self.code.fileno() is not None:
+            fds.append(self.code.fileno())
         if self.listener is not None:
             fds.append(self.listener.fileno())
         for child in (*self.spares, *self.busy):
@@ -211,10 +224,19 @@ class Worker:
         self._dispatch(request, conn)
 
     def _key_refusal(self, key: bytes) -> str:
+        if self._retire_if_code_changed():
+            return admission.STALE_CODE
         reason = admission.key_refusal(self.key, key)
         if reason.startswith(admission.STALE):
-            self.retire()  # the code on disk changed since we imported it
+            self.retire()  # the caller imports another tree than ours
         return reason
+
+    def _retire_if_code_changed(self) -> bool:
+        """Retire when the code on disk changed since we imported it; whether it did."""
+        if self.listener is None or not self.code.changed():
+            return False
+        self.retire()
+        return True
 
     def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
         if not self.spares:

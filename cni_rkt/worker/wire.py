@@ -16,8 +16,6 @@ Inside the worker, the parent hands an admitted request to a pre-forked child th
 way: the request's fields plus the caller's uid and gid, with the same four fds.
 """
 
-from __future__ import annotations
-
 import sys
 
 import _socket

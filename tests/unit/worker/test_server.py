@@ -48,6 +48,16 @@ def test_request_with_a_changed_code_stamp_makes_the_worker_retire(worker):
     assert not os.path.exists(path) and not os.path.exists(path + ".pid")
 
 
+def test_worker_retires_as_soon_as_its_code_changes_on_disk(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with running_worker(str(tmp_path / "sockets"), extra_roots=(str(root),)) as (proc, path):
+        assert proc.poll() is None  # listening
+        (root / "newly_installed.py").write_text("")
+        assert proc.wait(timeout=30) == 0  # without waiting for a request
+        assert not os.path.exists(path) and not os.path.exists(path + ".pid")
+
+
 def test_unknown_plugin_is_refused(worker):
     _proc, path = worker
     with pytest.raises(client.Declined, match="unknown plugin"):

@@ -1,0 +1,130 @@
+"""Whether the code a worker imported changed on disk since, without a walk per request.
+
+A worker must not serve once its code changed under it (an upgrade in place, a development
+checkout edited). It watches the package tree and the import roots with inotify, set up
+before the plugins are imported: the kernel queues an event as a file is written, so a
+request that comes after any change finds it pending, at the cost of one non-blocking
+read. What inotify cannot see (a change made on another host of a network filesystem) is
+caught by re-walking the tree (`code_stamp`) at most once a second, and every time when
+inotify is unavailable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+
+IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
+IN_Q_OVERFLOW, IN_IGNORED, IN_ISDIR = 0x4000, 0x8000, 0x40000000
+_ENTRIES = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE  # what changes a directory's mtime
+_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW  # the watch (or events) lost
+WATCHED = _ENTRIES | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF
+RESTAMP_SECONDS = 1.0
+_HEADER = 16  # struct inotify_event: int wd; uint32 mask, cookie, len; then the name
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def code_stamp(package_dir: str, roots: list[str]) -> set[tuple]:
+    """Changes when a .py file under the package or an import root's entries change."""
+    stamp = set()
+    for directory in package_dirs(package_dir):
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(".py") and not entry.is_dir(follow_symlinks=False):
+                    info = entry.stat()
+                    stamp.add((entry.path, info.st_mtime_ns, info.st_size))
+    for root in roots:
+        try:
+            stamp.add((root, os.stat(root).st_mtime_ns))
+        except OSError:
+            stamp.add((root, None))
+    return stamp
+
+
+def package_dirs(package_dir: str) -> list[str]:
+    """The package directory and every directory below it but __pycache__."""
+    found, pending = [], [package_dir]
+    while pending:
+        directory = pending.pop()
+        found.append(directory)
+        with os.scandir(directory) as entries:
+            pending += [e.path for e in entries if e.is_dir(follow_symlinks=False) and e.name != "__pycache__"]
+    return found
+
+
+def is_code_change(mask: int, name: bytes, in_root: bool) -> bool:
+    """Whether one inotify event can change what the worker would import."""
+    if mask & _GONE:
+        return True
+    if not name:  # the watched directory itself: only going away matters (above)
+        return in_root and bool(mask & IN_ATTRIB)  # a root's mtime was part of the stamp
+    if in_root:
+        return bool(mask & _ENTRIES)  # an entry added, removed or renamed, as its mtime tells
+    if mask & IN_ISDIR:
+        return name != b"__pycache__" and bool(mask & _ENTRIES)  # a subpackage came or went
+    return name.endswith(b".py")
+
+
+class CodeWatch:
+    """Set up before importing the code it guards; `changed()` then says if it changed since."""
+
+    def __init__(self, package_dir: str, roots: list[str]) -> None:
+        self.package_dir, self.roots = package_dir, roots
+        self.stamp = code_stamp(package_dir, roots)
+        self.stamped_at = time.monotonic()
+        self.seen_change = False
+        self.fd, self.root_watches = self._watch()
+
+    def _watch(self) -> tuple[int | None, set[int]]:
+        fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            return None, set()
+        root_watches = set()
+        try:
+            for directory, in_root in [*((d, False) for d in package_dirs(self.package_dir)),
+                                       *((r, True) for r in self.roots)]:
+                wd = _libc.inotify_add_watch(fd, os.fsencode(directory), WATCHED)
+                if wd < 0:
+                    raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
+                if in_root:
+                    root_watches.add(wd)
+        except OSError:  # e.g. the watch limit: walk the tree on every check instead
+            os.close(fd)
+            return None, set()
+        return fd, root_watches
+
+    def fileno(self) -> int | None:
+        return self.fd
+
+    def changed(self) -> bool:
+        """Whether the code on disk changed since set-up (once true, it stays true)."""
+        if not self.seen_change and self.fd is not None:
+            self.seen_change = self._pending_change()
+        if not self.seen_change and (self.fd is None or time.monotonic() - self.stamped_at >= RESTAMP_SECONDS):
+            self.seen_change = code_stamp(self.package_dir, self.roots) != self.stamp
+            self.stamped_at = time.monotonic()
+        return self.seen_change
+
+    def _pending_change(self) -> bool:
+        change = False
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return change
+            offset = 0
+            while offset + _HEADER <= len(data):
+                wd, mask, _cookie, size = (int.from_bytes(data[offset + i : offset + i + 4], sys.byteorder)
+                                           for i in (0, 4, 8, 12))
+                name = data[offset + _HEADER : offset + _HEADER + size].rstrip(b"\0")
+                change = change or is_code_change(mask, name, wd in self.root_watches)
+                offset += _HEADER + size
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
