@@ -86,3 +86,35 @@ def request_key(version: str = __version__) -> bytes:
 
     roots = import_roots()
     return identity.request_key(version, identity.install_id(sys.executable, roots), identity.tree_id(cni_rkt.__path__[0]))
+
+
+def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
+    """The PID of `parent`'s child that keeps `path` open (waits until there is one).
+
+    A spare forked meanwhile holds the worker's copy for a moment before it closes it,
+    so a child counts once it still holds `path` a little later.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        holding = _children_holding(parent, path)
+        if holding:
+            time.sleep(0.2)
+            kept = holding & _children_holding(parent, path)
+            if len(kept) == 1:
+                return kept.pop()
+        time.sleep(0.02)
+    raise AssertionError(f"no child of {parent} kept {path} open")
+
+
+def _children_holding(parent: int, path: str) -> set[int]:
+    found = set()
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if int(f.read().rsplit(") ", 1)[1].split()[1]) != parent:
+                    continue
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
+                found.add(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+    return found

@@ -5,8 +5,8 @@ checkout edited). It watches the package tree and the import roots with inotify,
 before the plugins are imported: the kernel queues an event as a file is written, so a
 request that comes after any change finds it pending, at the cost of one non-blocking
 read. What inotify cannot see (a change made on another host of a network filesystem) is
-caught by re-walking the tree (`code_stamp`) at most once a second, and every time when
-inotify is unavailable.
+caught by re-walking the tree (`code_stamp`) once a second, off the requests' path; when
+inotify is unavailable, every check walks it.
 """
 
 from __future__ import annotations
@@ -101,13 +101,23 @@ class CodeWatch:
         return self.fd
 
     def changed(self) -> bool:
-        """Whether the code on disk changed since set-up (once true, it stays true)."""
-        if not self.seen_change and self.fd is not None:
-            self.seen_change = self._pending_change()
-        if not self.seen_change and (self.fd is None or time.monotonic() - self.stamped_at >= RESTAMP_SECONDS):
-            self.seen_change = code_stamp(self.package_dir, self.roots) != self.stamp
-            self.stamped_at = time.monotonic()
+        """Whether the code on disk changed since set-up (once true, it stays true).
+
+        Cheap with inotify (pending events only); without it, a walk of the tree.
+        """
+        if not self.seen_change:
+            self.seen_change = self._pending_change() if self.fd is not None else self._walk_differs()
         return self.seen_change
+
+    def rewalk_if_due(self) -> None:
+        """With inotify, walk the tree anyway once in RESTAMP_SECONDS, for what inotify
+        cannot see; the worker calls this off a request's path."""
+        if self.fd is not None and not self.seen_change and time.monotonic() - self.stamped_at >= RESTAMP_SECONDS:
+            self.seen_change = self._walk_differs()
+
+    def _walk_differs(self) -> bool:
+        self.stamped_at = time.monotonic()
+        return code_stamp(self.package_dir, self.roots) != self.stamp
 
     def _pending_change(self) -> bool:
         change = False

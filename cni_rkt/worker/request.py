@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
@@ -33,18 +35,32 @@ class Request:
         return self.environ.get("CNI_COMMAND", "")
 
 
-def handoff_fields(request: Request) -> list[bytes]:
-    """What the worker sends the child that will serve `request` (with request.fds)."""
+REPLY_TO_CALLER, REPLY_TO_WORKER = b"caller", b"worker"
+
+
+def handoff_fields(request: Request, reply_to: bytes) -> list[bytes]:
+    """What the worker sends the child that will serve `request`.
+
+    With it go request.fds and, when the child replies to the caller itself
+    (REPLY_TO_CALLER), the caller's connection as one more fd.
+    """
     return [
         wire.PROTOCOL, request.key, request.plugin.encode(), str(request.umask).encode(),
         wire.encode_environ(request.environ), request.stdin, str(request.uid).encode(), str(request.gid).encode(),
+        reply_to,
     ]
 
 
-def parse_handoff(fields: list[bytes], fds: list[int]) -> Request:
-    if len(fields) != 8:
+def parse_handoff(fields: list[bytes], fds: list[int]) -> tuple[Request, socket.socket | None]:
+    """The request and, when the child is to reply to the caller, the caller's connection."""
+    if len(fields) != 9 or fields[8] not in (REPLY_TO_CALLER, REPLY_TO_WORKER):
         raise wire.ProtocolError("not a hand-off")
-    return parse_request(fields[:6], fds, int(fields[6]), int(fields[7]))
+    conn = None
+    if fields[8] == REPLY_TO_CALLER:
+        if len(fds) != len(wire.FD_NAMES) + 1:
+            raise wire.ProtocolError("a hand-off to reply to the caller without the caller's connection")
+        conn = socket.socket(fileno=fds.pop())
+    return parse_request(fields[:6], fds, int(fields[6]), int(fields[7])), conn
 
 
 def parse_request(fields: list[bytes], fds: list[int], uid: int, gid: int) -> Request:
@@ -82,15 +98,21 @@ def become_caller(request: Request) -> None:
     os.environ.update(request.environ)
 
 
-def serve(request: Request) -> tuple[bytes, int]:
-    """Run the request as its caller would have; the reply to send back."""
+def take_on_caller(request: Request) -> Callable[[], tuple[bytes, int]]:
+    """Become the caller now; return what runs the request as the caller would have
+    (or, if this process could not become the caller, returns why, running nothing)."""
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         become_caller(request)
     except OSError as exc:
         error = CNIError(ErrorCode.INTERNAL, f"cni-rkt worker could not take on the caller's context: {exc}")
-        return error_reply(error, config_version_hint(request.stdin)), 1
+        reply = error_reply(error, config_version_hint(request.stdin)), 1
+        return lambda: reply
+    return lambda: _run(request)
+
+
+def _run(request: Request) -> tuple[bytes, int]:
     try:
         return run(request.plugin, dict(os.environ), request.stdin)
     except BaseException as exc:  # noqa: BLE001 - SIGTERM's SystemExit, after the undo ran

@@ -7,8 +7,11 @@ without a request, or as soon as the code on disk changed.
 
 Who is served is admission.py's call; anyone refused runs in-process.
 
-If a request's child dies without a result, the caller gets an error; if it was an ADD,
-the worker first runs DEL for it, so a lost ADD leaves no half-configured pod.
+Once it said "accepted", the worker hands the caller's connection to the child, which
+replies itself (pool.py); the worker follows the child's progress on its control socket.
+If the child dies after the caller's "go" and before its reply, the caller gets an error
+from the worker; if it was an ADD, the worker first runs DEL for it, so a lost ADD leaves
+no half-configured pod.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from dataclasses import replace
 from cni_rkt import __version__
 from cni_rkt.worker import admission, identity, namespaces, warmup, wire
 from cni_rkt.worker.codewatch import CodeWatch
-from cni_rkt.worker.pool import Child, close_all, fork_child
-from cni_rkt.worker.request import handoff_fields, parse_request
+from cni_rkt.worker.pool import CHILD_NO_GO, CHILD_REPLYING, CHILD_RUNNING, RESULT, Child, close_all, fork_child
+from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fields, parse_request
 
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
 REQUEST_READ_TIMEOUT = 5.0
@@ -130,13 +133,13 @@ class Worker:
                     else:
                         self._collect(selected.data)
                 if self.stopping:
-                    self.retire()  # busy children still finish and get their replies relayed
+                    self.retire()  # busy children still finish and reply
                 if self.busy or events:
                     self.last_activity = time.monotonic()
                 elif self.listener is not None and time.monotonic() - self.last_activity >= self.idle:
                     self.retire()
                 if self._wants_spare() and not self.selector.select(0):
-                    self._add_spare()
+                    self._add_spare(rehearse=not self.busy)  # under load, rehearsing costs more CPU than it saves
         finally:
             self.retire()
 
@@ -144,15 +147,15 @@ class Worker:
         self.stopping = True
 
     def _wants_spare(self) -> bool:
-        """Fork only while no child is busy: a fork takes milliseconds in which no reply
-        could be relayed. Under load, _dispatch forks when it finds no spare."""
-        return self.listener is not None and not self.busy and len(self.spares) < self.spare_target
+        """Fork while no child is busy, and whenever no spare is left: children reply to
+        their callers themselves, so a fork delays no reply, only the next accept."""
+        return self.listener is not None and len(self.spares) < self.spare_target and not (self.busy and self.spares)
 
     def _timeout(self) -> float | None:
-        if self.busy:
-            return None
         if self._wants_spare():
             return 0.0
+        if self.busy:
+            return None
         return max(0.0, self.idle - (time.monotonic() - self.last_activity))
 
     def retire(self) -> None:
@@ -213,15 +216,13 @@ class Worker:
             if reason:
                 _send(conn, b"refused", reason.encode())
                 raise wire.ProtocolError(reason)
-            _send(conn, b"accepted")
-            if wire.read_frame(conn) != [b"go"]:
-                raise wire.ProtocolError("client did not confirm")
-            conn.settimeout(None)
+            _send(conn, b"accepted")  # the child reads the caller's "go"
         except (OSError, ValueError, wire.ProtocolError):
             close_all(fds)
             conn.close()
             return
         self._dispatch(request, conn)
+        self.code.rewalk_if_due()  # the child has the request: this delays nobody
 
     def _key_refusal(self, key: bytes) -> str:
         if self._retire_if_code_changed():
@@ -239,13 +240,19 @@ class Worker:
         return True
 
     def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
+        """Hand `request` to a spare. The child replies to the caller on `conn`, except the
+        DEL `undoing` a lost ADD, whose result comes back here."""
         if not self.spares:
             self._add_spare(rehearse=False)  # the request is waiting for this one
         child = self.spares.pop(0)
         child.request, child.conn, child.undoing = request, conn, undoing
         self.busy.append(child)
+        fds = list(request.fds.values())
+        reply_to = REPLY_TO_WORKER if undoing else REPLY_TO_CALLER
+        if reply_to == REPLY_TO_CALLER:
+            fds.append(conn.fileno())
         try:
-            wire.send_frame_with_fds(child.control, handoff_fields(request), list(request.fds.values()))
+            wire.send_frame_with_fds(child.control, handoff_fields(request, reply_to), fds)
         except OSError:
             pass  # the child is gone: _collect sees its end of file and reports it
 
@@ -256,17 +263,34 @@ class Worker:
             chunk = b""
         if chunk:
             child.output += chunk
-            reply = child.complete_reply()
-            if reply is not None and not child.replied:
-                child.replied = True
-                self._child_replied(child, reply)
+            try:
+                for message in child.messages():
+                    self._child_said(child, message)
+            except wire.ProtocolError:
+                pass  # not our child's words: its end of file decides
             return
         self._drop(child)
         _, status = os.waitpid(child.pid, 0)
         if child in self.spares:
             self.spares.remove(child)  # died before it was needed; a new one will be forked
-        elif not child.replied:
+        elif child.undoing and child.state != RESULT:
+            self._reply_lost_add(child, None)
+        elif child.state == CHILD_RUNNING:
             self._child_lost(child, status)
+        elif child.state == b"" and child.conn is not None:  # it died before the caller's "go" reached it
+            what = f"the worker's process for {child.request.command} {_describe(status)} before running it"
+            self._finish_with_error(child, f"{what}; nothing was changed")
+
+    def _child_said(self, child: Child, message: list[bytes]) -> None:
+        kind = message[0] if message else b""
+        if kind == RESULT and child.undoing and child.state != RESULT:
+            child.state = kind
+            self._reply_lost_add(child, message)
+        elif kind in (CHILD_NO_GO, CHILD_REPLYING) and not child.undoing:
+            child.state = kind
+            self._release(child)  # the child holds its own copies; nothing is left for us to say
+        elif kind == CHILD_RUNNING and not child.undoing:
+            child.state = kind
 
     def _drop(self, child: Child) -> None:
         self.selector.unregister(child.control)
@@ -274,17 +298,9 @@ class Worker:
         if child in self.busy:
             self.busy.remove(child)
 
-    def _child_replied(self, child: Child, reply: list[bytes]) -> None:
-        if child.undoing:
-            self._reply_lost_add(child, reply)
-        else:
-            self._finish(child, reply)
-
     def _child_lost(self, child: Child, status: int) -> None:
-        """The child ended without a complete reply: tell the caller; undo a lost ADD first."""
-        if child.undoing:
-            self._reply_lost_add(child, None)
-        elif child.request.command == "ADD":
+        """The child ended while running the request: tell the caller; undo a lost ADD first."""
+        if child.request.command == "ADD":
             undo_env = dict(child.request.environ, CNI_COMMAND="DEL")
             self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=_describe(status))
         else:
@@ -309,16 +325,21 @@ class Worker:
 
         stdin = child.request.stdin
         stdout = error_reply(CNIError(ErrorCode.INTERNAL, message), config_version_hint(stdin))
-        self._finish(child, [b"result", b"1", stdout])
+        self._finish(child, [RESULT, b"1", stdout])
 
     def _finish(self, child: Child, reply: list[bytes]) -> None:
         try:
             child.conn.sendall(wire.encode_fields(reply))
         except OSError:
             pass  # the caller is gone (a runtime timeout killed it): nobody to tell
-        child.conn.close()
-        close_all(child.request.fds.values())
-        child.conn = None
+        self._release(child)
+
+    def _release(self, child: Child) -> None:
+        """Close our copies of the caller's connection and fds."""
+        if child.conn is not None:
+            child.conn.close()
+            close_all(child.request.fds.values())
+            child.conn = None
 
 
 def _drain(fd: int) -> None:

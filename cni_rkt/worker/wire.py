@@ -10,10 +10,12 @@ each again length-prefixed. The conversation on one connection:
     server -> client   [b"result", exit code, stdout]
 
 The "go" step makes a request run at most once: a client that gave up waiting for
-"accepted" (and runs in-process) closes the socket, and the server never forks for it.
+"accepted" (and runs in-process) closes the socket, and the request never runs.
 
 Inside the worker, the parent hands an admitted request to a pre-forked child the same
-way: the request's fields plus the caller's uid and gid, with the same four fds.
+way: the request's fields plus the caller's uid and gid and whom to reply to, with the
+same four fds and the caller's connection. From "accepted" on, the child is the other
+end of the conversation: it reads the "go" and writes the result (pool.py).
 """
 
 import sys
@@ -22,6 +24,7 @@ import _socket
 
 PROTOCOL = b"cni-rkt-worker/1"
 FD_NAMES = ("netns", "mntns", "cwd", "stderr")
+MAX_HANDOFF_FDS = len(FD_NAMES) + 1  # and the caller's connection
 MAX_FRAME = 64 * 1024 * 1024  # a network config is kilobytes; anything bigger is not ours
 
 
@@ -77,11 +80,11 @@ def send_frame_with_fds(sock, fields: list[bytes], fds: list[int]) -> None:
         sock.sendall(frame[sent:])
 
 
-def receive_frame_with_fds(sock) -> tuple[list[bytes], list[int]]:
+def receive_frame_with_fds(sock, max_fds: int = len(FD_NAMES)) -> tuple[list[bytes], list[int]]:
     """One frame and the fds that came with it (closed again if the frame is broken)."""
     import os
 
-    data, ancdata, _flags, _addr = sock.recvmsg(65536, _socket.CMSG_SPACE(4 * len(FD_NAMES)))
+    data, ancdata, _flags, _addr = sock.recvmsg(65536, _socket.CMSG_SPACE(4 * max_fds))
     fds: list[int] = []
     for level, kind, payload in ancdata:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:

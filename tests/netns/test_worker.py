@@ -15,13 +15,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 import pytest
 from conftest import needs_root
 from plugin_calls import REPO_ROOT, cni_env
-from worker_process import running_worker
+from worker_process import child_holding, running_worker
 
 from cni_rkt.launcher import install_launchers
 from cni_rkt.worker import client
@@ -174,23 +173,6 @@ def add_killed_while_waiting(paths: Paths, plugin: str, stdin: bytes, lock_path:
                 caller.kill()
                 caller.wait()
     return Killed(stdout, stderr, caller.returncode, host_at_kill)
-
-
-def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
-    """The PID of `parent`'s child that has `path` open (waits until there is one)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    if int(f.read().rsplit(") ", 1)[1].split()[1]) != parent:
-                        continue
-                if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
-                    return pid
-            except (OSError, IndexError, ValueError):
-                continue
-        time.sleep(0.02)
-    raise AssertionError(f"no child of {parent} opened {path}")
 
 
 @needs_root

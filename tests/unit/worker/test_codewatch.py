@@ -78,3 +78,17 @@ def test_bytecode_and_other_files_in_the_package_are_not_changes(tree):
 ])
 def test_which_inotify_events_are_code_changes(mask, name, in_root, expected):
     assert codewatch.is_code_change(mask, name, in_root) is expected
+
+
+def test_a_change_inotify_cannot_see_is_found_by_the_periodic_walk(tree, monkeypatch):
+    watch = CodeWatch(str(tree / "pkg"), [str(tree)])
+    try:
+        monkeypatch.setattr(watch, "_pending_change", lambda: False)  # as on a network filesystem
+        (tree / "pkg" / "sub" / "mod.py").write_text("x = 22\n")
+        watch.rewalk_if_due()  # not due yet: set-up just walked
+        assert not watch.changed()
+        watch.stamped_at -= codewatch.RESTAMP_SECONDS
+        watch.rewalk_if_due()
+        assert watch.changed()
+    finally:
+        watch.close()

@@ -5,13 +5,16 @@ Every worker here is started by `running_worker`, which ends it by PID afterward
 
 import json
 import os
+import signal
+import socket
 import sys
+import time
 
 import pytest
-from worker_process import request_key, running_worker
+from worker_process import child_holding, request_key, running_worker
 
 from cni_rkt.protocol import runner
-from cni_rkt.worker import admission, client, server, warmup
+from cni_rkt.worker import admission, client, server, warmup, wire
 
 MISSING_NETNS = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
 CONFIG = b'{"cniVersion":"1.0.0","name":"n"}'
@@ -120,3 +123,71 @@ def test_a_module_that_fails_to_import_does_not_stop_the_preload(monkeypatch, tm
 )
 def test_request_key_decides_between_served_stale_and_foreign(theirs, reason):
     assert admission.key_refusal(b"0.1.0|abc|1.2.3", theirs) == reason
+
+
+def accepted_conversation(path: str, environ: dict, stdin: bytes) -> socket.socket:
+    """A client's conversation up to "accepted" (the next step would be its "go")."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    fds = client._namespace_fds()
+    try:
+        client._send_request(sock, request_key(), "host-local", environ, stdin, fds)
+    finally:
+        for fd in fds[:3]:
+            os.close(fd)
+    assert wire.read_frame(sock) == [b"accepted"]
+    return sock
+
+
+@pytest.fixture
+def host_local_call(tmp_path, monkeypatch):
+    """(environ, stdin, reservations()) of a host-local ADD; our cwd is a directory only
+    the child serving that ADD holds open, to find that child by."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    data_dir = tmp_path / "data"
+    stdin = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": "host-local",
+                        "ipam": {"type": "host-local", "subnet": "10.46.0.0/29", "dataDir": str(data_dir)}}).encode()
+    environ = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/proc/self/ns/net",
+               "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
+    return environ, stdin, lambda: sorted(p.name for p in (data_dir / "n").glob("10.*"))
+
+
+def test_a_request_never_confirmed_never_runs(worker, host_local_call):
+    proc, path = worker
+    environ, stdin, reservations = host_local_call
+    with accepted_conversation(path, environ, stdin):
+        child = child_holding(proc.pid, os.getcwd())
+    # The caller gave up instead of saying "go" (it runs in-process instead).
+    while os.path.exists(f"/proc/{child}"):  # the child ends without running anything
+        time.sleep(0.02)
+    assert reservations() == []
+    assert client.request(path, request_key(), "host-local", environ, stdin)[1] == 0
+    assert reservations() == ["10.46.0.2"]
+
+
+def test_a_child_lost_before_the_go_tells_the_caller_nothing_changed(worker, host_local_call):
+    proc, path = worker
+    environ, stdin, reservations = host_local_call
+    with accepted_conversation(path, environ, stdin) as sock:
+        os.kill(child_holding(proc.pid, os.getcwd()), signal.SIGKILL)
+        sock.sendall(wire.encode_fields([b"go"]))
+        kind, code, stdout = wire.read_frame(sock)
+    assert (kind, code) == (b"result", b"1")
+    assert "before running it; nothing was changed" in json.loads(stdout)["msg"]
+    assert reservations() == []
+
+
+def test_the_child_replies_to_the_caller_even_if_the_worker_dies(worker, host_local_call):
+    proc, path = worker
+    environ, stdin, reservations = host_local_call
+    with accepted_conversation(path, environ, stdin) as sock:
+        child_holding(proc.pid, os.getcwd())  # it has the request
+        proc.kill()
+        proc.wait()
+        sock.sendall(wire.encode_fields([b"go"]))
+        kind, code, stdout = wire.read_frame(sock)
+    assert (kind, code) == (b"result", b"0")
+    assert json.loads(stdout)["ips"][0]["address"] == "10.46.0.2/29"
+    assert reservations() == ["10.46.0.2"]
