@@ -1,8 +1,8 @@
 """The worker process: import everything once, then hand each request to a fresh child.
 
 Life cycle: leave the spawner's namespaces (root only, see namespaces.py), watch the code
-on disk (codewatch.py), take the lock beside the socket (one worker per socket), import the plugins,
-listen, serve (pool.py: one pre-forked child per request), and exit after `idle` seconds
+on disk (codewatch.py), take the lock beside the socket (one worker per socket), import the
+plugins, listen, serve (pool.py: one pre-forked child per request), and exit after `idle` seconds
 without a request, or as soon as the code on disk changed.
 
 Who is served is admission.py's call; anyone refused runs in-process.
@@ -10,14 +10,13 @@ Who is served is admission.py's call; anyone refused runs in-process.
 Once it said "accepted", the worker hands the caller's connection to the child, which
 replies itself (pool.py); the worker follows the child's progress on its control socket.
 If the child dies after the caller's "go" and before its reply, the caller gets an error
-from the worker; if it was an ADD, the worker first runs DEL for it, so a lost ADD leaves
-no half-configured pod.
+from the worker (lost.py); if it was an ADD, the worker first runs DEL for it, so a lost
+ADD leaves no half-configured pod.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import selectors
 import signal
@@ -28,7 +27,7 @@ import time
 from dataclasses import replace
 
 from cni_rkt import __version__
-from cni_rkt.worker import admission, identity, namespaces, warmup, wire
+from cni_rkt.worker import admission, identity, lost, namespaces, warmup, wire
 from cni_rkt.worker.codewatch import CodeWatch
 from cni_rkt.worker.pool import CHILD_NO_GO, CHILD_REPLYING, CHILD_RUNNING, RESULT, Child, close_all, fork_child
 from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fields, parse_request
@@ -80,7 +79,8 @@ def _send(conn: socket.socket, *fields: bytes) -> None:
 
 
 class Worker:
-    """The accept loop: admit a caller, hand its request to a spare child, relay the reply."""
+    """The accept loop: admit a caller, hand its request and connection to a spare child,
+    follow the child until it replied, and speak for it if it died."""
 
     def __init__(self, path: str, key: bytes, lock: int, idle: float, code: CodeWatch,
                  spares: int = SPARE_CHILDREN) -> None:
@@ -278,8 +278,7 @@ class Worker:
         elif child.state == CHILD_RUNNING:
             self._child_lost(child, status)
         elif child.state == b"" and child.conn is not None:  # it died before the caller's "go" reached it
-            what = f"the worker's process for {child.request.command} {_describe(status)} before running it"
-            self._finish_with_error(child, f"{what}; nothing was changed")
+            self._finish_with_error(child, lost.before_running(child.request.command, status))
 
     def _child_said(self, child: Child, message: list[bytes]) -> None:
         kind = message[0] if message else b""
@@ -302,30 +301,15 @@ class Worker:
         """The child ended while running the request: tell the caller; undo a lost ADD first."""
         if child.request.command == "ADD":
             undo_env = dict(child.request.environ, CNI_COMMAND="DEL")
-            self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=_describe(status))
+            self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=lost.describe(status))
         else:
-            self._finish_with_error(child, f"the worker's process for {child.request.command} {_describe(status)}")
+            self._finish_with_error(child, lost.while_running(child.request.command, status))
 
     def _reply_lost_add(self, child: Child, undo_reply: list[bytes] | None) -> None:
-        what = f"the worker's process for ADD {child.undoing}"
-        if undo_reply is not None and undo_reply[1] == b"0":
-            self._finish_with_error(child, f"{what}; DEL ran and removed what it had set up")
-            return
-        detail = "DEL did not finish either"
-        if undo_reply is not None:
-            try:
-                detail = "DEL failed too: " + json.loads(undo_reply[2]).get("msg", "")
-            except (ValueError, AttributeError):
-                pass
-        self._finish_with_error(child, f"{what}; {detail}: run DEL for this container")
+        self._finish_with_error(child, lost.lost_add(child.undoing, undo_reply))
 
     def _finish_with_error(self, child: Child, message: str) -> None:
-        from cni_rkt.errors import CNIError, ErrorCode
-        from cni_rkt.protocol.runner import config_version_hint, error_reply
-
-        stdin = child.request.stdin
-        stdout = error_reply(CNIError(ErrorCode.INTERNAL, message), config_version_hint(stdin))
-        self._finish(child, [RESULT, b"1", stdout])
+        self._finish(child, lost.error_result(message, child.request.stdin))
 
     def _finish(self, child: Child, reply: list[bytes]) -> None:
         try:
@@ -349,8 +333,3 @@ def _drain(fd: int) -> None:
     except BlockingIOError:
         pass
 
-
-def _describe(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"was killed by signal {os.WTERMSIG(status)}"
-    return f"ended with status {os.waitstatus_to_exitcode(status)} and no result"
