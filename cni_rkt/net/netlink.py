@@ -1,8 +1,8 @@
 """The netlink socket and the link record every net/ module shares (pyroute2 stays in here and below).
 
-Every function takes an open `IPRoute` (see `open_netlink`), so a caller decides which
-namespace it talks to and how many sockets it opens. Kernel errors become CNIError in
-`netlink_errors`; look-ups treat absence as a value.
+Every function takes an open `RouteSocket` (see `open_netlink` and rtnl.py), so a caller
+decides which namespace it talks to and how many sockets it opens. Kernel errors become
+CNIError in `netlink_errors`; look-ups treat absence as a value.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ class Link:
 
 def open_netlink():
     """A netlink socket bound to the netns we are in right now."""
-    from pyroute2 import IPRoute
+    from cni_rkt.net.rtnl import RouteSocket
 
-    return IPRoute()
+    return RouteSocket()
 
 
 def strerror(exc: Exception) -> str:
@@ -66,8 +66,29 @@ def netlink_errors(action: str) -> Iterator[None]:
 
 
 
+def attributes(msg) -> dict:
+    """A decoded message's attributes by name, values decoded on first read (the first of a
+    repeated name wins, as pyroute2's get_attr): one pass instead of one scan per name."""
+    slots: dict = {}
+    for slot in msg["attrs"]:
+        slots.setdefault(slot.name, slot)
+    return _Attributes(slots)
+
+
+class _Attributes:
+    __slots__ = ("_slots",)
+
+    def __init__(self, slots: dict) -> None:
+        self._slots = slots
+
+    def get(self, name: str, default=None):
+        slot = self._slots.get(name)
+        return default if slot is None else slot.value
+
+
 def _to_link(msg) -> Link:
-    info = msg.get_attr("IFLA_LINKINFO")
+    attrs = attributes(msg)
+    info = attrs.get("IFLA_LINKINFO")
     kind = info.get_attr("IFLA_INFO_KIND") if info else ""
     hairpin = isolated = False
     if info is not None and info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge":
@@ -77,13 +98,13 @@ def _to_link(msg) -> Link:
             isolated = bool(port.get_attr("IFLA_BRPORT_ISOLATED"))
     return Link(
         index=msg["index"],
-        name=msg.get_attr("IFLA_IFNAME"),
+        name=attrs.get("IFLA_IFNAME"),
         kind=kind or "",
-        mac=msg.get_attr("IFLA_ADDRESS") or "",
-        mtu=msg.get_attr("IFLA_MTU") or 0,
-        master=msg.get_attr("IFLA_MASTER") or 0,
-        peer=msg.get_attr("IFLA_LINK") or 0,
-        operstate=msg.get_attr("IFLA_OPERSTATE") or "",
+        mac=attrs.get("IFLA_ADDRESS") or "",
+        mtu=attrs.get("IFLA_MTU") or 0,
+        master=attrs.get("IFLA_MASTER") or 0,
+        peer=attrs.get("IFLA_LINK") or 0,
+        operstate=attrs.get("IFLA_OPERSTATE") or "",
         flags=msg["flags"],
         hairpin=hairpin,
         isolated=isolated,
@@ -94,19 +115,19 @@ def find_link(ipr, name: str) -> Link | None:
     from pyroute2.netlink.exceptions import NetlinkError
 
     try:
-        msgs = ipr.link("get", ifname=name)
+        msg = ipr.get_link(name=name)
     except NetlinkError as exc:
         if exc.code in (errno.ENODEV, errno.ENOENT):
             return None
         raise CNIError(ErrorCode.INTERNAL, f'could not look up "{name}": {strerror(exc)}') from exc
-    return _to_link(msgs[0])
+    return _to_link(msg)
 
 
 def get_link(ipr, index: int) -> Link:
     with netlink_errors(f"could not look up link {index}"):
-        return _to_link(ipr.link("get", index=index)[0])
+        return _to_link(ipr.get_link(index=index))
 
 
 def ports_of(ipr, bridge_index: int) -> list[Link]:
     with netlink_errors("could not list links"):
-        return [_to_link(m) for m in ipr.get_links() if m.get_attr("IFLA_MASTER") == bridge_index]
+        return [_to_link(m) for m in ipr.dump_links(master=bridge_index)]

@@ -2,7 +2,7 @@
 
 `preload` imports every module a plugin may need (the plugins import some lazily, on
 their first ipMasq or CHECK). `rehearse` then walks the paths every request takes:
-netlink dumps through pyroute2 (read-only, in the worker's own namespace), a config
+netlink dumps through pyroute2's message classes (read-only, in the worker's own namespace), a config
 parsed into an Invocation, a result rendered. Run once in the worker, it settles
 first-use work (lazy imports, caches) for all children; run in a spare child while it
 waits, it takes the copy-on-write page faults a request would otherwise pay: measured
@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import importlib
 import pkgutil
+import socket
 import sys
 
 # Packages whose modules a plugin may import; cli and validate are not for plugins.
@@ -52,15 +53,17 @@ def _try_import(name: str):
 def rehearse() -> None:
     """Best effort: a warm-up that fails only leaves the next request a little slower."""
     try:
-        from pyroute2 import IPRoute
+        from cni_rkt.net.rtnl import RouteSocket
 
         from cni_rkt.protocol.invocation import parse_invocation
         from cni_rkt.protocol.result import parse_result, render_result
 
-        with IPRoute() as ipr:
-            ipr.get_links()
-            ipr.get_addr()
-            ipr.get_routes()
+        with RouteSocket() as ipr:
+            for link in ipr.dump_links():
+                ipr.get_link(index=link["index"])
+                ipr.dump_addresses(link["index"])
+            ipr.dump_routes(socket.AF_INET)
+            ipr.dump_routes(socket.AF_INET6)
         parse_invocation(_SAMPLE_ENV, _SAMPLE_CONFIG)
         render_result(parse_result(_SAMPLE_RESULT, "1.0.0"), "0.2.0")
     except Exception as exc:  # noqa: BLE001 - warming up must never cost a request
