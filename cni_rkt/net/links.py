@@ -239,16 +239,53 @@ def wait_oper_up(ipr, link: Link, delays: Sequence[float] = OPER_UP_DELAYS) -> L
 
 def remove_link(ipr, name: str) -> list[str] | None:
     """Delete `name`; return the global addresses it had, or None if it was not there."""
-    from pyroute2.netlink.exceptions import NetlinkError
+    removal = LinkRemoval(ipr, name)
+    removal.run()
+    return removal.addresses
 
-    link = find_link(ipr, name)
-    if link is None:
-        return None
-    had = addresses(ipr, link.index)
-    try:
-        ipr.delete_link(link.index)
-    except NetlinkError as exc:
-        if exc.code in (errno.ENODEV, errno.ENOENT):
-            return None
-        raise CNIError(ErrorCode.INTERNAL, f"failed to delete {name!r}: {strerror(exc)}") from exc
-    return had
+
+class LinkRemoval:
+    """Deleting `name`, in two steps: the look-up (its addresses are read now) and the
+    deletion, which `start` runs in a thread. Deleting a veth blocks in the kernel for about
+    20 ms (it waits out an RCU grace period, without the GIL); a DEL spends that time on
+    its other steps and calls `wait`, which raises what the deletion raised."""
+
+    def __init__(self, ipr, name: str) -> None:
+        self.ipr, self.name = ipr, name
+        self.link = find_link(ipr, name)
+        self.addresses = addresses(ipr, self.link.index) if self.link is not None else None
+        self._thread = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        if self.link is None:
+            return
+        try:
+            self.ipr.delete_link(self.link.index)
+        except NetlinkError as exc:
+            if exc.code in (errno.ENODEV, errno.ENOENT):
+                self.addresses = None
+                return
+            raise CNIError(ErrorCode.INTERNAL, f"failed to delete {self.name!r}: {strerror(exc)}") from exc
+
+    def start(self) -> LinkRemoval:
+        import threading
+
+        def run_keeping_error() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # noqa: BLE001 - handed to wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run_keeping_error, name=f"remove {self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error

@@ -237,33 +237,41 @@ def setup_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, und
 
 
 def delete(inv: Invocation) -> None:
-    """Link, then IPAM, then masquerade rules; each step tolerates what is already gone."""
+    """Link, IPAM, then masquerade rules; each step tolerates what is already gone. The
+    link's deletion waits in the kernel, so IPAM and the rules are released meanwhile."""
     conf = load(inv)
-    addresses = remove_container_link(inv)
-    if conf.is_layer3 and conf.ip_masq and not addresses:
-        addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
-    if conf.is_layer3:
-        ipam_call(inv, conf, "DEL")
-    if conf.mac_spoof_check:
-        from cni_rkt.net import spoofcheck
+    with removing_container_link(inv) as addresses:
+        if conf.is_layer3 and conf.ip_masq and not addresses:
+            addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
+        if conf.is_layer3:
+            ipam_call(inv, conf, "DEL")
+        if conf.mac_spoof_check:
+            from cni_rkt.net import spoofcheck
 
-        spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname)
-    if conf.is_layer3 and conf.ip_masq:
-        from cni_rkt.net import masquerade
+            spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname)
+        if conf.is_layer3 and conf.ip_masq:
+            from cni_rkt.net import masquerade
 
-        masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, addresses or [])
+            masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, addresses or [])
 
 
-def remove_container_link(inv: Invocation) -> list[str] | None:
-    """Delete CNI_IFNAME in the pod (its veth peer goes too); the addresses it had."""
+@contextlib.contextmanager
+def removing_container_link(inv: Invocation):
+    """Delete CNI_IFNAME in the pod (its veth peer goes too) in the background; yield the
+    addresses it had (None: no netns or no such link); wait for the deletion on the way out."""
     pod_ns = netns.open_netns_if_present(inv.netns)
     if pod_ns is None:
-        return None
+        yield None
+        return
     try:
         with netns.entered(pod_ns):
             pod = links.open_netlink()
         try:
-            return links.remove_link(pod, inv.ifname)
+            removal = links.LinkRemoval(pod, inv.ifname).start()
+            try:
+                yield removal.addresses
+            finally:
+                removal.wait()
         finally:
             pod.close()
     finally:
