@@ -30,8 +30,6 @@ class Link:
     peer: int  # a veth's peer index (in its own netns), else 0
     operstate: str
     flags: int
-    hairpin: bool = False
-    isolated: bool = False
 
     @property
     def promisc(self) -> bool:
@@ -90,12 +88,6 @@ def _to_link(msg) -> Link:
     attrs = attributes(msg)
     info = attrs.get("IFLA_LINKINFO")
     kind = info.get_attr("IFLA_INFO_KIND") if info else ""
-    hairpin = isolated = False
-    if info is not None and info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge":
-        port = info.get_attr("IFLA_INFO_SLAVE_DATA")
-        if port is not None:
-            hairpin = bool(port.get_attr("IFLA_BRPORT_MODE"))
-            isolated = bool(port.get_attr("IFLA_BRPORT_ISOLATED"))
     return Link(
         index=msg["index"],
         name=attrs.get("IFLA_IFNAME"),
@@ -106,8 +98,6 @@ def _to_link(msg) -> Link:
         peer=attrs.get("IFLA_LINK") or 0,
         operstate=attrs.get("IFLA_OPERSTATE") or "",
         flags=msg["flags"],
-        hairpin=hairpin,
-        isolated=isolated,
     )
 
 
