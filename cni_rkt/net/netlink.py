@@ -118,6 +118,20 @@ def get_link(ipr, index: int) -> Link:
         return _to_link(ipr.get_link(index=index))
 
 
+def port_flags(ipr, index: int) -> tuple[bool, bool]:
+    """(hairpin, isolated) of bridge port `index`; (False, False) if it is not a port. Kept
+    out of Link: decoding a port's bridge data is most of a look-up's cost, and only CHECK
+    reads it."""
+    with netlink_errors(f"could not look up link {index}"):
+        info = attributes(ipr.get_link(index=index)).get("IFLA_LINKINFO")
+    if info is None or info.get_attr("IFLA_INFO_SLAVE_KIND") != "bridge":
+        return False, False
+    port = info.get_attr("IFLA_INFO_SLAVE_DATA")
+    if port is None:
+        return False, False
+    return bool(port.get_attr("IFLA_BRPORT_MODE")), bool(port.get_attr("IFLA_BRPORT_ISOLATED"))
+
+
 def ports_of(ipr, bridge_index: int) -> list[Link]:
     with netlink_errors("could not list links"):
         return [_to_link(m) for m in ipr.dump_links(master=bridge_index)]
