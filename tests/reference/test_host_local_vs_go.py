@@ -49,6 +49,18 @@ def test_legacy_files_written_by_old_versions_are_released_by_both(ours, data_di
     assert address_files(net) == {}
 
 
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
+@pytest.mark.parametrize("container_id", ["", "bad id", "-x"])
+def test_empty_or_invalid_container_id_is_the_same_error(ours, data_dir, command, container_id):
+    conf = ipam_config(data_dir)
+    go, mine = (call(plugin, command, conf, container_id) for plugin in (GO_HOST_LOCAL, ours))
+    assert go.returncode == mine.returncode == 1
+    fields = ("code", "msg", "details")
+    assert [mine.json().get(f) for f in fields] == [go.json().get(f) for f in fields]
+    assert go.json()["code"] == 4
+    assert not os.path.exists(os.path.join(data_dir, "net1"))
+
+
 def _history(resolv_conf: str):
     """(command, container, config keyword arguments, CNI_ARGS, extra top-level keys)."""
     small = {"subnet": "10.8.0.0/29"}  # .2-.6 usable: wraps and runs out

@@ -178,6 +178,21 @@ def test_add_errors_have_codes_and_leave_no_reservation(data_dir, ipam, cni_args
     assert not os.path.exists(net) or [f for f in files(data_dir) if f[0].isdigit()] == []
 
 
+@pytest.mark.parametrize("cid, ifname, msg", [
+    ("", "eth0", "required env variables [CNI_CONTAINERID] missing"),
+    ("a/b", "eth0", "invalid characters in containerID"),
+    ("..", "eth0", "invalid characters in containerID"),
+    ("c1\r\nx", "eth0", "invalid characters in containerID"),
+    ("c1", "../x", "interface name contains / or : or whitespace characters"),
+    ("c1", "eth0\r\nx", "interface name contains / or : or whitespace characters"),
+    ("c1", "..", "interface name is . or .."),
+])
+def test_values_that_would_forge_a_file_are_refused_before_any_reservation(data_dir, cid, ifname, msg):
+    out, status = invoke("ADD", config(data_dir), cid, ifname)
+    assert status == 1 and error(out) == (4, msg)
+    assert not os.path.exists(data_dir)
+
+
 def test_exhaustion_and_duplicate_are_reported_like_the_reference(data_dir):
     conf = config(data_dir, subnet="10.1.0.0/30")
     add_address(conf, "c1")
