@@ -17,7 +17,7 @@ from cni_rkt.protocol.delegate import LAUNCHER_MARKER
 
 PLUGIN_NAMES = ("bridge", "host-local", "flannel")
 # What a plugin process may import; jsonschema is for `validate` only.
-_PLUGIN_DEPENDENCIES = ("cni_rkt", "pyroute2", "netaddr")
+_PLUGIN_DEPENDENCIES = ("cni_rkt", "pyroute2")
 # Runtimes exec launchers as whatever user they run as; a plugin dir is a bin dir.
 LAUNCHER_MODE = 0o755
 PLUGIN_DIR_MODE = 0o755

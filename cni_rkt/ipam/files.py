@@ -34,7 +34,7 @@ def parse_content(data: bytes) -> tuple[str, str | None]:
 def address_of_name(name: str) -> tuple[int, int] | None:
     """(family, number) of an address file's name, None for any other file.
 
-    inet_pton rather than netaddr: a rebuild parses every name, and this is 10x faster.
+    Plain ints rather than ipaddress values: a rebuild parses every name.
     """
     for family, af in ((4, socket.AF_INET), (6, socket.AF_INET6)):
         try:

@@ -3,12 +3,14 @@
 import fcntl
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from cni_rkt.ipam import store as store_module
 from cni_rkt.plugins.host_local import reserved_ips
-from cni_rkt.protocol.runner import run
+from cni_rkt.protocol.runner import PLUGIN_MODULES, run
 
 
 @pytest.fixture
@@ -349,3 +351,12 @@ def test_reserved_ips_still_answers_when_the_index_cannot_be_written(data_dir, m
 
     monkeypatch.setattr(store_module, "Index", unwritable)
     assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2", "fd00::10"]
+
+
+@pytest.mark.parametrize("module", sorted(PLUGIN_MODULES.values()))
+def test_no_plugin_imports_netaddr(module):
+    # ~35 ms of every exec's start-up went to importing netaddr; the ipam code uses ipaddress.
+    probe = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'netaddr'))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert proc.stdout.strip() == "[]"
