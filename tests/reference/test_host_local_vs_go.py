@@ -1,6 +1,6 @@
 """Ours and Debian's Go host-local on the same data: no double allocation, same bytes.
 
-host-local touches no network, so both run as plain processes (no netns). Debian's
+Both run inside a sandbox netns (tests/hostlocal_exec.py). Debian's
 build is containernetworking-plugins 1.1.1: it writes address files with mode 0644
 where we write 0600, and it knows spec versions up to 1.0.0.
 """
@@ -12,7 +12,7 @@ import pytest
 from conftest import needs_go_plugins
 from hostlocal_exec import GO_HOST_LOCAL, address_files, call, ipam_config
 
-pytestmark = needs_go_plugins
+pytestmark = [needs_go_plugins, pytest.mark.usefixtures("host_local_sandbox")]
 
 DUAL = {"ranges": [[{"subnet": "10.7.0.0/24"}], [{"subnet": "fd07::/120", "rangeStart": "fd07::10"}]],
         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd07::1"}]}
