@@ -59,7 +59,7 @@ def parse_cidr(text: str) -> tuple[Address, int]:
         ip = parse_ip(address)
     except ValueError:
         ip = None
-    if not sep or ip is None or not prefix.isdigit() or int(prefix) > ip.max_prefixlen:
+    if not sep or ip is None or not (prefix.isascii() and prefix.isdigit()) or int(prefix) > ip.max_prefixlen:
         raise ValueError(f"invalid CIDR address: {text}")
     return ip, int(prefix)
 

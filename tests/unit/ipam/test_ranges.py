@@ -29,6 +29,8 @@ def test_canonical_range_fills_the_reference_defaults(args, start, end, gateway)
         (("nonsense",), "subnet", "invalid CIDR address: nonsense"),
         (("10.1.0.0",), "subnet", "invalid CIDR address: 10.1.0.0"),
         (("10.1.0.0/33",), "subnet", "invalid CIDR address: 10.1.0.0/33"),
+        (("10.1.0.0/\u00b2",), "subnet", "invalid CIDR address: 10.1.0.0/\u00b2"),  # a digit, not an ASCII one
+        (("10.1.0.0/\u0662\u0664",), "subnet", "invalid CIDR address: 10.1.0.0/\u0662\u0664"),
         (("10.1.0.5/24",), "subnet",
          "Network has host bits set. For a subnet mask of length 24 the network address is 10.1.0.0"),
         (("10.1.0.0/31",), "subnet", "Network 10.1.0.0/31 too small to allocate from"),
