@@ -62,41 +62,18 @@ def netlink_errors(action: str) -> Iterator[None]:
         raise CNIError(ErrorCode.INTERNAL, f"{action}: {strerror(exc)}") from exc
 
 
-
-
-def attributes(msg) -> dict:
-    """A decoded message's attributes by name, values decoded on first read (the first of a
-    repeated name wins, as pyroute2's get_attr): one pass instead of one scan per name."""
-    slots: dict = {}
-    for slot in msg["attrs"]:
-        slots.setdefault(slot.name, slot)
-    return _Attributes(slots)
-
-
-class _Attributes:
-    __slots__ = ("_slots",)
-
-    def __init__(self, slots: dict) -> None:
-        self._slots = slots
-
-    def get(self, name: str, default=None):
-        slot = self._slots.get(name)
-        return default if slot is None else slot.value
-
-
 def _to_link(msg) -> Link:
-    attrs = attributes(msg)
-    info = attrs.get("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info else ""
+    info = msg.get_attr("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
     return Link(
         index=msg["index"],
-        name=attrs.get("IFLA_IFNAME"),
+        name=msg.get_attr("IFLA_IFNAME"),
         kind=kind or "",
-        mac=attrs.get("IFLA_ADDRESS") or "",
-        mtu=attrs.get("IFLA_MTU") or 0,
-        master=attrs.get("IFLA_MASTER") or 0,
-        peer=attrs.get("IFLA_LINK") or 0,
-        operstate=attrs.get("IFLA_OPERSTATE") or "",
+        mac=msg.get_attr("IFLA_ADDRESS") or "",
+        mtu=msg.get_attr("IFLA_MTU") or 0,
+        master=msg.get_attr("IFLA_MASTER") or 0,
+        peer=msg.get_attr("IFLA_LINK") or 0,
+        operstate=msg.get_attr("IFLA_OPERSTATE") or "",
         flags=msg["flags"],
     )
 
@@ -123,7 +100,7 @@ def port_flags(ipr, index: int) -> tuple[bool, bool]:
     out of Link: decoding a port's bridge data is most of a look-up's cost, and only CHECK
     reads it."""
     with netlink_errors(f"could not look up link {index}"):
-        info = attributes(ipr.get_link(index=index)).get("IFLA_LINKINFO")
+        info = ipr.get_link(index=index).get_attr("IFLA_LINKINFO")
     if info is None or info.get_attr("IFLA_INFO_SLAVE_KIND") != "bridge":
         return False, False
     port = info.get_attr("IFLA_INFO_SLAVE_DATA")

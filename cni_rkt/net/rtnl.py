@@ -3,10 +3,9 @@
 pyroute2's `IPRoute` runs every request through an asyncio event loop and decodes replies
 it is not asked for; on the project's machine that was 0.3-1 ms of Python per request, 20
 requests per pod ADD. The kernel protocol is simple when used one request at a time: send
-a message, read until its ACK (or a dump's DONE). pyroute2 still encodes every request and
-decodes every answer (`ifinfmsg`, `ifaddrmsg`, `rtmsg`), so attribute names and nested
-layouts are its own; this module only adds the socket, the framing (16-byte headers and
-the ACK's errno, read with struct) and the request/reply loop.
+a message, read until its ACK (or a dump's DONE). pyroute2 still encodes every request
+(`ifinfmsg`, `ifaddrmsg`, `rtmsg`: attribute names and nested layouts are its own); the
+answers are read lazily by rtnl_answers.py, which decodes only what the plugins look at.
 
 A `RouteSocket` talks to the network namespace it was opened in. Errors are pyroute2's
 `NetlinkError` (with the errno in `.code`), as `IPRoute` raised them.
@@ -35,6 +34,8 @@ from pyroute2.netlink.rtnl import (
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from cni_rkt.net import rtnl_answers as answers
 
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12  # dumps honour the filters in the request (kernel 4.20+)
@@ -81,14 +82,14 @@ class RouteSocket:
 
     # --- links ---------------------------------------------------------------------
 
-    def get_link(self, *, index: int = 0, name: str = "") -> ifinfmsg:
+    def get_link(self, *, index: int = 0, name: str = "") -> answers.Answer:
         attrs = [("IFLA_IFNAME", name), LINK_EXT_MASK] if name else [LINK_EXT_MASK]
-        return self._request(ifinfmsg, RTM_GETLINK, 0, {"index": index}, attrs)[0]
+        return self._request(ifinfmsg, RTM_GETLINK, 0, {"index": index}, attrs, answers.LINK)[0]
 
-    def dump_links(self, master: int = 0) -> list[ifinfmsg]:
+    def dump_links(self, master: int = 0) -> list[answers.Answer]:
         """All links, or the ports of bridge `master` (filtered by the kernel where it can)."""
         attrs = [("IFLA_MASTER", master), LINK_EXT_MASK] if master else [LINK_EXT_MASK]
-        replies = self._request(ifinfmsg, RTM_GETLINK, NLM_F_DUMP, {}, attrs)
+        replies = self._request(ifinfmsg, RTM_GETLINK, NLM_F_DUMP, {}, attrs, answers.LINK)
         return [m for m in replies if m.get_attr("IFLA_MASTER") == master] if master else replies
 
     def new_link(self, attrs: Attrs, flags: int = 0, change: int = 0) -> None:
@@ -103,8 +104,8 @@ class RouteSocket:
 
     # --- addresses -----------------------------------------------------------------
 
-    def dump_addresses(self, index: int, family: int = socket.AF_UNSPEC) -> list[ifaddrmsg]:
-        replies = self._request(ifaddrmsg, RTM_GETADDR, NLM_F_DUMP, {"index": index, "family": family}, ())
+    def dump_addresses(self, index: int, family: int = socket.AF_UNSPEC) -> list[answers.Answer]:
+        replies = self._request(ifaddrmsg, RTM_GETADDR, NLM_F_DUMP, {"index": index, "family": family}, (), answers.ADDRESS)
         return [m for m in replies if m["index"] == index]  # in case the kernel did not filter
 
     def change_address(self, add: bool, index: int, family: int, address: str, prefixlen: int) -> None:
@@ -117,8 +118,8 @@ class RouteSocket:
 
     # --- routes --------------------------------------------------------------------
 
-    def dump_routes(self, family: int) -> list[rtmsg]:
-        return self._request(rtmsg, RTM_GETROUTE, NLM_F_DUMP, {"family": family}, ())
+    def dump_routes(self, family: int) -> list[answers.Answer]:
+        return self._request(rtmsg, RTM_GETROUTE, NLM_F_DUMP, {"family": family}, (), answers.ROUTE)
 
     def new_route(self, fields: dict, attrs: Attrs) -> None:
         self._request(rtmsg, RTM_NEWROUTE, NEW, fields, attrs)
@@ -138,9 +139,10 @@ class RouteSocket:
 
     # --- the request/reply loop ----------------------------------------------------
 
-    def _request(self, message_class, message_type: int, flags: int, fields: dict, attrs: Attrs) -> list:
-        """Send one request; return its replies (a dump's messages, or a get's one) once the
-        kernel has acknowledged it. A kernel refusal raises NetlinkError."""
+    def _request(self, message_class, message_type: int, flags: int, fields: dict, attrs: Attrs, layout=None) -> list:
+        """Send one request; return its answers (a dump's messages, or a get's one, read with
+        `layout` from rtnl_answers) once the kernel has acknowledged it. A kernel refusal
+        raises NetlinkError."""
         self._sequence += 1
         message = message_class()
         for key, value in fields.items():
@@ -151,11 +153,10 @@ class RouteSocket:
         message["header"]["sequence_number"] = self._sequence
         message.encode()
         self._sock.send(message.data)
-        return self._replies(self._sequence, message_class)
+        return self._replies(self._sequence, layout)
 
-    def _replies(self, sequence: int, message_class) -> list:
-        """Read until the request's ACK (or a dump's DONE). The framing is read here, with
-        struct; pyroute2 decodes only the answers we return, not every ACK."""
+    def _replies(self, sequence: int, layout) -> list:
+        """Read until the request's ACK (or a dump's DONE); the framing is read with struct."""
         replies = []
         while True:
             data = self._sock.recv(RECEIVE_BUFFER)
@@ -170,7 +171,5 @@ class RouteSocket:
                         if status < 0:
                             raise NetlinkError(-status, os.strerror(-status))
                         return replies
-                    reply = message_class(data[offset : offset + length])
-                    reply.decode()
-                    replies.append(reply)
+                    replies.append(answers.Answer(layout, data[offset : offset + length]))
                 offset += (length + 3) & ~3
