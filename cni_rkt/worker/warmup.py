@@ -18,7 +18,7 @@ import sys
 
 # Packages whose modules a plugin may import; cli and validate are not for plugins.
 PLUGIN_PACKAGES = ("cni_rkt.protocol", "cni_rkt.ipam", "cni_rkt.net", "cni_rkt.plugins")
-THIRD_PARTY = ("json", "subprocess", "sqlite3", "ctypes", "pyroute2")
+THIRD_PARTY = ("json", "subprocess", "sqlite3", "ctypes")  # pyroute2: through cni_rkt.net
 
 LOOPBACK_INDEX = 1
 _SAMPLE_ENV = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "warm-up", "CNI_NETNS": "/proc/self/ns/net",
