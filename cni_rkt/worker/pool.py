@@ -66,6 +66,7 @@ def fork_child(inherited_fds: list[int], rehearse: bool = True) -> Child:
 
 def _serve_one(control: socket.socket, rehearse: bool) -> int:
     from cni_rkt.worker.request import parse_handoff, serve
+    from cni_rkt.worker.warmup import own_memory
     from cni_rkt.worker.warmup import rehearse as warm_up
 
     signal.set_wakeup_fd(-1)  # the worker's; closed in this child
@@ -73,6 +74,7 @@ def _serve_one(control: socket.socket, rehearse: bool) -> int:
     gc.disable()  # one short request: collecting would only copy the worker's shared pages
     if rehearse:
         warm_up()
+        own_memory()
     try:
         fields, fds = wire.receive_frame_with_fds(control)
     except (OSError, wire.ProtocolError):
