@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Sequence
 
+from cni_rkt.background import BackgroundCall
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net.addresses import addresses
 from cni_rkt.net.netlink import (
@@ -247,16 +248,15 @@ def remove_link(ipr, name: str) -> list[str] | None:
 
 class LinkRemoval:
     """Deleting `name`, in two steps: the look-up (its addresses are read now) and the
-    deletion, which `start` runs in a thread. Deleting a veth blocks in the kernel for about
-    20 ms (it waits out an RCU grace period, without the GIL); a DEL spends that time on
-    its other steps and calls `wait`, which raises what the deletion raised."""
+    deletion, which `start` runs in the background. Deleting a veth blocks in the kernel for
+    about 20 ms (it waits out an RCU grace period, without the GIL); a DEL spends that time
+    on its other steps and calls `wait`, which raises what the deletion raised."""
 
     def __init__(self, ipr, name: str) -> None:
         self.ipr, self.name = ipr, name
         self.link = find_link(ipr, name)
         self.addresses = addresses(ipr, self.link.index) if self.link is not None else None
-        self._thread = None
-        self._error: BaseException | None = None
+        self._pending: BackgroundCall | None = None
 
     def run(self) -> None:
         from pyroute2.netlink.exceptions import NetlinkError
@@ -272,21 +272,10 @@ class LinkRemoval:
             raise CNIError(ErrorCode.INTERNAL, f"failed to delete {self.name!r}: {strerror(exc)}") from exc
 
     def start(self) -> LinkRemoval:
-        import threading
-
-        def run_keeping_error() -> None:
-            try:
-                self.run()
-            except BaseException as exc:  # noqa: BLE001 - handed to wait()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run_keeping_error, name=f"remove {self.name}", daemon=True)
-        self._thread.start()
+        self._pending = BackgroundCall(f"remove {self.name}", self.run)
         return self
 
     def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            raise self._error
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import sys
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
@@ -68,9 +69,9 @@ def add(inv: Invocation) -> Result:
         if conf.is_layer3:
             ipam_result = ipam_add(inv, conf, undo)
             plan, ipam_dns = plan_addresses(ipam_result, conf), ipam_result.dns
-            configure_pod(socks, conf, container, plan)
-            gateway_port = add_gateway_addresses(socks, conf, bridge, host_veth, plan, undo)
-            setup_masquerade(inv, conf, plan, undo)
+            with setting_up_masquerade(inv, conf, plan, undo):
+                configure_pod(socks, conf, container, plan)
+                gateway_port = add_gateway_addresses(socks, conf, bridge, host_veth, plan, undo)
         elif not conf.disable_container_interface:
             links.set_up(socks.pod, container)
         if not conf.disable_container_interface:
@@ -220,9 +221,16 @@ def ensure_vlan_gateway_port(
     return gateway
 
 
-def setup_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, undo: UndoStack) -> None:
+@contextlib.contextmanager
+def setting_up_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, undo: UndoStack):
+    """ipMasq's rules, made in the background while the block configures the pod (the rules
+    need only the addresses; the firewall program mostly runs outside Python). Its undo is
+    registered first, and the rules are waited for before the block's error, if any,
+    reaches the undo stack."""
     if not conf.ip_masq:
+        yield
         return
+    from cni_rkt.background import BackgroundCall
     from cni_rkt.net import masquerade
 
     cidrs = [ip.address for ip in plan.ips]
@@ -230,7 +238,19 @@ def setup_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, und
         "remove masquerade rules",
         lambda: masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, cidrs),
     )
-    masquerade.setup_masquerade(conf.network, inv.container_id, inv.ifname, cidrs, conf.ip_masq_backend)
+    pending = BackgroundCall(
+        "masquerade",
+        lambda: masquerade.setup_masquerade(conf.network, inv.container_id, inv.ifname, cidrs, conf.ip_masq_backend),
+    )
+    try:
+        yield
+    except BaseException:
+        try:
+            pending.wait()
+        except Exception as exc:  # noqa: BLE001 - the block's error is the one to report
+            sys.stderr.write(f"ipMasq setup failed too: {exc}\n")
+        raise
+    pending.wait()
 
 
 # --- DEL ---------------------------------------------------------------------------
