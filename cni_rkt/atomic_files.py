@@ -11,7 +11,11 @@ import os
 
 
 def write_atomically(path: str, data: bytes, *, mode: int = 0o600, dir_mode: int = 0o700, durable: bool = True) -> None:
-    """Replace `path` with `data`; raises OSError and then leaves no scratch file behind."""
+    """Replace `path` with `data`; raises OSError and then leaves no scratch file behind.
+
+    The file gets exactly `mode`, whatever the umask (launchers must be 0755 even when
+    installed from a 077 shell); `dir_mode` applies, umask and all, to directories it creates.
+    """
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, mode=dir_mode, exist_ok=True)
     # Not tempfile: its imports cost milliseconds on every plugin start.
@@ -19,6 +23,7 @@ def write_atomically(path: str, data: bytes, *, mode: int = 0o600, dir_mode: int
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, mode)  # open() honoured the umask
             f.write(data)
             if durable:
                 f.flush()

@@ -12,11 +12,15 @@ import os
 import sys
 
 from cni_rkt import __version__
+from cni_rkt.atomic_files import write_atomically
 from cni_rkt.protocol.delegate import LAUNCHER_MARKER
 
 PLUGIN_NAMES = ("bridge", "host-local", "flannel")
 # What a plugin process may import; jsonschema is for `validate` only.
-_PLUGIN_DEPENDENCIES = ("cni_rkt", "pyroute2", "netaddr")
+_PLUGIN_DEPENDENCIES = ("cni_rkt", "pyroute2")
+# Runtimes exec launchers as whatever user they run as; a plugin dir is a bin dir.
+LAUNCHER_MODE = 0o755
+PLUGIN_DIR_MODE = 0o755
 
 
 def import_roots(modules: tuple[str, ...] = _PLUGIN_DEPENDENCIES) -> list[str]:
@@ -96,14 +100,10 @@ def install_launchers(
     """
     interpreter = interpreter or sys.executable
     roots = interpreter_import_roots(interpreter)
-    os.makedirs(directory, exist_ok=True)
     written = []
     for plugin in plugins:
         target = os.path.join(directory, plugin)
-        scratch = f"{target}.cni-rkt-tmp"
-        with open(scratch, "w") as f:
-            f.write(render_launcher(plugin, interpreter, roots, worker_socket_dir))
-        os.chmod(scratch, 0o755)
-        os.replace(scratch, target)
+        launcher = render_launcher(plugin, interpreter, roots, worker_socket_dir).encode()
+        write_atomically(target, launcher, mode=LAUNCHER_MODE, dir_mode=PLUGIN_DIR_MODE)
         written.append(target)
     return written

@@ -53,6 +53,23 @@ def sandbox():
         box.close()
 
 
+@pytest.fixture(scope="session")
+def host_local_sandbox():
+    """One sandbox netns per session where tests/hostlocal_exec.py runs host-local."""
+    if not IS_ROOT:
+        pytest.skip("needs root: creates network namespaces")
+    import hostlocal_exec
+    from sandbox import Sandbox
+
+    box = Sandbox()
+    hostlocal_exec.SANDBOX_NETNS = box.host
+    try:
+        yield box
+    finally:
+        hostlocal_exec.SANDBOX_NETNS = None
+        box.close()
+
+
 @pytest.fixture
 def data_dir(tmp_path) -> str:
     path = tmp_path / "ipam"

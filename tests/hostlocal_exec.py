@@ -1,6 +1,8 @@
 """Exec host-local (ours through its launcher, or the Go binary) the way a runtime does.
 
-host-local touches no network, so it runs as a plain process: no netns needed.
+host-local touches no network, but it is a plugin: like every plugin in the tests it runs
+inside a sandbox netns (`ip netns exec`, which execs it: the PID is the plugin's). The
+`host_local_sandbox` fixture (tests/conftest.py) sets SANDBOX_NETNS for a test session.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 GO_HOST_LOCAL = "/usr/lib/cni/host-local"
+SANDBOX_NETNS: str | None = None  # set by the host_local_sandbox fixture
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ def start(executable: str, command: str, config: dict, container_id: str, in_pro
     env = plugin_env(command, container_id, **kw)
     if in_process:
         env["CNI_RKT_WORKER"] = "0"
-    proc = subprocess.Popen([executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    if SANDBOX_NETNS is None:
+        raise RuntimeError("host-local runs only inside a sandbox netns: use the host_local_sandbox fixture")
+    proc = subprocess.Popen(["ip", "netns", "exec", SANDBOX_NETNS, executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env)
     proc.stdin.write(json.dumps(config).encode())
     proc.stdin.close()

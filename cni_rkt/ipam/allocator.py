@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from netaddr import IPAddress
-
 from cni_rkt.errors import internal, invalid_config
-from cni_rkt.ipam.ranges import Range, RangeSet
+from cni_rkt.ipam.ranges import Address, Range, RangeSet, address_from_int
 
 if TYPE_CHECKING:
     from cni_rkt.ipam.store import Store
@@ -30,11 +28,11 @@ class AllocationError(Exception):
 
 
 def assign_requested(
-    range_sets: tuple[RangeSet, ...], requested: tuple[IPAddress, ...]
-) -> tuple[list[IPAddress | None], list[IPAddress]]:
+    range_sets: tuple[RangeSet, ...], requested: tuple[Address, ...]
+) -> tuple[list[Address | None], list[Address]]:
     """Each requested IP goes to the first range set containing it; also return the leftovers."""
     remaining = list(requested)
-    assigned: list[IPAddress | None] = []
+    assigned: list[Address | None] = []
     for range_set in range_sets:
         ip = next((a for a in remaining if range_set.contains(a)), None)
         if ip is not None:
@@ -43,7 +41,7 @@ def assign_requested(
     return assigned, remaining
 
 
-def scan_order(range_set: RangeSet, last_reserved: IPAddress | None) -> list[tuple[Range, int, int]]:
+def scan_order(range_set: RangeSet, last_reserved: Address | None) -> list[tuple[Range, int, int]]:
     """The candidate segments (range, first, last as ints), in Go's round-robin order."""
     ranges = range_set.ranges
     home = range_set.range_for(last_reserved) if last_reserved is not None else None
@@ -79,8 +77,8 @@ def free_candidates(store: Store, segment: tuple[Range, int, int]) -> Iterator[i
 
 
 def allocate(
-    store: Store, range_set: RangeSet, index: int, container_id: str, ifname: str, requested: IPAddress | None
-) -> tuple[IPAddress, Range]:
+    store: Store, range_set: RangeSet, index: int, container_id: str, ifname: str, requested: Address | None
+) -> tuple[Address, Range]:
     """Reserve one address of `range_set` (index `index`) for (container_id, ifname)."""
     if requested is not None:
         if not store.reserve(requested, container_id, ifname, index):
@@ -91,22 +89,22 @@ def allocate(
             raise AllocationError(f"{held} has been allocated to {container_id}, duplicate allocation is not allowed")
     for segment in scan_order(range_set, store.last_reserved(index)):
         for candidate in free_candidates(store, segment):
-            ip = IPAddress(candidate, range_set.version)
+            ip = address_from_int(range_set.version, candidate)
             if store.reserve(ip, container_id, ifname, index):
                 return ip, segment[0]
     raise AllocationError(f"no IP addresses available in range set: {range_set}")
 
 
 def allocate_all(
-    store: Store, range_sets: tuple[RangeSet, ...], requested: tuple[IPAddress, ...], container_id: str, ifname: str
-) -> list[tuple[IPAddress, Range]]:
+    store: Store, range_sets: tuple[RangeSet, ...], requested: tuple[Address, ...], container_id: str, ifname: str
+) -> list[tuple[Address, Range]]:
     """One address per range set, all or nothing: on failure release what this call reserved.
 
     Errors come in the reference's order (range set by range set, then requested IPs
     that fit no range set), so the same request gets the same message.
     """
     wanted, leftovers = assign_requested(range_sets, requested)
-    reserved: list[tuple[IPAddress, Range]] = []
+    reserved: list[tuple[Address, Range]] = []
     try:
         for index, range_set in enumerate(range_sets):
             ip = wanted[index]

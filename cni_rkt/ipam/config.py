@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from netaddr import IPAddress
-
 from cni_rkt.errors import CNIError, ErrorCode, invalid_config
 from cni_rkt.ipam.ranges import (
+    Address,
     RangeError,
     RangeSet,
     canonical_range,
@@ -40,7 +39,7 @@ class IpamConfig:
     routes: tuple[Route, ...] = ()
     data_dir: str = DEFAULT_DATA_DIR
     resolv_conf: str = ""
-    requested_ips: tuple[IPAddress, ...] = ()
+    requested_ips: tuple[Address, ...] = ()
 
 
 def _show(value) -> str:
@@ -61,7 +60,7 @@ def _optional_string(obj: dict, name: str, key: str) -> str | None:
 # --- requested IPs ------------------------------------------------------------------------
 
 
-def _ip_list(values, key: str) -> list[IPAddress]:
+def _ip_list(values, key: str) -> list[Address]:
     addresses = []
     for i, text in enumerate(_expect(values, list, key)):
         try:
@@ -71,7 +70,7 @@ def _ip_list(values, key: str) -> list[IPAddress]:
     return addresses
 
 
-def _cni_args_ip(cni_args: str) -> list[IPAddress]:
+def _cni_args_ip(cni_args: str) -> list[Address]:
     text = parse_cni_args(cni_args, {"IP"}).get("IP")
     if not text:
         return []
@@ -85,7 +84,7 @@ def _cni_args_ip(cni_args: str) -> list[IPAddress]:
         ) from None
 
 
-def load_requested_ips(config: dict, cni_args: str) -> tuple[IPAddress, ...]:
+def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
     """CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips, without repeats (as Go's map)."""
     requested = _cni_args_ip(cni_args)
     args = config.get("args")

@@ -6,13 +6,20 @@ A `Range` is one subnet with its first and last allocatable address and its gate
 iterating), the last is the broadcast minus one for IPv4 and the all-ones address for
 IPv6, the gateway is network+1. Messages keep the reference's wording, with the JSON
 key spelled as in the config.
+
+Addresses are the standard library's `ipaddress` values (importing netaddr cost every
+host-local exec ~35 ms); arithmetic is on plain ints. Text is parsed by inet_pton (no
+short IPv4 forms, no zone) and printed in RFC 5952 form, as Go prints it.
 """
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-from netaddr import AddrFormatError, IPAddress, IPNetwork
+Address = IPv4Address | IPv6Address
+Network = IPv4Network | IPv6Network
 
 
 class RangeError(ValueError):
@@ -23,44 +30,46 @@ class RangeError(ValueError):
         self.key = key
 
 
-def parse_ip(text: str) -> IPAddress:
-    """A strict address (no short IPv4 forms); IPv4-mapped IPv6 becomes IPv4, as in Go."""
+def parse_ip(text: str) -> Address:
+    """A strict address (no short IPv4 forms, no zone); IPv4-mapped IPv6 becomes IPv4, as in Go."""
     try:
-        address = IPAddress(text)
-    except (AddrFormatError, TypeError, ValueError):
+        return IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, TypeError, ValueError):
+        pass
+    try:
+        address = IPv6Address(socket.inet_pton(socket.AF_INET6, text))
+    except (OSError, TypeError, ValueError):
         raise ValueError(f"invalid IP address: {text}") from None
-    if address.version == 6 and address.is_ipv4_mapped():
-        return address.ipv4()
-    return address
+    return address.ipv4_mapped or address
 
 
-def parse_ip_maybe_prefix(text: str) -> IPAddress:
+def address_from_int(version: int, number: int) -> Address:
+    return IPv4Address(number) if version == 4 else IPv6Address(number)
+
+
+def parse_ip_maybe_prefix(text: str) -> Address:
     """A requested IP: `10.1.0.5` or `10.1.0.5/24` (the prefix is ignored)."""
     return parse_ip(text.split("/", 1)[0]) if "/" in text else parse_ip(text)
 
 
-def parse_cidr(text: str) -> tuple[IPAddress, int]:
+def parse_cidr(text: str) -> tuple[Address, int]:
     """`addr/prefix` keeping host bits (the caller decides whether they are allowed)."""
     address, sep, prefix = text.partition("/")
     try:
         ip = parse_ip(address)
     except ValueError:
         ip = None
-    if not sep or ip is None or not prefix.isdigit() or int(prefix) > _bits(ip):
+    if not sep or ip is None or not (prefix.isascii() and prefix.isdigit()) or int(prefix) > ip.max_prefixlen:
         raise ValueError(f"invalid CIDR address: {text}")
     return ip, int(prefix)
 
 
-def _bits(address: IPAddress) -> int:
-    return 32 if address.version == 4 else 128
-
-
 @dataclass(frozen=True, slots=True)
 class Range:
-    subnet: IPNetwork
-    start: IPAddress
-    end: IPAddress
-    gateway: IPAddress
+    subnet: Network
+    start: Address
+    end: Address
+    gateway: Address
 
     @property
     def version(self) -> int:
@@ -70,7 +79,7 @@ class Range:
     def prefix(self) -> int:
         return self.subnet.prefixlen
 
-    def contains(self, address: IPAddress) -> bool:
+    def contains(self, address: Address) -> bool:
         return address.version == self.version and self.start <= address <= self.end
 
     def overlaps(self, other: Range) -> bool:
@@ -94,10 +103,10 @@ class RangeSet:
     def version(self) -> int:
         return self.ranges[0].version
 
-    def range_for(self, address: IPAddress) -> Range | None:
+    def range_for(self, address: Address) -> Range | None:
         return next((r for r in self.ranges if r.contains(address)), None)
 
-    def contains(self, address: IPAddress) -> bool:
+    def contains(self, address: Address) -> bool:
         return self.range_for(address) is not None
 
     def overlaps(self, other: RangeSet) -> bool:
@@ -107,16 +116,17 @@ class RangeSet:
         return ",".join(str(r) for r in self.ranges)
 
 
-def _optional_ip(key: str, text: str | None) -> IPAddress | None:
+def _ip_or_default(key: str, text: str | None, default: Address) -> Address:
+    """An address given is kept even when it is 0.0.0.0 or ::, as Go keeps a non-nil IP."""
     if text is None:
-        return None
+        return default
     try:
         return parse_ip(text)
     except ValueError as exc:
         raise RangeError(key, str(exc)) from None
 
 
-def _check_inside(key: str, address: IPAddress, subnet: IPNetwork) -> None:
+def _check_inside(key: str, address: Address, subnet: Network) -> None:
     if address.version != subnet.version or address not in subnet:
         raise RangeError(key, f"{key} {address} not in network {subnet}")
 
@@ -129,25 +139,24 @@ def canonical_range(
         network_ip, prefix = parse_cidr(subnet)
     except ValueError as exc:
         raise RangeError("subnet", str(exc)) from None
-    bits = _bits(network_ip)
-    if prefix > bits - 2:
+    if prefix > network_ip.max_prefixlen - 2:
         raise RangeError("subnet", f"Network {network_ip}/{prefix} too small to allocate from")
-    network = IPNetwork(f"{network_ip}/{prefix}")
-    if network.network != network_ip:
+    network_class = IPv4Network if network_ip.version == 4 else IPv6Network
+    network = network_class((network_ip, prefix), strict=False)
+    if network.network_address != network_ip:
         raise RangeError(
             "subnet",
             f"Network has host bits set. For a subnet mask of length {prefix} "
-            f"the network address is {network.network}",
+            f"the network address is {network.network_address}",
         )
-    network = network.cidr
-    first = IPAddress(int(network.first) + 1, network.version)
+    first = network.network_address + 1
     # IPv4 keeps its broadcast address out of the range; IPv6 has none.
-    last = IPAddress(int(network.last) - (1 if network.version == 4 else 0), network.version)
-    gw = _optional_ip("gateway", gateway) or first
+    last = network.broadcast_address - (1 if network.version == 4 else 0)
+    gw = _ip_or_default("gateway", gateway, first)
     if gw.version != network.version:
         raise RangeError("gateway", f"gateway {gw} is not the same family as subnet {network}")
-    start = _optional_ip("rangeStart", range_start) or first
-    end = _optional_ip("rangeEnd", range_end) or last
+    start = _ip_or_default("rangeStart", range_start, first)
+    end = _ip_or_default("rangeEnd", range_end, last)
     _check_inside("rangeStart", start, network)
     _check_inside("rangeEnd", end, network)
     if start > end:

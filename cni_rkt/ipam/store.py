@@ -26,8 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Protocol
 
-from netaddr import IPAddress
-
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.ipam import index as index_module
 from cni_rkt.ipam.files import (
@@ -41,7 +39,7 @@ from cni_rkt.ipam.files import (
     read_nofollow,
 )
 from cni_rkt.ipam.index import Index, Reservation
-from cni_rkt.ipam.ranges import parse_ip
+from cni_rkt.ipam.ranges import Address, address_from_int, parse_ip
 
 _IP_FILE_MODE = 0o600
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)  # the clock file times come from
@@ -52,13 +50,13 @@ _NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
 class Store(Protocol):
     """What the allocator needs; DiskStore and the tests' in-memory store implement it."""
 
-    def reserve(self, ip: IPAddress, container_id: str, ifname: str, range_index: int) -> bool: ...
+    def reserve(self, ip: Address, container_id: str, ifname: str, range_index: int) -> bool: ...
 
-    def release(self, ip: IPAddress) -> None: ...
+    def release(self, ip: Address) -> None: ...
 
-    def held_by(self, container_id: str, ifname: str) -> list[IPAddress]: ...
+    def held_by(self, container_id: str, ifname: str) -> list[Address]: ...
 
-    def last_reserved(self, range_index: int) -> IPAddress | None: ...
+    def last_reserved(self, range_index: int) -> Address | None: ...
 
     def taken_between(self, family: int, first: int, last: int, limit: int) -> list[int]: ...
 
@@ -172,7 +170,7 @@ class DiskStore:
 
     # --- Store protocol ---------------------------------------------------------------------
 
-    def reserve(self, ip: IPAddress, container_id: str, ifname: str, range_index: int) -> bool:
+    def reserve(self, ip: Address, container_id: str, ifname: str, range_index: int) -> bool:
         name = str(ip)
         if self._index.get(name) is not None:
             return False
@@ -189,16 +187,16 @@ class DiskStore:
             raise
         return True
 
-    def release(self, ip: IPAddress) -> None:
+    def release(self, ip: Address) -> None:
         self._remove(str(ip))
         self._index.remove(str(ip))
 
-    def held_by(self, container_id: str, ifname: str) -> list[IPAddress]:
+    def held_by(self, container_id: str, ifname: str) -> list[Address]:
         """What the reference's GetByID finds: exact matches and legacy cid-only files."""
         held = self._index.by_attachment(container_id, ifname) + self._index.by_attachment(container_id, None)
-        return [IPAddress(r.number, r.family) for r in held]
+        return [address_from_int(r.family, r.number) for r in held]
 
-    def last_reserved(self, range_index: int) -> IPAddress | None:
+    def last_reserved(self, range_index: int) -> Address | None:
         data = read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
         try:
             return parse_ip(data.decode().strip()) if data else None

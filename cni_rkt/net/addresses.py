@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ IFA_F_TENTATIVE = 0x40
 IFA_F_DADFAILED = 0x08
 RT_SCOPE_UNIVERSE = 0
 RTPROT_BOOT = 3  # what the kernel records for a route added without a protocol, as Go's are
+RT_TABLE_MAIN = 254
+RTN_UNICAST = 1
 DAD_TIMEOUT = 5.0
 
 
@@ -33,7 +36,7 @@ class RouteSpec:
 def addresses(ipr, index: int, family: int | None = None) -> list[str]:
     """Global addresses of a link as "a.b.c.d/n" strings."""
     with netlink_errors(f"could not list addresses of link {index}"):
-        msgs = ipr.get_addr(index=index)
+        msgs = ipr.dump_addresses(index)
     out = []
     for m in msgs:
         if m["scope"] != RT_SCOPE_UNIVERSE:
@@ -47,10 +50,8 @@ def addresses(ipr, index: int, family: int | None = None) -> list[str]:
 
 def routes(ipr, family: int) -> list[tuple[str, str, int]]:
     """(dst, gw, oif) of the main-table routes of one family."""
-    from socket import AF_INET, AF_INET6
-
     with netlink_errors("could not list routes"):
-        msgs = ipr.get_routes(family=AF_INET if family == 4 else AF_INET6)
+        msgs = ipr.dump_routes(socket.AF_INET if family == 4 else socket.AF_INET6)
     out = []
     zero = "0.0.0.0" if family == 4 else "::"
     for m in msgs:
@@ -61,18 +62,21 @@ def routes(ipr, family: int) -> list[tuple[str, str, int]]:
 
 
 
+def change_address(ipr, add: bool, link: Link, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> None:
+    family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+    ipr.change_address(add, link.index, family, str(iface.ip), iface.network.prefixlen)
+
+
 def add_address(ipr, link: Link, cidr: str) -> None:
-    iface = ipaddress.ip_interface(cidr)
     with netlink_errors(f"failed to add IP addr {cidr} to {link.name!r}"):
-        ipr.addr("add", index=link.index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        change_address(ipr, True, link, ipaddress.ip_interface(cidr))
 
 
 def remove_address(ipr, link: Link, cidr: str) -> bool:
     from pyroute2.netlink.exceptions import NetlinkError
 
-    iface = ipaddress.ip_interface(cidr)
     try:
-        ipr.addr("del", index=link.index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        change_address(ipr, False, link, ipaddress.ip_interface(cidr))
     except NetlinkError as exc:
         if exc.code in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
             return False
@@ -102,7 +106,7 @@ def ensure_address(ipr, link: Link, cidr: str, force: bool) -> tuple[bool, list[
     from pyroute2.netlink.exceptions import NetlinkError
 
     try:
-        ipr.addr("add", index=link.index, address=str(wanted.ip), prefixlen=wanted.network.prefixlen)
+        change_address(ipr, True, link, wanted)
     except NetlinkError as exc:
         if exc.code == errno.EEXIST:  # a concurrent ADD on the same bridge won the race
             return False, replaced
@@ -111,21 +115,31 @@ def ensure_address(ipr, link: Link, cidr: str, force: bool) -> tuple[bool, list[
 
 
 def add_route(ipr, link: Link, route: RouteSpec) -> None:
-    spec: dict = {"dst": route.dst, "oif": link.index, "proto": RTPROT_BOOT}
+    """The route as pyroute2's `route("add")` built it: main table, universe scope, unicast."""
+    dst = ipaddress.ip_network(route.dst)
+    table = route.table if route.table is not None else RT_TABLE_MAIN
+    fields = {
+        "family": socket.AF_INET if dst.version == 4 else socket.AF_INET6,
+        "dst_len": dst.prefixlen,
+        "table": table if 0 < table < 255 else RT_TABLE_MAIN,  # RTA_TABLE below carries any other
+        "proto": RTPROT_BOOT,
+        "scope": route.scope if route.scope is not None else RT_SCOPE_UNIVERSE,
+        "type": RTN_UNICAST,
+    }
+    attrs: list = [("RTA_DST", str(dst.network_address))] if dst.prefixlen else []
+    attrs.append(("RTA_OIF", link.index))
     if route.gw:
-        spec["gateway"] = route.gw
+        attrs.append(("RTA_GATEWAY", route.gw))
     if route.priority:
-        spec["priority"] = route.priority
+        attrs.append(("RTA_PRIORITY", route.priority))
     if route.table is not None:
-        spec["table"] = route.table
-    if route.scope is not None:
-        spec["scope"] = route.scope
-    metrics = {k: v for k, v in (("RTAX_MTU", route.mtu), ("RTAX_ADVMSS", route.advmss)) if v}
+        attrs.append(("RTA_TABLE", route.table))
+    metrics = [(k, v) for k, v in (("RTAX_MTU", route.mtu), ("RTAX_ADVMSS", route.advmss)) if v]
     if metrics:
-        spec["metrics"] = metrics
+        attrs.append(("RTA_METRICS", {"attrs": metrics}))
     via = f" via {route.gw}" if route.gw else ""
     with netlink_errors(f"failed to add route '{route.dst}{via} dev {link.name}'"):
-        ipr.route("add", **spec)
+        ipr.new_route(fields, attrs)
 
 
 def wait_dad_settled(ipr, link: Link, timeout: float = DAD_TIMEOUT) -> None:
@@ -133,7 +147,7 @@ def wait_dad_settled(ipr, link: Link, timeout: float = DAD_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with netlink_errors(f"could not list addresses of {link.name}"):
-            msgs = ipr.get_addr(index=link.index, family=10)
+            msgs = ipr.dump_addresses(link.index, socket.AF_INET6)
         flags = [m.get_attr("IFA_FLAGS") or m["flags"] for m in msgs]
         if any(f & IFA_F_DADFAILED for f in flags):
             raise CNIError(ErrorCode.INTERNAL, f"duplicate address detection failed on {link.name}")

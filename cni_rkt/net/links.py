@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Sequence
 
+from cni_rkt.background import BackgroundCall
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net.addresses import addresses
 from cni_rkt.net.netlink import (
@@ -20,12 +21,13 @@ from cni_rkt.net.netlink import (
     get_link,
     netlink_errors,
     open_netlink,
+    port_flags,
     ports_of,
     strerror,
 )
 
 # re-exported, so a verb needs one import for links
-__all__ = ["Link", "find_link", "get_link", "open_netlink", "ports_of"]
+__all__ = ["Link", "find_link", "get_link", "open_netlink", "port_flags", "ports_of"]
 
 # The reference polls the new port this often (s apart) before "bridge port in error state".
 OPER_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)
@@ -38,40 +40,47 @@ VETH_NAME_ATTEMPTS = 10
 def ensure_bridge(ipr, name: str, mtu: int, vlan_filtering: bool, promisc: bool) -> tuple[Link, Link | None]:
     """The bridge `name`, up, created if missing; and how it was before (None: we created it).
 
-    EEXIST is not an error: concurrent first ADDs race to create the same bridge.
+    Looked up first (one request when it exists, as for every pod but the first); EEXIST
+    on creation is not an error: concurrent first ADDs race to create the same bridge.
     """
     from pyroute2.netlink.exceptions import NetlinkError
 
-    spec: dict = {"ifname": name, "kind": "bridge"}
-    if mtu:
-        spec["mtu"] = mtu
-    if vlan_filtering:
-        spec["br_vlan_filtering"] = 1
-    created = True
-    try:
-        ipr.link("add", **spec)
-    except NetlinkError as exc:
-        if exc.code != errno.EEXIST:
-            reason = strerror(exc)
-            if vlan_filtering and exc.code == errno.EOPNOTSUPP:
-                reason += " (this kernel has no bridge VLAN filtering, needed by vlan/vlanTrunk)"
-            raise CNIError(ErrorCode.INTERNAL, f'failed to create bridge "{name}": could not add "{name}": {reason}') from exc
-        created = False
-    bridge = find_link(ipr, name)
-    if bridge is None:  # removed between our add and our look-up
-        raise CNIError(ErrorCode.TRY_AGAIN_LATER, f'bridge "{name}" vanished while it was being set up')
+    bridge = before = find_link(ipr, name)
+    if bridge is None:
+        info: list = [("IFLA_INFO_KIND", "bridge")]
+        if vlan_filtering:
+            info.append(("IFLA_INFO_DATA", {"attrs": [("IFLA_BR_VLAN_FILTERING", 1)]}))
+        attrs: list = [("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": info})]
+        if mtu:
+            attrs.append(("IFLA_MTU", mtu))
+        created = True
+        try:
+            ipr.new_link(attrs)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                reason = strerror(exc)
+                if vlan_filtering and exc.code == errno.EOPNOTSUPP:
+                    reason += " (this kernel has no bridge VLAN filtering, needed by vlan/vlanTrunk)"
+                raise CNIError(ErrorCode.INTERNAL, f'failed to create bridge "{name}": could not add "{name}": {reason}') from exc
+            created = False
+        bridge = find_link(ipr, name)
+        if bridge is None:  # removed between our add and our look-up
+            raise CNIError(ErrorCode.TRY_AGAIN_LATER, f'bridge "{name}" vanished while it was being set up')
+        if not created:
+            before = bridge
     if bridge.kind != "bridge":
         raise CNIError(ErrorCode.INTERNAL, f'failed to create bridge "{name}": "{name}" already exists but is not a bridge')
     flags = IFF_UP | (IFF_PROMISC if promisc else 0)
     if bridge.flags & flags != flags:
         set_flags(ipr, bridge, flags, flags)
-    return get_link(ipr, bridge.index), (None if created else bridge)
+        bridge = get_link(ipr, bridge.index)
+    return bridge, before
 
 
 def set_flags(ipr, link: Link, flags: int, mask: int) -> None:
     """Set the `mask` bits of a link's flags (IFF_UP, IFF_PROMISC) to those of `flags`."""
     with netlink_errors(f'could not set flags of "{link.name}"'):
-        ipr.link("set", index=link.index, flags=flags, change=mask)
+        ipr.set_link(link.index, flags=flags, change=mask)
 
 
 def restore_bridge_flags(ipr, before: Link) -> None:
@@ -95,7 +104,7 @@ def remove_bridge_if_unused(ipr, name: str) -> bool:
 def pin_mac(ipr, link: Link) -> None:
     """Set a bridge's MAC to itself, so it stops following its lowest-numbered port."""
     with netlink_errors(f"could not set {link.name}'s mac"):
-        ipr.link("set", index=link.index, address=link.mac)
+        ipr.set_link(link.index, [("IFLA_ADDRESS", link.mac)])
 
 
 # --- the veth pair -------------------------------------------------------------------
@@ -112,22 +121,26 @@ def create_veth(host_ipr, pod_ipr, pod_fd: int | None, ifname: str, mtu: int, ma
     (here too when `pod_fd` is None, `pod_ipr` then being `host_ipr`)."""
     from pyroute2.netlink.exceptions import NetlinkError
 
-    if find_link(pod_ipr, ifname) is not None:
-        raise CNIError(ErrorCode.INTERNAL, f"container veth name provided ({ifname}) already exists")
-    peer: dict = {"ifname": ifname}
+    peer: list = [("IFLA_IFNAME", ifname)]
     if pod_fd is not None:
-        peer["net_ns_fd"] = pod_fd
+        peer.append(("IFLA_NET_NS_FD", pod_fd))
     if mtu:
-        peer["mtu"] = mtu
+        peer.append(("IFLA_MTU", mtu))
     if mac:
-        peer["address"] = mac
-    extra = {"mtu": mtu} if mtu else {}
+        peer.append(("IFLA_ADDRESS", mac))
+    info = [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer})]})]
     for _ in range(VETH_NAME_ATTEMPTS):
         name = random_veth_name()
+        attrs: list = [("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": info})]
+        if mtu:
+            attrs.append(("IFLA_MTU", mtu))
         try:
-            host_ipr.link("add", ifname=name, kind="veth", peer=peer, **extra)
+            host_ipr.new_link(attrs)
         except NetlinkError as exc:
-            if exc.code == errno.EEXIST and find_link(pod_ipr, ifname) is None:
+            # EEXIST: either end's name is taken; only the pod's is the caller's problem
+            if exc.code == errno.EEXIST and find_link(pod_ipr, ifname) is not None:
+                raise CNIError(ErrorCode.INTERNAL, f"container veth name provided ({ifname}) already exists") from exc
+            if exc.code == errno.EEXIST:
                 continue  # our random name was taken: draw another
             raise CNIError(ErrorCode.INTERNAL, f"failed to make veth pair: {strerror(exc)}") from exc
         link = find_link(host_ipr, name)
@@ -150,20 +163,22 @@ def attach_port(
 ) -> None:
     """Enslave the host veth to the bridge, set its port flags and VLANs, bring it up."""
     with netlink_errors(f"failed to connect {port.name!r} to bridge {bridge.name}"):
-        ipr.link("set", index=port.index, master=bridge.index)
+        ipr.set_link(port.index, [("IFLA_MASTER", bridge.index)])
     if hairpin or isolated:
         with netlink_errors(f"failed to set port flags (hairpin, isolated) on {port.name}"):
-            ipr.link("set", index=port.index, kind="bridge_slave", mode=int(hairpin), isolated=int(isolated))
+            port_data = [("IFLA_BRPORT_MODE", int(hairpin)), ("IFLA_BRPORT_ISOLATED", int(isolated))]
+            info = [("IFLA_INFO_SLAVE_KIND", "bridge"), ("IFLA_INFO_SLAVE_DATA", {"attrs": port_data})]
+            ipr.set_link(port.index, [("IFLA_LINKINFO", {"attrs": info})])
     if (vlan or trunk) and not preserve_default_vlan:
         with netlink_errors(f'failed to remove default vlan on interface "{port.name}"'):
-            ipr.vlan_filter("del", index=port.index, vlan_info={"vid": 1})
+            ipr.vlan_filter("del", port.index, {"vid": 1})
     if vlan:
         with netlink_errors(f'failed to setup vlan tag on interface "{port.name}"'):
-            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vlan, "pvid": True})
+            ipr.vlan_filter("add", port.index, {"vid": vlan, "pvid": True})
     for first, last in vlan_ranges(trunk):
         vid = str(first) if first == last else f"{first}-{last}"
         with netlink_errors(f'failed to setup vlan tag on interface "{port.name}"'):
-            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
+            ipr.vlan_filter("add", port.index, {"vid": vid})
     set_up(ipr, port)
 
 
@@ -206,7 +221,7 @@ def vlan_ranges(vids: Sequence[int]) -> list[tuple[int, int]]:
 
 def set_up(ipr, link: Link) -> None:
     with netlink_errors(f'failed to set "{link.name}" up'):
-        ipr.link("set", index=link.index, state="up")
+        ipr.set_link(link.index, flags=IFF_UP, change=IFF_UP)
 
 
 def wait_oper_up(ipr, link: Link, delays: Sequence[float] = OPER_UP_DELAYS) -> Link:
@@ -226,16 +241,41 @@ def wait_oper_up(ipr, link: Link, delays: Sequence[float] = OPER_UP_DELAYS) -> L
 
 def remove_link(ipr, name: str) -> list[str] | None:
     """Delete `name`; return the global addresses it had, or None if it was not there."""
-    from pyroute2.netlink.exceptions import NetlinkError
+    removal = LinkRemoval(ipr, name)
+    removal.run()
+    return removal.addresses
 
-    link = find_link(ipr, name)
-    if link is None:
-        return None
-    had = addresses(ipr, link.index)
-    try:
-        ipr.link("del", index=link.index)
-    except NetlinkError as exc:
-        if exc.code in (errno.ENODEV, errno.ENOENT):
-            return None
-        raise CNIError(ErrorCode.INTERNAL, f"failed to delete {name!r}: {strerror(exc)}") from exc
-    return had
+
+class LinkRemoval:
+    """Deleting `name`, in two steps: the look-up (its addresses are read now) and the
+    deletion, which `start` runs in the background. Deleting a veth blocks in the kernel for
+    about 20 ms (it waits out an RCU grace period, without the GIL); a DEL spends that time
+    on its other steps and calls `wait`, which raises what the deletion raised."""
+
+    def __init__(self, ipr, name: str) -> None:
+        self.ipr, self.name = ipr, name
+        self.link = find_link(ipr, name)
+        self.addresses = addresses(ipr, self.link.index) if self.link is not None else None
+        self._pending: BackgroundCall | None = None
+
+    def run(self) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        if self.link is None:
+            return
+        try:
+            self.ipr.delete_link(self.link.index)
+        except NetlinkError as exc:
+            if exc.code in (errno.ENODEV, errno.ENOENT):
+                self.addresses = None
+                return
+            raise CNIError(ErrorCode.INTERNAL, f"failed to delete {self.name!r}: {strerror(exc)}") from exc
+
+    def start(self) -> LinkRemoval:
+        self._pending = BackgroundCall(f"remove {self.name}", self.run)
+        return self
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait()

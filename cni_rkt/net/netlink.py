@@ -1,8 +1,8 @@
 """The netlink socket and the link record every net/ module shares (pyroute2 stays in here and below).
 
-Every function takes an open `IPRoute` (see `open_netlink`), so a caller decides which
-namespace it talks to and how many sockets it opens. Kernel errors become CNIError in
-`netlink_errors`; look-ups treat absence as a value.
+Every function takes an open `RouteSocket` (see `open_netlink` and rtnl.py), so a caller
+decides which namespace it talks to and how many sockets it opens. Kernel errors become
+CNIError in `netlink_errors`; look-ups treat absence as a value.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ class Link:
     peer: int  # a veth's peer index (in its own netns), else 0
     operstate: str
     flags: int
-    hairpin: bool = False
-    isolated: bool = False
 
     @property
     def promisc(self) -> bool:
@@ -40,9 +38,9 @@ class Link:
 
 def open_netlink():
     """A netlink socket bound to the netns we are in right now."""
-    from pyroute2 import IPRoute
+    from cni_rkt.net.rtnl import RouteSocket
 
-    return IPRoute()
+    return RouteSocket()
 
 
 def strerror(exc: Exception) -> str:
@@ -64,17 +62,9 @@ def netlink_errors(action: str) -> Iterator[None]:
         raise CNIError(ErrorCode.INTERNAL, f"{action}: {strerror(exc)}") from exc
 
 
-
-
 def _to_link(msg) -> Link:
     info = msg.get_attr("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info else ""
-    hairpin = isolated = False
-    if info is not None and info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge":
-        port = info.get_attr("IFLA_INFO_SLAVE_DATA")
-        if port is not None:
-            hairpin = bool(port.get_attr("IFLA_BRPORT_MODE"))
-            isolated = bool(port.get_attr("IFLA_BRPORT_ISOLATED"))
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
     return Link(
         index=msg["index"],
         name=msg.get_attr("IFLA_IFNAME"),
@@ -85,8 +75,6 @@ def _to_link(msg) -> Link:
         peer=msg.get_attr("IFLA_LINK") or 0,
         operstate=msg.get_attr("IFLA_OPERSTATE") or "",
         flags=msg["flags"],
-        hairpin=hairpin,
-        isolated=isolated,
     )
 
 
@@ -94,19 +82,33 @@ def find_link(ipr, name: str) -> Link | None:
     from pyroute2.netlink.exceptions import NetlinkError
 
     try:
-        msgs = ipr.link("get", ifname=name)
+        msg = ipr.get_link(name=name)
     except NetlinkError as exc:
         if exc.code in (errno.ENODEV, errno.ENOENT):
             return None
         raise CNIError(ErrorCode.INTERNAL, f'could not look up "{name}": {strerror(exc)}') from exc
-    return _to_link(msgs[0])
+    return _to_link(msg)
 
 
 def get_link(ipr, index: int) -> Link:
     with netlink_errors(f"could not look up link {index}"):
-        return _to_link(ipr.link("get", index=index)[0])
+        return _to_link(ipr.get_link(index=index))
+
+
+def port_flags(ipr, index: int) -> tuple[bool, bool]:
+    """(hairpin, isolated) of bridge port `index`; (False, False) if it is not a port. Kept
+    out of Link: decoding a port's bridge data is most of a look-up's cost, and only CHECK
+    reads it."""
+    with netlink_errors(f"could not look up link {index}"):
+        info = ipr.get_link(index=index).get_attr("IFLA_LINKINFO")
+    if info is None or info.get_attr("IFLA_INFO_SLAVE_KIND") != "bridge":
+        return False, False
+    port = info.get_attr("IFLA_INFO_SLAVE_DATA")
+    if port is None:
+        return False, False
+    return bool(port.get_attr("IFLA_BRPORT_MODE")), bool(port.get_attr("IFLA_BRPORT_ISOLATED"))
 
 
 def ports_of(ipr, bridge_index: int) -> list[Link]:
     with netlink_errors("could not list links"):
-        return [_to_link(m) for m in ipr.get_links() if m.get_attr("IFLA_MASTER") == bridge_index]
+        return [_to_link(m) for m in ipr.dump_links(master=bridge_index)]

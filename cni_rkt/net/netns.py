@@ -44,15 +44,19 @@ class NetnsMissing(Exception):
     """The path names no network namespace (any more)."""
 
 
-def _setns(fd: int) -> None:
+def setns(fd: int, nstype: int) -> None:
+    """setns(2), which Python 3.11's os lacks; the one wrapper (the worker enters with it too).
+
+    Raises OSError(errno, "setns: <reason>").
+    """
     global _libc
     if _libc is None:
-        # The process's own symbols, as worker/namespaces.py takes them: find_library would
-        # import ctypes.util and fork ldconfig to name the libc we are already linked to.
+        # The process's own symbols: find_library would import ctypes.util and fork
+        # ldconfig to name the libc we are already linked to.
         _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+    if _libc.setns(fd, nstype) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+        raise OSError(err, f"setns: {os.strerror(err)}")
 
 
 def _open(path: str) -> NetNS:
@@ -103,14 +107,15 @@ def entered(ns: NetNS) -> Iterator[None]:
     home = os.open(_OWN_NETNS, os.O_RDONLY | os.O_CLOEXEC)
     try:
         try:
-            _setns(ns.fd)
+            setns(ns.fd, CLONE_NEWNET)
         except OSError as exc:
-            raise CNIError(ErrorCode.INTERNAL, f'failed to enter netns "{ns.path}": {exc.strerror}') from exc
+            reason = os.strerror(exc.errno)
+            raise CNIError(ErrorCode.INTERNAL, f'failed to enter netns "{ns.path}": {reason}') from exc
         try:
             yield
         finally:
             try:
-                _setns(home)
+                setns(home, CLONE_NEWNET)
             except OSError as exc:  # staying in the pod's namespace would be far worse than dying
                 os.write(2, f"cni-rkt: cannot return to own netns: {exc}\n".encode())
                 os._exit(70)

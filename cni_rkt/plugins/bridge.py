@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import sys
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
@@ -68,9 +69,9 @@ def add(inv: Invocation) -> Result:
         if conf.is_layer3:
             ipam_result = ipam_add(inv, conf, undo)
             plan, ipam_dns = plan_addresses(ipam_result, conf), ipam_result.dns
-            configure_pod(socks, conf, container, plan)
-            gateway_port = add_gateway_addresses(socks, conf, bridge, host_veth, plan, undo)
-            setup_masquerade(inv, conf, plan, undo)
+            with setting_up_masquerade(inv, conf, plan, undo):
+                configure_pod(socks, conf, container, plan)
+                gateway_port = add_gateway_addresses(socks, conf, bridge, host_veth, plan, undo)
         elif not conf.disable_container_interface:
             links.set_up(socks.pod, container)
         if not conf.disable_container_interface:
@@ -220,9 +221,16 @@ def ensure_vlan_gateway_port(
     return gateway
 
 
-def setup_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, undo: UndoStack) -> None:
+@contextlib.contextmanager
+def setting_up_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, undo: UndoStack):
+    """ipMasq's rules, made in the background while the block configures the pod (the rules
+    need only the addresses; the firewall program mostly runs outside Python). Its undo is
+    registered first, and the rules are waited for before the block's error, if any,
+    reaches the undo stack."""
     if not conf.ip_masq:
+        yield
         return
+    from cni_rkt.background import BackgroundCall
     from cni_rkt.net import masquerade
 
     cidrs = [ip.address for ip in plan.ips]
@@ -230,40 +238,60 @@ def setup_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan, und
         "remove masquerade rules",
         lambda: masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, cidrs),
     )
-    masquerade.setup_masquerade(conf.network, inv.container_id, inv.ifname, cidrs, conf.ip_masq_backend)
+    pending = BackgroundCall(
+        "masquerade",
+        lambda: masquerade.setup_masquerade(conf.network, inv.container_id, inv.ifname, cidrs, conf.ip_masq_backend),
+    )
+    try:
+        yield
+    except BaseException:
+        try:
+            pending.wait()
+        except Exception as exc:  # noqa: BLE001 - the block's error is the one to report
+            sys.stderr.write(f"ipMasq setup failed too: {exc}\n")
+        raise
+    pending.wait()
 
 
 # --- DEL ---------------------------------------------------------------------------
 
 
 def delete(inv: Invocation) -> None:
-    """Link, then IPAM, then masquerade rules; each step tolerates what is already gone."""
+    """Link, IPAM, then masquerade rules; each step tolerates what is already gone. The
+    link's deletion waits in the kernel, so IPAM and the rules are released meanwhile."""
     conf = load(inv)
-    addresses = remove_container_link(inv)
-    if conf.is_layer3 and conf.ip_masq and not addresses:
-        addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
-    if conf.is_layer3:
-        ipam_call(inv, conf, "DEL")
-    if conf.mac_spoof_check:
-        from cni_rkt.net import spoofcheck
+    with removing_container_link(inv) as addresses:
+        if conf.is_layer3 and conf.ip_masq and not addresses:
+            addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
+        if conf.is_layer3:
+            ipam_call(inv, conf, "DEL")
+        if conf.mac_spoof_check:
+            from cni_rkt.net import spoofcheck
 
-        spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname)
-    if conf.is_layer3 and conf.ip_masq:
-        from cni_rkt.net import masquerade
+            spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname)
+        if conf.is_layer3 and conf.ip_masq:
+            from cni_rkt.net import masquerade
 
-        masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, addresses or [])
+            masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, addresses or [])
 
 
-def remove_container_link(inv: Invocation) -> list[str] | None:
-    """Delete CNI_IFNAME in the pod (its veth peer goes too); the addresses it had."""
+@contextlib.contextmanager
+def removing_container_link(inv: Invocation):
+    """Delete CNI_IFNAME in the pod (its veth peer goes too) in the background; yield the
+    addresses it had (None: no netns or no such link); wait for the deletion on the way out."""
     pod_ns = netns.open_netns_if_present(inv.netns)
     if pod_ns is None:
-        return None
+        yield None
+        return
     try:
         with netns.entered(pod_ns):
             pod = links.open_netlink()
         try:
-            return links.remove_link(pod, inv.ifname)
+            removal = links.LinkRemoval(pod, inv.ifname).start()
+            try:
+                yield removal.addresses
+            finally:
+                removal.wait()
         finally:
             pod.close()
     finally:

@@ -81,10 +81,11 @@ def check_host_veth(
             continue
         if entry.mac and entry.mac != veth.mac:
             raise _fail(f"Interface {entry.name} Mac doesn't match: {entry.mac} not found")
-        if veth.hairpin != conf.hairpin_mode:
-            raise _fail(f"Interface {entry.name} hairpin mode is {veth.hairpin}, the config says {conf.hairpin_mode}")
-        if veth.isolated != conf.port_isolation:
-            raise _fail(f"Interface {entry.name} port isolation is {veth.isolated}, the config says {conf.port_isolation}")
+        hairpin, isolated = links.port_flags(host, veth.index)
+        if hairpin != conf.hairpin_mode:
+            raise _fail(f"Interface {entry.name} hairpin mode is {hairpin}, the config says {conf.hairpin_mode}")
+        if isolated != conf.port_isolation:
+            raise _fail(f"Interface {entry.name} port isolation is {isolated}, the config says {conf.port_isolation}")
         return veth
     raise _fail(f"CNI veth created for bridge {conf.bridge} was not found")
 

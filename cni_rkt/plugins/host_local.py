@@ -13,7 +13,7 @@ import os
 from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
-from cni_rkt.ipam.files import check_attachment, network_dir, scan_attachment
+from cni_rkt.ipam.files import network_dir, scan_attachment
 from cni_rkt.ipam.index import Reservation
 from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
@@ -28,7 +28,6 @@ def load_config(inv: Invocation) -> IpamConfig:
 
 def add(inv: Invocation) -> Result:
     conf = load_config(inv)
-    check_attachment(inv.container_id, inv.ifname)
     dns = load_dns(conf.resolv_conf) if conf.resolv_conf else DNS()
     with open_store(conf.data_dir, conf.network) as store:
         reserved = allocate_all(store, conf.range_sets, conf.requested_ips, inv.container_id, inv.ifname)

@@ -92,6 +92,11 @@ def parse_config(stdin: bytes) -> dict:
 
 
 def check_container_id(container_id: str) -> None:
+    """The one check of a container id (it ends up in host-local's files, so it must not forge a line).
+
+    parse_invocation never gets here with an empty id: like skel, check_environment reports it
+    as a missing variable (code 4). libcni calls this directly and gets Go's code 3.
+    """
     if not container_id:
         raise CNIError(ErrorCode.UNKNOWN_CONTAINER, "missing containerID")
     if not spec.NAME_PATTERN.match(container_id):

@@ -1,14 +1,15 @@
-"""Enter another process's namespaces by fd (Python 3.11 has no os.setns)."""
+"""Enter another process's namespaces by fd, through net/netns.py's setns wrapper."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
+from cni_rkt.net.netns import CLONE_NEWNET, setns
 
-_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS = 0x00020000
+
+_libc = ctypes.CDLL(None, use_errno=True)  # for unshare(2)
 
 
 def same_namespace(fd: int, kind: str) -> bool:
@@ -16,12 +17,6 @@ def same_namespace(fd: int, kind: str) -> bool:
     theirs = os.fstat(fd)
     ours = os.stat(f"/proc/self/ns/{kind}")
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
-
-
-def setns(fd: int, nstype: int) -> None:
-    if _libc.setns(fd, nstype) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
 
 
 def enter(fd: int, kind: str) -> None:

@@ -75,6 +75,7 @@ def fork_child(inherited_fds: list[int], rehearse: bool = True) -> Child:
 
 def _serve_one(control: socket.socket, rehearse: bool) -> int:
     from cni_rkt.worker.request import parse_handoff, take_on_caller
+    from cni_rkt.worker.warmup import own_memory
     from cni_rkt.worker.warmup import rehearse as warm_up
 
     signal.set_wakeup_fd(-1)  # the worker's; closed in this child
@@ -82,6 +83,7 @@ def _serve_one(control: socket.socket, rehearse: bool) -> int:
     gc.disable()  # one short request: collecting would only copy the worker's shared pages
     if rehearse:
         warm_up()
+        own_memory()
     try:
         fields, fds = wire.receive_frame_with_fds(control, wire.MAX_HANDOFF_FDS)
         request, conn = parse_handoff(fields, fds)

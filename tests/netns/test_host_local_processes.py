@@ -1,7 +1,7 @@
 """host-local as separate processes: concurrency, SIGKILL half-way, reclaiming.
 
-host-local touches no network, so these run without a netns (and without root), but
-through the installed launcher, exec'd the way a runtime does.
+Through the installed launcher, exec'd the way a runtime does, inside a sandbox netns
+(tests/hostlocal_exec.py).
 """
 
 import os
@@ -13,6 +13,8 @@ import pytest
 from hostlocal_exec import address_files, call, finish, ipam_config, start
 
 from cni_rkt.plugins.host_local import reserved_ips
+
+pytestmark = pytest.mark.usefixtures("host_local_sandbox")
 
 
 @pytest.fixture

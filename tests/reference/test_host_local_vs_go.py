@@ -1,6 +1,6 @@
 """Ours and Debian's Go host-local on the same data: no double allocation, same bytes.
 
-host-local touches no network, so both run as plain processes (no netns). Debian's
+Both run inside a sandbox netns (tests/hostlocal_exec.py). Debian's
 build is containernetworking-plugins 1.1.1: it writes address files with mode 0644
 where we write 0600, and it knows spec versions up to 1.0.0.
 """
@@ -12,7 +12,7 @@ import pytest
 from conftest import needs_go_plugins
 from hostlocal_exec import GO_HOST_LOCAL, address_files, call, ipam_config
 
-pytestmark = needs_go_plugins
+pytestmark = [needs_go_plugins, pytest.mark.usefixtures("host_local_sandbox")]
 
 DUAL = {"ranges": [[{"subnet": "10.7.0.0/24"}], [{"subnet": "fd07::/120", "rangeStart": "fd07::10"}]],
         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd07::1"}]}
@@ -47,6 +47,30 @@ def test_legacy_files_written_by_old_versions_are_released_by_both(ours, data_di
     assert call(ours, "DEL", conf, "old-a").returncode == 0
     assert call(GO_HOST_LOCAL, "DEL", conf, "old-b").returncode == 0
     assert address_files(net) == {}
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
+@pytest.mark.parametrize("container_id", ["", "bad id", "-x"])
+def test_empty_or_invalid_container_id_is_the_same_error(ours, data_dir, command, container_id):
+    conf = ipam_config(data_dir)
+    go, mine = (call(plugin, command, conf, container_id) for plugin in (GO_HOST_LOCAL, ours))
+    assert go.returncode == mine.returncode == 1
+    fields = ("code", "msg", "details")
+    assert [mine.json().get(f) for f in fields] == [go.json().get(f) for f in fields]
+    assert go.json()["code"] == 4
+    assert not os.path.exists(os.path.join(data_dir, "net1"))
+
+
+@pytest.mark.parametrize("ipam", [{"subnet": "10.1.0.0/24", "gateway": "0.0.0.0"},
+                                  {"subnet": "fd01::/120", "gateway": "::"}])
+def test_an_all_zeros_gateway_is_kept_as_go_keeps_it(ours, tmp_path, ipam):
+    replies, files = [], []
+    for executable, name in ((GO_HOST_LOCAL, "go"), (ours, "ours")):
+        conf = ipam_config(str(tmp_path / name), **ipam)
+        replies.append(call(executable, "ADD", conf, "c1"))
+        files.append(address_files(str(tmp_path / name / "net1")))
+    assert replies[0].returncode == 0 and replies[1].stdout == replies[0].stdout
+    assert files[1] == files[0]
 
 
 def _history(resolv_conf: str):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -80,3 +81,33 @@ def test_install_refuses_an_interpreter_without_cni_rkt(tmp_path, capsys):
     wrapper.chmod(0o755)
     assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", str(wrapper)]) == 1
     assert "cannot import cni_rkt" in capsys.readouterr().err
+
+
+def test_launchers_are_0755_even_when_installed_under_umask_077(tmp_path):
+    previous = os.umask(0o077)
+    try:
+        paths = install_launchers(str(tmp_path / "bin"))
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o755] * 3
+    assert sorted(os.listdir(tmp_path / "bin")) == ["bridge", "flannel", "host-local"]
+
+
+def test_an_interrupted_install_leaves_no_partial_launcher(tmp_path, monkeypatch):
+    directory = tmp_path / "bin"
+    install_launchers(str(directory), plugins=("bridge",))
+    before = (directory / "bridge").read_bytes()
+    real_replace = os.replace
+
+    def interrupted_on_flannel(src, dst):
+        if os.path.basename(dst) == "flannel":
+            raise KeyboardInterrupt  # after flannel's bytes were written beside it
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted_on_flannel)
+    with pytest.raises(KeyboardInterrupt):
+        install_launchers(str(directory), plugins=("bridge", "flannel"), worker_socket_dir="/run/elsewhere")
+    monkeypatch.undo()
+    assert sorted(os.listdir(directory)) == ["bridge"]  # no flannel, no scratch file
+    rewritten = (directory / "bridge").read_bytes()
+    assert rewritten != before and b"/run/elsewhere" in rewritten  # whole: old or new, never half

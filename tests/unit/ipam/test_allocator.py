@@ -1,7 +1,8 @@
 """Allocation order and rules over an in-memory store (no disk)."""
 
+from ipaddress import ip_address
+
 import pytest
-from netaddr import IPAddress
 
 from cni_rkt.errors import CNIError
 from cni_rkt.ipam.allocator import allocate_all, assign_requested, scan_order
@@ -12,8 +13,8 @@ class MemoryStore:
     """The Store protocol in a dict: address -> (container id, ifname or None for legacy)."""
 
     def __init__(self, held=None, last=None):
-        self.held = {IPAddress(ip): owner for ip, owner in (held or {}).items()}
-        self.last = {i: IPAddress(ip) for i, ip in (last or {}).items()}
+        self.held = {ip_address(ip): owner for ip, owner in (held or {}).items()}
+        self.last = {i: ip_address(ip) for i, ip in (last or {}).items()}
 
     def reserve(self, ip, container_id, ifname, range_index):
         if ip in self.held:
@@ -55,18 +56,18 @@ def test_round_robin_skips_the_gateway_and_wraps_after_releases():
     store = MemoryStore()
     rs = rset("10.1.0.0/29")  # .1-.6, gateway .1
     assert allocate_n(store, rs, 5) == ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6"]
-    store.release(IPAddress("10.1.0.3"))
-    store.release(IPAddress("10.1.0.5"))
+    store.release(ip_address("10.1.0.3"))
+    store.release(ip_address("10.1.0.5"))
     # after .6 (the last reserved) it wraps to the start, skips .1 and the taken .2
     assert allocate_n(store, rs, 2) == ["10.1.0.3", "10.1.0.5"]
 
 
 def test_starts_after_last_reserved_and_tries_it_last():
     rs = rset("10.1.0.0/29")
-    order = [(r.start, lo, hi) for r, lo, hi in scan_order(rs, IPAddress("10.1.0.4"))]
-    assert [(IPAddress(lo), IPAddress(hi)) for _, lo, hi in order] == [
-        (IPAddress("10.1.0.5"), IPAddress("10.1.0.6")),
-        (IPAddress("10.1.0.1"), IPAddress("10.1.0.4")),
+    order = [(r.start, lo, hi) for r, lo, hi in scan_order(rs, ip_address("10.1.0.4"))]
+    assert [(ip_address(lo), ip_address(hi)) for _, lo, hi in order] == [
+        (ip_address("10.1.0.5"), ip_address("10.1.0.6")),
+        (ip_address("10.1.0.1"), ip_address("10.1.0.4")),
     ]
     store = MemoryStore(held={"10.1.0.5": ("x", "eth0"), "10.1.0.6": ("y", "eth0")}, last={0: "10.1.0.4"})
     assert allocate_n(store, rs, 1) == ["10.1.0.2"]
@@ -81,7 +82,7 @@ def test_multi_range_set_walks_ranges_in_order_and_wraps_across_them():
     rs = rset(("10.1.0.0/29", "10.1.0.5"), ("10.2.0.0/29", "10.2.0.5"))
     store = MemoryStore()
     assert allocate_n(store, rs, 4) == ["10.1.0.5", "10.1.0.6", "10.2.0.5", "10.2.0.6"]
-    store.release(IPAddress("10.1.0.6"))
+    store.release(ip_address("10.1.0.6"))
     assert allocate_n(store, rs, 1) == ["10.1.0.6"]  # wrapped from the end of the last range
 
 
@@ -120,10 +121,10 @@ def test_legacy_file_of_the_container_also_counts_as_a_duplicate():
 
 def test_requested_ips_go_to_the_first_containing_range_set():
     v4, v6 = rset("10.1.0.0/24"), rset("fd00::/120")
-    wanted, leftovers = assign_requested((v4, v6), (IPAddress("fd00::20"), IPAddress("10.1.0.50"), IPAddress("::1")))
-    assert ([str(w) for w in wanted], leftovers) == (["10.1.0.50", "fd00::20"], [IPAddress("::1")])
+    wanted, leftovers = assign_requested((v4, v6), (ip_address("fd00::20"), ip_address("10.1.0.50"), ip_address("::1")))
+    assert ([str(w) for w in wanted], leftovers) == (["10.1.0.50", "fd00::20"], [ip_address("::1")])
     store = MemoryStore()
-    got = allocate_all(store, (v4, v6), (IPAddress("fd00::20"),), "c1", "eth0")
+    got = allocate_all(store, (v4, v6), (ip_address("fd00::20"),), "c1", "eth0")
     assert [str(ip) for ip, _ in got] == ["10.1.0.2", "fd00::20"]
 
 
@@ -138,7 +139,7 @@ def test_requested_ips_go_to_the_first_containing_range_set():
 def test_requested_ip_errors_are_config_errors_and_leave_nothing(requested, msg):
     store = MemoryStore()
     with pytest.raises(CNIError) as caught:
-        allocate_all(store, (rset("10.1.0.0/24"),), tuple(IPAddress(r) for r in requested), "c1", "eth0")
+        allocate_all(store, (rset("10.1.0.0/24"),), tuple(ip_address(r) for r in requested), "c1", "eth0")
     assert (caught.value.code, caught.value.msg) == (7, msg)
     assert store.held == {}
 
@@ -146,24 +147,24 @@ def test_requested_ip_errors_are_config_errors_and_leave_nothing(requested, msg)
 def test_range_set_errors_come_before_unplaced_requested_ips_as_in_the_reference():
     store = MemoryStore(held={"10.1.0.2": ("c1", "eth0")})
     with pytest.raises(CNIError, match="10.1.0.2 has been allocated to c1, duplicate allocation"):
-        allocate_all(store, (rset("10.1.0.0/24"),), (IPAddress("10.9.0.1"),), "c1", "eth0")
+        allocate_all(store, (rset("10.1.0.0/24"),), (ip_address("10.9.0.1"),), "c1", "eth0")
     # the reference allocates before it notices the leftover, so round-robin moves on
     with pytest.raises(CNIError, match="failed to allocate all requested IPs: 10.9.0.1"):
-        allocate_all(store, (rset("10.1.0.0/24"),), (IPAddress("10.9.0.1"),), "c2", "eth0")
-    assert store.last[0] == IPAddress("10.1.0.3") and list(store.held) == [IPAddress("10.1.0.2")]
+        allocate_all(store, (rset("10.1.0.0/24"),), (ip_address("10.9.0.1"),), "c2", "eth0")
+    assert store.last[0] == ip_address("10.1.0.3") and list(store.held) == [ip_address("10.1.0.2")]
 
 
 def test_a_taken_requested_ip_fails_and_rolls_back_earlier_range_sets():
     store = MemoryStore(held={"fd00::20": ("other", "eth0")})
     with pytest.raises(CNIError) as caught:
-        allocate_all(store, (rset("10.1.0.0/24"), rset("fd00::/120")), (IPAddress("fd00::20"),), "c1", "eth0")
+        allocate_all(store, (rset("10.1.0.0/24"), rset("fd00::/120")), (ip_address("fd00::20"),), "c1", "eth0")
     assert caught.value.msg == (
         "failed to allocate for range 1: requested IP address fd00::20 is not available in range set fd00::1-fd00::ff")
-    assert list(store.held) == [IPAddress("fd00::20")]  # the v4 address of this call was released
+    assert list(store.held) == [ip_address("fd00::20")]  # the v4 address of this call was released
 
 
 def test_long_taken_runs_are_skipped_in_batches():
     rs = rset("10.1.0.0/20")
-    held = {str(IPAddress(int(IPAddress("10.1.0.2")) + i)): ("x", "eth0") for i in range(1000)}
+    held = {str(ip_address(int(ip_address("10.1.0.2")) + i)): ("x", "eth0") for i in range(1000)}
     store = MemoryStore(held=held)
     assert allocate_n(store, rs, 1) == ["10.1.3.234"]  # .2 + 1000

@@ -1,7 +1,8 @@
 """Range canonicalization and range-set arithmetic, against the reference's rules."""
 
+from ipaddress import ip_address
+
 import pytest
-from netaddr import IPAddress
 
 from cni_rkt.ipam.ranges import RangeError, canonical_range, canonical_range_set, parse_cidr, parse_ip
 
@@ -28,6 +29,8 @@ def test_canonical_range_fills_the_reference_defaults(args, start, end, gateway)
         (("nonsense",), "subnet", "invalid CIDR address: nonsense"),
         (("10.1.0.0",), "subnet", "invalid CIDR address: 10.1.0.0"),
         (("10.1.0.0/33",), "subnet", "invalid CIDR address: 10.1.0.0/33"),
+        (("10.1.0.0/\u00b2",), "subnet", "invalid CIDR address: 10.1.0.0/\u00b2"),  # a digit, not an ASCII one
+        (("10.1.0.0/\u0662\u0664",), "subnet", "invalid CIDR address: 10.1.0.0/\u0662\u0664"),
         (("10.1.0.5/24",), "subnet",
          "Network has host bits set. For a subnet mask of length 24 the network address is 10.1.0.0"),
         (("10.1.0.0/31",), "subnet", "Network 10.1.0.0/31 too small to allocate from"),
@@ -49,19 +52,28 @@ def test_canonical_range_refuses_what_the_reference_refuses(args, key, message):
     assert (caught.value.key, str(caught.value)) == (key, message)
 
 
+def test_an_explicit_all_zeros_address_is_a_value_not_the_default():
+    # Go keeps any non-nil IP: 0.0.0.0 stays the gateway, and as rangeStart it is out of the subnet.
+    assert str(canonical_range("10.1.0.0/24", None, None, "0.0.0.0").gateway) == "0.0.0.0"
+    assert str(canonical_range("fd00::/120", None, None, "::").gateway) == "::"
+    with pytest.raises(RangeError) as caught:
+        canonical_range("10.1.0.0/24", "0.0.0.0")
+    assert str(caught.value) == "rangeStart 0.0.0.0 not in network 10.1.0.0/24"
+
+
 def test_parse_ip_is_strict_and_unmaps_ipv4_in_ipv6():
-    assert parse_ip("::ffff:10.1.0.5") == IPAddress("10.1.0.5")
-    for bad in ("1.2", "010.1.0.5", " 10.1.0.5", "10.1.0.5/24", ""):
+    assert parse_ip("::ffff:10.1.0.5") == ip_address("10.1.0.5")
+    for bad in ("1.2", "010.1.0.5", " 10.1.0.5", "10.1.0.5/24", "", "fe80::1%eth0", "0x0a.0.0.1", "1.2.3.4\x00"):
         with pytest.raises(ValueError):
             parse_ip(bad)
-    assert parse_cidr("10.1.0.7/24") == (IPAddress("10.1.0.7"), 24)  # host bits are the caller's business
+    assert parse_cidr("10.1.0.7/24") == (ip_address("10.1.0.7"), 24)  # host bits are the caller's business
 
 
 def test_contains_respects_start_end_and_family():
     r = canonical_range("10.1.0.0/24", "10.1.0.10", "10.1.0.20")
-    assert r.contains(IPAddress("10.1.0.10")) and r.contains(IPAddress("10.1.0.20"))
-    assert not r.contains(IPAddress("10.1.0.9")) and not r.contains(IPAddress("10.1.0.21"))
-    assert not r.contains(IPAddress("::a01:a"))
+    assert r.contains(ip_address("10.1.0.10")) and r.contains(ip_address("10.1.0.20"))
+    assert not r.contains(ip_address("10.1.0.9")) and not r.contains(ip_address("10.1.0.21"))
+    assert not r.contains(ip_address("::a01:a"))
 
 
 def test_size_leaves_out_the_gateway_only_when_inside_the_range():
@@ -90,5 +102,5 @@ def test_range_set_overlap_and_string():
     assert a.overlaps(b) and b.overlaps(a)
     assert not a.overlaps(c)
     assert str(a) == "10.1.0.1-10.1.0.254,10.2.0.1-10.2.0.254"
-    assert a.range_for(IPAddress("10.2.0.7")) is a.ranges[1]
-    assert a.range_for(IPAddress("10.3.0.7")) is None
+    assert a.range_for(ip_address("10.2.0.7")) is a.ranges[1]
+    assert a.range_for(ip_address("10.3.0.7")) is None

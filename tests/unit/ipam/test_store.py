@@ -3,9 +3,9 @@
 import errno
 import os
 import stat
+from ipaddress import ip_address
 
 import pytest
-from netaddr import IPAddress
 
 from cni_rkt.errors import CNIError
 from cni_rkt.ipam import index as index_module
@@ -35,7 +35,7 @@ def scans(monkeypatch):
 
 def reserve(data_dir, ip, cid="c1", ifname="eth0", range_index=0, network="net1"):
     with open_store(data_dir, network) as store:
-        return store.reserve(IPAddress(ip), cid, ifname, range_index)
+        return store.reserve(ip_address(ip), cid, ifname, range_index)
 
 
 def held(data_dir, cid, ifname="eth0", network="net1"):
@@ -96,7 +96,7 @@ def test_changes_by_another_writer_rebuild_the_index(data_dir, scans):
     os.unlink(os.path.join(net, "10.1.0.3"))
     scans.clear()
     with open_store(data_dir, "net1") as store:
-        assert not store.reserve(IPAddress("10.1.0.4"), "ours2", "eth0", 0)
+        assert not store.reserve(ip_address("10.1.0.4"), "ours2", "eth0", 0)
         assert [r.name for r in store.attachment_reservations("theirs", "eth0")] == ["10.1.0.4"]
         assert store.attachment_reservations("gone", "eth0") == []
     assert len(scans) == 1
@@ -190,7 +190,7 @@ def test_an_empty_network_keeps_no_index(data_dir):
     reserve(data_dir, "10.1.0.2", "c1")
     assert os.path.exists(index_path(data_dir, "net1"))
     with open_store(data_dir, "net1") as store:
-        store.release(IPAddress("10.1.0.2"))
+        store.release(ip_address("10.1.0.2"))
     assert not os.path.exists(index_path(data_dir, "net1"))
     assert sorted(os.listdir(os.path.join(data_dir, "net1"))) == ["last_reserved_ip.0", "lock"]
 
@@ -213,8 +213,8 @@ def test_odd_entries_named_like_addresses_are_skipped_not_fatal(data_dir):
     os.symlink("/nonexistent", os.path.join(net, "10.1.0.3"))  # a dangling symlink
     with open_store(data_dir, "net1") as store:
         assert store.reservations() == []
-        assert not store.reserve(IPAddress("10.1.0.2"), "c1", "eth0", 0)
-        assert store.reserve(IPAddress("10.1.0.4"), "c1", "eth0", 0)
+        assert not store.reserve(ip_address("10.1.0.2"), "c1", "eth0", 0)
+        assert store.reserve(ip_address("10.1.0.4"), "c1", "eth0", 0)
 
 
 class _Clock:

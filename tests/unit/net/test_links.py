@@ -1,8 +1,16 @@
-"""Pure helpers of net/links.py (no netlink)."""
+"""net/links.py without netlink: pure helpers, and LinkRemoval over a fake socket."""
 
+import errno
 import re
+import threading
 
+import pytest
+from pyroute2.netlink.exceptions import NetlinkError
+
+from cni_rkt.errors import CNIError
+from cni_rkt.net import links
 from cni_rkt.net.links import random_veth_name, vlan_ranges
+from cni_rkt.net.netlink import Link
 
 
 def test_host_veth_names_are_veth_and_eight_hex_digits():
@@ -14,3 +22,54 @@ def test_host_veth_names_are_veth_and_eight_hex_digits():
 def test_trunk_vlans_fold_into_runs_one_request_each():
     assert vlan_ranges([12, 10, 11, 5, 4094]) == [(5, 5), (10, 12), (4094, 4094)]
     assert vlan_ranges([]) == []
+
+
+# --- LinkRemoval, with a fake socket -----------------------------------------------
+
+POD_END = Link(7, "eth0", "veth", "0a:58:0a:16:00:02", 1500, 0, 8, "UP", 0)
+
+
+class FakeSocket:
+    """delete_link blocks until `release` is set, as the kernel's grace period does."""
+
+    def __init__(self, error: int = 0):
+        self.error = error
+        self.release = threading.Event()
+        self.deleted: list[int] = []
+
+    def delete_link(self, index: int) -> None:
+        self.release.wait(5)
+        if self.error:
+            raise NetlinkError(self.error)
+        self.deleted.append(index)
+
+
+@pytest.fixture
+def fake_lookups(monkeypatch):
+    monkeypatch.setattr(links, "find_link", lambda ipr, name: POD_END if name == "eth0" else None)
+    monkeypatch.setattr(links, "addresses", lambda ipr, index: ["10.22.0.2/16"])
+
+
+def test_a_removal_reads_the_addresses_first_and_deletes_while_the_caller_goes_on(fake_lookups):
+    sock = FakeSocket()
+    removal = links.LinkRemoval(sock, "eth0").start()
+    assert removal.addresses == ["10.22.0.2/16"]
+    assert sock.deleted == []  # still blocked in the "kernel": the caller is not
+    sock.release.set()
+    removal.wait()
+    assert sock.deleted == [7]
+
+
+def test_a_failed_deletion_is_raised_by_wait(fake_lookups):
+    sock = FakeSocket(error=errno.EBUSY)
+    sock.release.set()
+    removal = links.LinkRemoval(sock, "eth0").start()
+    with pytest.raises(CNIError, match="failed to delete 'eth0': device or resource busy"):
+        removal.wait()
+
+
+def test_a_link_gone_meanwhile_or_never_there_is_not_an_error(fake_lookups):
+    sock = FakeSocket(error=errno.ENODEV)
+    sock.release.set()
+    assert links.remove_link(sock, "eth0") is None
+    assert links.remove_link(sock, "eth9") is None

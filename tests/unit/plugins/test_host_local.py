@@ -3,12 +3,14 @@
 import fcntl
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from cni_rkt.ipam import store as store_module
 from cni_rkt.plugins.host_local import reserved_ips
-from cni_rkt.protocol.runner import run
+from cni_rkt.protocol.runner import PLUGIN_MODULES, run
 
 
 @pytest.fixture
@@ -178,6 +180,21 @@ def test_add_errors_have_codes_and_leave_no_reservation(data_dir, ipam, cni_args
     assert not os.path.exists(net) or [f for f in files(data_dir) if f[0].isdigit()] == []
 
 
+@pytest.mark.parametrize("cid, ifname, msg", [
+    ("", "eth0", "required env variables [CNI_CONTAINERID] missing"),
+    ("a/b", "eth0", "invalid characters in containerID"),
+    ("..", "eth0", "invalid characters in containerID"),
+    ("c1\r\nx", "eth0", "invalid characters in containerID"),
+    ("c1", "../x", "interface name contains / or : or whitespace characters"),
+    ("c1", "eth0\r\nx", "interface name contains / or : or whitespace characters"),
+    ("c1", "..", "interface name is . or .."),
+])
+def test_values_that_would_forge_a_file_are_refused_before_any_reservation(data_dir, cid, ifname, msg):
+    out, status = invoke("ADD", config(data_dir), cid, ifname)
+    assert status == 1 and error(out) == (4, msg)
+    assert not os.path.exists(data_dir)
+
+
 def test_exhaustion_and_duplicate_are_reported_like_the_reference(data_dir):
     conf = config(data_dir, subnet="10.1.0.0/30")
     add_address(conf, "c1")
@@ -334,3 +351,12 @@ def test_reserved_ips_still_answers_when_the_index_cannot_be_written(data_dir, m
 
     monkeypatch.setattr(store_module, "Index", unwritable)
     assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2", "fd00::10"]
+
+
+@pytest.mark.parametrize("module", sorted(PLUGIN_MODULES.values()))
+def test_no_plugin_imports_netaddr(module):
+    # ~35 ms of every exec's start-up went to importing netaddr; the ipam code uses ipaddress.
+    probe = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'netaddr'))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert proc.stdout.strip() == "[]"

@@ -32,6 +32,13 @@ def test_missing_required_variable_is_code_4_naming_it(missing, command):
     assert (err.code, err.msg) == (4, f"required env variables [{missing}] missing")
 
 
+@pytest.mark.parametrize("command", ["ADD", "CHECK", "DEL"])
+def test_an_empty_container_id_is_a_missing_variable_as_in_skel(command):
+    # Debian's Go host-local 1.1.1 answers exactly this (code 4), not ValidateContainerID's code 3.
+    err = error_of(env(CNI_COMMAND=command, CNI_CONTAINERID=""))
+    assert (err.code, err.msg) == (4, "required env variables [CNI_CONTAINERID] missing")
+
+
 def test_several_missing_variables_are_listed_in_skel_order():
     err = error_of(env(CNI_NETNS=None, CNI_PATH=None))
     assert err.msg == "required env variables [CNI_NETNS,CNI_PATH] missing"

@@ -1,0 +1,29 @@
+"""BackgroundCall: the caller goes on while the call runs; its outcome comes back at wait()."""
+
+import threading
+
+import pytest
+
+from cni_rkt.background import BackgroundCall
+
+
+def test_the_caller_goes_on_while_the_call_runs_and_gets_its_value():
+    started, release = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        return "done" if release.wait(5) else "the caller was blocked"
+
+    call = BackgroundCall("test", work)
+    assert started.wait(5)  # the call runs, and the caller is here: not blocked by it
+    release.set()
+    assert call.wait() == "done"
+
+
+def test_what_the_call_raised_is_raised_by_wait():
+    def fail():
+        raise ValueError("from the background")
+
+    call = BackgroundCall("test", fail)
+    with pytest.raises(ValueError, match="from the background"):
+        call.wait()
