@@ -184,9 +184,16 @@ class Demo:
             print("  (a bridge plugin never deletes its bridge, like the reference; it goes with the sandbox)")
 
     def clean_up(self) -> None:
-        from cni_rkt.worker.control import stop_workers
+        from cni_rkt.worker.control import stop_workers, worker_pids
 
         stop_workers(self.worker_dir)
         removed = self.sandbox.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        # A worker a launcher was still starting (between its forks) shows up only now,
+        # and would make its socket dir again: look twice more.
+        for _ in range(3):
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            time.sleep(0.1)
+            if not worker_pids(self.worker_dir) and not os.path.exists(self.scratch):
+                break
+            stop_workers(self.worker_dir)
         print(f"\ncleaned up: netns {', '.join(removed) or '-'}; {self.scratch}")
