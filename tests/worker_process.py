@@ -106,6 +106,15 @@ def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
     raise AssertionError(f"no child of {parent} kept {path} open")
 
 
+def wait_until_released(parent: int, child: int, path: str, timeout: float = 30.0) -> None:
+    """Wait until `child` has let go of `path`: it ended, or it is back in its own context."""
+    deadline = time.monotonic() + timeout
+    while child in _children_holding(parent, path):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"child {child} still holds {path}")
+        time.sleep(0.02)
+
+
 def _children_holding(parent: int, path: str) -> set[int]:
     found = set()
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):

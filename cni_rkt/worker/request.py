@@ -2,7 +2,8 @@
 
 The child enters the caller's network and mount namespaces, takes its cwd, stderr, umask,
 group and environment, and calls `runner.run`: what the launcher would have done itself.
-If it cannot become the caller it runs nothing and reports why.
+If it cannot become the caller it runs nothing and reports why. Afterwards `OwnContext`
+puts back the child's own, so that it can serve another caller (see pool.py).
 """
 
 from __future__ import annotations
@@ -81,9 +82,58 @@ def parse_request(fields: list[bytes], fds: list[int], uid: int, gid: int) -> Re
     )
 
 
+class Interrupted:
+    """Whether SIGTERM interrupted a request in this process (it then serves no other)."""
+
+    seen = False
+
+
 def _raise_on_sigterm(signum, _frame) -> None:
     # SystemExit unwinds the verb's undo stack, as the request is interrupted.
+    Interrupted.seen = True
     raise SystemExit(128 + signum)
+
+
+@dataclass(slots=True)
+class OwnContext:
+    """What become_caller changes, as it was before: to go back to after a request."""
+
+    netns: int
+    mntns: int
+    cwd: int
+    stderr: int
+    umask: int
+    gid: int
+    environ: dict[str, str]
+
+    @classmethod
+    def save(cls) -> OwnContext:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        flags = os.O_RDONLY | os.O_CLOEXEC
+        return cls(
+            netns=os.open("/proc/self/ns/net", flags),
+            mntns=os.open("/proc/self/ns/mnt", flags),
+            cwd=os.open(".", flags | os.O_DIRECTORY),
+            stderr=os.dup(2),
+            umask=umask,
+            gid=os.getegid(),
+            environ=dict(os.environ),
+        )
+
+    def restore(self) -> None:
+        """Back to our own namespaces, cwd, stderr, umask, group and environment (OSError if
+        that fails: the process must then serve no one else)."""
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        namespaces.enter(self.mntns, "mnt")
+        namespaces.enter(self.netns, "net")
+        os.fchdir(self.cwd)
+        os.dup2(self.stderr, 2)
+        os.umask(self.umask)
+        if os.getegid() != self.gid:
+            os.setgid(self.gid)
+        os.environ.clear()
+        os.environ.update(self.environ)
 
 
 def become_caller(request: Request) -> None:

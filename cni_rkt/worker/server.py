@@ -29,9 +29,10 @@ from dataclasses import replace
 from cni_rkt import __version__
 from cni_rkt.worker import admission, identity, lost, namespaces, warmup, wire
 from cni_rkt.worker.codewatch import CodeWatch
-from cni_rkt.worker.pool import CHILD_NO_GO, CHILD_REPLYING, CHILD_RUNNING, RESULT, Child, close_all, fork_child
+from cni_rkt.worker.pool import CHILD_NO_GO, CHILD_READY, CHILD_REPLYING, CHILD_RUNNING, RESULT, Child, close_all, fork_child
 from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fields, parse_request
 
+MAX_IDLE_CHILDREN = 4  # served children kept for the next callers (as many as parallel runtimes)
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
 REQUEST_READ_TIMEOUT = 5.0
 SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2 cores
@@ -290,6 +291,19 @@ class Worker:
             self._release(child)  # the child holds its own copies; nothing is left for us to say
         elif kind == CHILD_RUNNING and not child.undoing:
             child.state = kind
+        elif kind == CHILD_READY and child.state in (CHILD_NO_GO, CHILD_REPLYING) and child in self.busy:
+            self._reuse(child)
+
+    def _reuse(self, child: Child) -> None:
+        """The child served its caller and is back in its own context: a spare again
+        (unless we retired meanwhile: then it exits as spares do, when we drop it)."""
+        self.busy.remove(child)
+        child.request, child.conn, child.state, child.undoing = None, None, b"", ""
+        if self.listener is None or len(self.spares) >= MAX_IDLE_CHILDREN:
+            self._drop(child)  # it exits when its control socket closes
+            os.waitpid(child.pid, 0)
+            return
+        self.spares.append(child)
 
     def _drop(self, child: Child) -> None:
         self.selector.unregister(child.control)

@@ -303,3 +303,46 @@ def test_bridge_add_killed_mid_way_is_undone(paths, sandbox, tmp_path):
     assert killed.returncode == 1 and reply["code"] == 999, killed.stderr
     assert "DEL ran and removed what it had set up" in reply["msg"]
     assert normalized(sandbox.snapshot((data_dir,))) == normalized(before)
+
+
+def worker_children(worker_pid: int) -> set[int]:
+    listing = subprocess.run(["pgrep", "-P", str(worker_pid)], capture_output=True, text=True).stdout
+    return {int(pid) for pid in listing.split()}
+
+
+@needs_root
+def test_children_serve_callers_one_after_another_each_in_its_own_context(sandbox, tmp_path):
+    """A child that served one caller serves the next in that caller's netns, cwd and
+    environment, none of the first's: a relative dataDir lands in each caller's cwd, the
+    bridge in each caller's netns, and CNI_ARGS of one never reach the other. Between
+    callers a child is back in the worker's namespaces, keeping no caller's alive."""
+    from sandbox import Sandbox
+
+    sockets = str(tmp_path / "sockets")
+    with running_worker(sockets) as (proc, socket_path), Sandbox() as other:
+        callers = []
+        for n, box in enumerate((sandbox, other, sandbox, other)):
+            cwd = tmp_path / f"cwd{n}"
+            cwd.mkdir()
+            config = {"cniVersion": "1.0.0", "name": NETWORK, "type": "bridge", "bridge": f"wkb{n % 2}",
+                      "ipam": {"type": "host-local", "subnet": "10.47.0.0/24", "dataDir": "data"}}
+            extra = {"CNI_ARGS": "IgnoreUnknown=1;IP=10.47.0.9"} if n == 0 else {}
+            env = cni_env("ADD", f"c{n}", box.pod(), cni_path=REPO_ROOT + "/bin", **extra)
+            argv = ["ip", "netns", "exec", box.host, sys.executable, "-c", VIA_WORKER, socket_path, "bridge",
+                    REPO_ROOT, TESTS_DIR]
+            done = subprocess.run(argv, input=json.dumps(config).encode(), env=env, cwd=cwd, capture_output=True)
+            assert done.returncode == 0, (done.stdout, done.stderr)
+            callers.append((box, cwd, json.loads(done.stdout)))
+            if n == 1:
+                served_by = worker_children(proc.pid)
+        assert worker_children(proc.pid) == served_by  # no new child for the 3rd and 4th caller
+        for kind in ("net", "mnt"):  # back in the worker's namespaces: no caller's kept alive
+            worker_ns = os.readlink(f"/proc/{proc.pid}/ns/{kind}")
+            assert {os.readlink(f"/proc/{child}/ns/{kind}") for child in served_by} == {worker_ns}
+        for n, (box, cwd, result) in enumerate(callers):
+            # its own cwd, so its own dataDir: the first free address each time, but for the
+            # address CNI_ARGS asked for, in the first caller's only
+            assert result["ips"][0]["address"] == ("10.47.0.9/24" if n == 0 else "10.47.0.2/24")
+            assert os.path.exists(cwd / "data" / NETWORK / result["ips"][0]["address"].split("/")[0])
+            bridges = json.loads(box.sh("ip -j link show type bridge"))
+            assert {b["ifname"] for b in bridges} == {f"wkb{n % 2}"}  # its own netns only

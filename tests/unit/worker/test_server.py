@@ -8,10 +8,9 @@ import os
 import signal
 import socket
 import sys
-import time
 
 import pytest
-from worker_process import child_holding, request_key, running_worker
+from worker_process import child_holding, request_key, running_worker, wait_until_released
 
 from cni_rkt.protocol import runner
 from cni_rkt.worker import admission, client, server, warmup, wire
@@ -159,9 +158,9 @@ def test_a_request_never_confirmed_never_runs(worker, host_local_call):
     environ, stdin, reservations = host_local_call
     with accepted_conversation(path, environ, stdin):
         child = child_holding(proc.pid, os.getcwd())
-    # The caller gave up instead of saying "go" (it runs in-process instead).
-    while os.path.exists(f"/proc/{child}"):  # the child ends without running anything
-        time.sleep(0.02)
+    # The caller gave up instead of saying "go" (it runs in-process instead): the child
+    # lets go of the request without running anything.
+    wait_until_released(proc.pid, child, os.getcwd())
     assert reservations() == []
     assert client.request(path, request_key(), "host-local", environ, stdin)[1] == 0
     assert reservations() == ["10.46.0.2"]
