@@ -1,11 +1,10 @@
 """pool._serve: when a child offers itself for another caller, and when it does not.
 
-Each case forks a child running _serve with a fake request step (no worker, no root) and
-reads what it tells the worker on its control socket until it exits.
+Each case forks a child (pool.fork_child) with a fake request step (no worker, no root)
+and reads what it tells the worker on its control socket until it exits.
 """
 
 import os
-import socket
 import threading
 import time
 
@@ -14,26 +13,17 @@ import pytest
 from cni_rkt.worker import pool, wire
 
 
-def messages_until_exit(serve_one) -> list[bytes]:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            ours.close()
-            pool._serve_one = serve_one
-            status = pool._serve(theirs, rehearse=False)
-        finally:
-            os._exit(status)
-    theirs.close()
+def messages_until_exit(serve_one, monkeypatch) -> list[bytes]:
+    monkeypatch.setattr(pool, "_serve_one", serve_one)  # before the fork: the child has it
+    child = pool.fork_child([], rehearse=False)
     told = []
-    with ours:
+    with child.control:
         while True:
             try:
-                told.append(wire.read_frame(ours)[0])
+                told.append(wire.read_frame(child.control)[0])
             except (OSError, wire.ProtocolError):
                 break
-    assert os.waitpid(pid, 0)[1] == 0
+    assert os.waitpid(child.pid, 0)[1] == 0
     return told
 
 
@@ -47,16 +37,16 @@ def requests(*outcomes):
     return serve_one
 
 
-def test_a_child_offers_itself_again_after_each_clean_request():
-    assert messages_until_exit(requests(lambda: True, lambda: True)) == [pool.CHILD_READY, pool.CHILD_READY]
+def test_a_child_offers_itself_again_after_each_clean_request(monkeypatch):
+    assert messages_until_exit(requests(lambda: True, lambda: True), monkeypatch) == [pool.CHILD_READY, pool.CHILD_READY]
 
 
-def test_not_after_a_request_that_says_it_must_not_serve_again():
-    assert messages_until_exit(requests(lambda: True, lambda: False, lambda: True)) == [pool.CHILD_READY]
+def test_not_after_a_request_that_says_it_must_not_serve_again(monkeypatch):
+    assert messages_until_exit(requests(lambda: True, lambda: False, lambda: True), monkeypatch) == [pool.CHILD_READY]
 
 
 @pytest.mark.parametrize("leftover", ["thread", "fd"])
-def test_not_after_a_request_that_left_a_thread_or_an_open_fd(leftover):
+def test_not_after_a_request_that_left_a_thread_or_an_open_fd(leftover, monkeypatch):
     def leaves_something() -> bool:
         if leftover == "thread":
             threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
@@ -64,9 +54,9 @@ def test_not_after_a_request_that_left_a_thread_or_an_open_fd(leftover):
             os.open("/dev/null", os.O_RDONLY)  # could have been a caller's namespace
         return True
 
-    assert messages_until_exit(requests(lambda: True, leaves_something, lambda: True)) == [pool.CHILD_READY]
+    assert messages_until_exit(requests(lambda: True, leaves_something, lambda: True), monkeypatch) == [pool.CHILD_READY]
 
 
 def test_a_child_ends_after_its_share_of_requests(monkeypatch):
     monkeypatch.setattr(pool, "MAX_REQUESTS_PER_CHILD", 3)  # inherited by the fork
-    assert messages_until_exit(requests(*[lambda: True] * 10)) == [pool.CHILD_READY] * 3
+    assert messages_until_exit(requests(*[lambda: True] * 10), monkeypatch) == [pool.CHILD_READY] * 3
