@@ -96,10 +96,10 @@ def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        holding = _children_holding(parent, path)
+        holding = children_holding(parent, path)
         if holding:
             time.sleep(0.2)
-            kept = holding & _children_holding(parent, path)
+            kept = holding & children_holding(parent, path)
             if len(kept) == 1:
                 return kept.pop()
         time.sleep(0.02)
@@ -109,13 +109,13 @@ def child_holding(parent: int, path: str, timeout: float = 30.0) -> int:
 def wait_until_released(parent: int, child: int, path: str, timeout: float = 30.0) -> None:
     """Wait until `child` has let go of `path`: it ended, or it is back in its own context."""
     deadline = time.monotonic() + timeout
-    while child in _children_holding(parent, path):
+    while child in children_holding(parent, path):
         if time.monotonic() > deadline:
             raise AssertionError(f"child {child} still holds {path}")
         time.sleep(0.02)
 
 
-def _children_holding(parent: int, path: str) -> set[int]:
+def children_holding(parent: int, path: str) -> set[int]:
     found = set()
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:

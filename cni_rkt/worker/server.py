@@ -181,9 +181,12 @@ class Worker:
             os.waitpid(spare.pid, 0)
         self.spares.clear()
 
-    def _inherited_fds(self) -> list[int]:
-        """What a new child must close: everything the worker holds for itself and others."""
-        fds = [self.lock, self.selector.fileno(), self.wakeup_read, self.wakeup_write]
+    def _inherited_fds(self, waiting: list[int] = ()) -> list[int]:
+        """What a new child must close: everything the worker holds for itself and others,
+        with `waiting`, the fds of a request not yet handed to a child. A child left holding
+        a caller's stderr or connection would keep that caller's output open as long as it
+        lives, and children serve many callers."""
+        fds = [*waiting, self.lock, self.selector.fileno(), self.wakeup_read, self.wakeup_write]
         if self.code.fileno() is not None:
             fds.append(self.code.fileno())
         if self.listener is not None:
@@ -195,8 +198,8 @@ class Worker:
                 fds.extend(child.request.fds.values())
         return fds
 
-    def _add_spare(self, rehearse: bool = True) -> None:
-        child = fork_child(self._inherited_fds(), rehearse)
+    def _add_spare(self, rehearse: bool = True, waiting: list[int] = ()) -> None:
+        child = fork_child(self._inherited_fds(waiting), rehearse)
         self.spares.append(child)
         self.selector.register(child.control, selectors.EVENT_READ, child)
 
@@ -243,15 +246,15 @@ class Worker:
     def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
         """Hand `request` to a spare. The child replies to the caller on `conn`, except the
         DEL `undoing` a lost ADD, whose result comes back here."""
-        if not self.spares:
-            self._add_spare(rehearse=False)  # the request is waiting for this one
-        child = self.spares.pop(0)
-        child.request, child.conn, child.undoing = request, conn, undoing
-        self.busy.append(child)
         fds = list(request.fds.values())
         reply_to = REPLY_TO_WORKER if undoing else REPLY_TO_CALLER
         if reply_to == REPLY_TO_CALLER:
             fds.append(conn.fileno())
+        if not self.spares:
+            self._add_spare(rehearse=False, waiting=[*fds, conn.fileno()])  # the request is waiting for this one
+        child = self.spares.pop(0)
+        child.request, child.conn, child.undoing = request, conn, undoing
+        self.busy.append(child)
         try:
             wire.send_frame_with_fds(child.control, handoff_fields(request, reply_to), fds)
         except OSError:

@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 
 import pytest
 from conftest import needs_root
 from plugin_calls import REPO_ROOT, cni_env
-from worker_process import child_holding, running_worker
+from worker_process import child_holding, children_holding, running_worker
 
 from cni_rkt.launcher import install_launchers
 from cni_rkt.worker import client
@@ -346,3 +347,43 @@ def test_children_serve_callers_one_after_another_each_in_its_own_context(sandbo
             assert os.path.exists(cwd / "data" / NETWORK / result["ips"][0]["address"].split("/")[0])
             bridges = json.loads(box.sh("ip -j link show type bridge"))
             assert {b["ifname"] for b in bridges} == {f"wkb{n % 2}"}  # its own netns only
+
+
+@needs_root
+def test_more_callers_than_spares_all_see_their_output_end(paths, sandbox, tmp_path):
+    """Four callers at once while host-local's lock holds them in their children: two go
+    to spares forked on the spot, while the worker holds the waiting caller's fds. No child
+    may keep a copy of another caller's stderr or connection: each caller's output ends
+    when its reply is written, not when some child exits."""
+    data_dir = str(tmp_path / "data")
+    pod = sandbox.pod()
+    stdin = json.dumps(ipam_config(data_dir)).encode()
+    env = cni_env("ADD", "first", pod, cni_path=paths.bin_dir)
+    assert paths.run("worker", "host-local", env, stdin)[1] == 0  # the store and its lock exist
+    worker_pid = int(open(paths.socket_path + ".pid").read())
+    lock_path = os.path.join(data_dir, NETWORK, "lock")
+    callers = []
+    with open(lock_path) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            for n in range(4):
+                with tempfile.TemporaryFile() as config:
+                    config.write(stdin)
+                    config.seek(0)
+                    argv = ["ip", "netns", "exec", sandbox.host, os.path.join(paths.bin_dir, "host-local")]
+                    callers.append(subprocess.Popen(argv, env=cni_env("ADD", f"c{n}", pod, cni_path=paths.bin_dir),
+                                                    stdin=config, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            deadline = time.monotonic() + 30
+            while len(children_holding(worker_pid, lock_path)) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        replies = [caller.communicate(timeout=20) for caller in callers]  # EOF on stdout and stderr
+    finally:
+        for caller in callers:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+    assert [caller.returncode for caller in callers] == [0, 0, 0, 0]
+    assert len({json.loads(out)["ips"][0]["address"] for out, _ in replies}) == 4
