@@ -15,6 +15,9 @@ class BackgroundCall:
         self._function = function
         self._result: object = None
         self._error: BaseException | None = None
+        # Thread.join is not used to wait: interrupted by a signal handler's exception, it
+        # can mark a thread that is still running as stopped (CPython's bpo-45274 handling).
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -23,10 +26,23 @@ class BackgroundCall:
             self._result = self._function()
         except BaseException as exc:  # noqa: BLE001 - handed to wait()
             self._error = exc
+        finally:
+            self._done.set()
 
     def wait(self) -> object:
-        """The call's return value, once it has finished; what it raised is raised here."""
-        self._thread.join()
+        """The call's return value, once it has finished; what it raised is raised here.
+
+        Finishes waiting even when interrupted (SIGTERM's SystemExit in a worker's child):
+        an undo must not run while the call it undoes is still at work."""
+        interrupted: BaseException | None = None
+        while not self._done.is_set():
+            try:
+                self._done.wait()
+            except BaseException as exc:  # noqa: BLE001 - raised once the call is done
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
+        self._thread.join()  # its last instructions: a process may not setns while it runs
         if self._error is not None:
             raise self._error
         return self._result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 
 PACKAGE = "pyroute2"
 
@@ -24,16 +25,29 @@ def install() -> None:
     if spec is None or spec.loader is None:
         return  # let the first real import raise the usual ModuleNotFoundError
     package = importlib.util.module_from_spec(spec)  # __path__ and __spec__, nothing executed
+    lock = threading.RLock()  # reentrant: __init__'s own look-ups come back here
+    state = {"loaded": False, "loading": False}
 
     def attribute(name: str):
-        # PEP 562: only reached for a name the package does not have yet. A submodule
+        # PEP 562: only reached for a name the package does not have (yet). A submodule
         # (`from pyroute2 import config`, as pyroute2's own modules say) is imported
-        # alone; anything else is the library's API: run __init__ once.
+        # alone; anything else is the library's API: run __init__, once (another thread
+        # waits for it; a failed run is tried again by the next look-up).
         if importlib.util.find_spec(f"{PACKAGE}.{name}") is not None:
             return importlib.import_module(f"{PACKAGE}.{name}")
-        del package.__getattr__
-        spec.loader.exec_module(package)
-        return getattr(package, name)
+        with lock:
+            if not state["loaded"] and not state["loading"]:
+                state["loading"] = True
+                try:
+                    spec.loader.exec_module(package)
+                    state["loaded"] = True
+                finally:
+                    state["loading"] = False
+        try:
+            return package.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}") from None
 
     package.__getattr__ = attribute
     sys.modules[PACKAGE] = package
+    importlib.import_module(f"{PACKAGE}.config.log")  # its logger's NullHandler, as __init__ sets up

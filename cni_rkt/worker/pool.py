@@ -19,11 +19,13 @@ MAX_REQUESTS_PER_CHILD, so that what requests leave in memory does not accumulat
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 from cni_rkt.worker import wire
@@ -38,6 +40,7 @@ CHILD_READY = b"ready"  # back in its own context: it may be handed another requ
 RESULT = b"result"
 CONFIRM_TIMEOUT = 5.0  # seconds a child waits for the caller's "go"
 MAX_REQUESTS_PER_CHILD = 100
+RESTORE_ATTEMPTS = 10
 
 
 @dataclass(slots=True, eq=False)
@@ -94,19 +97,32 @@ def _serve(control: socket.socket, rehearse: bool) -> int:
         warm_up()
         own_memory()
     own = OwnContext.save()
-    for _ in range(MAX_REQUESTS_PER_CHILD):
+    for served in range(1, MAX_REQUESTS_PER_CHILD + 1):
         open_before = _open_fds()
-        if not _serve_one(control):
+        if not _serve_one(control) or not _restore(own):
             return 0
-        try:
-            own.restore()
-        except OSError:
-            return 0
+        gc.collect()  # before the check: a cycle may hold an fd its collection closes
         if threading.active_count() > 1 or _open_fds() != open_before:
             return 0
-        gc.collect()
+        if served == MAX_REQUESTS_PER_CHILD:
+            return 0  # exit without offering itself: the worker must not hand it another
         _tell(control, CHILD_READY)
     return 0
+
+
+def _restore(own) -> bool:
+    """Put our own context back; whether that worked. A thread the request joined may not
+    have left the kernel yet, and entering a mount namespace refuses (EINVAL) while it
+    shares our filesystem state: try again a few times, briefly."""
+    for attempt in range(RESTORE_ATTEMPTS):
+        try:
+            own.restore()
+            return True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or attempt == RESTORE_ATTEMPTS - 1:
+                return False
+            time.sleep(0.001 * (attempt + 1))
+    return False
 
 
 def _serve_one(control: socket.socket) -> bool:

@@ -131,8 +131,8 @@ class Worker:
                         _drain(self.wakeup_read)
                     elif selected.fileobj == self.code.fileno():
                         self._retire_if_code_changed()
-                    else:
-                        self._collect(selected.data)
+                    elif selected.data in self.busy or selected.data in self.spares:
+                        self._collect(selected.data)  # (not a child an earlier event in this batch let go)
                 if self.stopping:
                     self.retire()  # busy children still finish and reply
                 if self.busy or events:

@@ -1,6 +1,8 @@
 """BackgroundCall: the caller goes on while the call runs; its outcome comes back at wait()."""
 
+import signal
 import threading
+import time
 
 import pytest
 
@@ -27,3 +29,27 @@ def test_what_the_call_raised_is_raised_by_wait():
     call = BackgroundCall("test", fail)
     with pytest.raises(ValueError, match="from the background"):
         call.wait()
+
+
+def test_an_interrupted_wait_still_lets_the_call_finish_first():
+    """SIGTERM in a worker's child raises SystemExit wherever it lands; if it lands in
+    wait(), the undo that follows must not run while the call is still at work."""
+    finished = threading.Event()
+
+    def work():
+        time.sleep(0.3)
+        finished.set()
+
+    def interrupt(_signum, _frame):
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        call = BackgroundCall("test", work)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(SystemExit):
+            call.wait()
+        assert finished.is_set()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

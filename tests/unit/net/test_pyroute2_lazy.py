@@ -37,3 +37,16 @@ def test_install_is_idempotent_and_a_missing_name_still_raises():
     pyroute2_lazy.install()
     assert fresh("import cni_rkt.net\ntry:\n    from pyroute2 import no_such_thing\n"
                  "except ImportError:\n    print('ImportError')") == "ImportError"
+
+
+def test_threads_asking_for_the_full_api_at_once_all_get_it():
+    code = ("import threading, cni_rkt.net\n"
+            "got = []\n"
+            "def ask():\n"
+            "    from pyroute2 import IPRoute\n"
+            "    got.append(IPRoute.__name__)\n"
+            "threads = [threading.Thread(target=ask) for _ in range(4)]\n"
+            "[t.start() for t in threads]\n"
+            "[t.join() for t in threads]\n"
+            "print(got)")
+    assert fresh(code) == "['IPRoute', 'IPRoute', 'IPRoute', 'IPRoute']"
