@@ -47,6 +47,8 @@ _STATUS = struct.Struct("=i")  # NLMSG_ERROR's and NLMSG_DONE's first field: 0 o
 LINK_EXT_MASK = ("IFLA_EXT_MASK", 1 << 3)
 
 NEW = NLM_F_CREATE | NLM_F_EXCL  # "add" fails with EEXIST if present, as `ip ... add`
+NLM_F_DUMP_INTR = 0x10
+DUMP_ATTEMPTS = 3
 
 Attrs = Iterable[tuple[str, object]]
 
@@ -143,33 +145,40 @@ class RouteSocket:
         """Send one request; return its answers (a dump's messages, or a get's one, read with
         `layout` from rtnl_answers) once the kernel has acknowledged it. A kernel refusal
         raises NetlinkError."""
-        self._sequence += 1
         message = message_class()
         for key, value in fields.items():
             message[key] = value
         message["attrs"] = list(attrs)
         message["header"]["type"] = message_type
         message["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
-        message["header"]["sequence_number"] = self._sequence
-        message.encode()
-        self._sock.send(message.data)
-        return self._replies(self._sequence, layout)
+        for _ in range(DUMP_ATTEMPTS):
+            self._sequence += 1
+            message["header"]["sequence_number"] = self._sequence
+            message.encode()
+            self._sock.send(message.data)
+            replies, consistent = self._replies(self._sequence, layout)
+            if consistent:
+                return replies
+        raise NetlinkError(errno.EAGAIN, "the kernel's tables kept changing during a dump")
 
-    def _replies(self, sequence: int, layout) -> list:
-        """Read until the request's ACK (or a dump's DONE); the framing is read with struct."""
-        replies = []
+    def _replies(self, sequence: int, layout) -> tuple[list, bool]:
+        """Read until the request's ACK (or a dump's DONE); the framing is read with struct.
+        Also whether the answer is consistent: the kernel flags a dump during which its
+        tables changed (NLM_F_DUMP_INTR), and the request is then made again."""
+        replies, consistent = [], True
         while True:
             data = self._sock.recv(RECEIVE_BUFFER)
             offset = 0
             while offset + _HEADER.size <= len(data):
-                length, kind, _flags, answered, _port = _HEADER.unpack_from(data, offset)
+                length, kind, flags, answered, _port = _HEADER.unpack_from(data, offset)
                 if length < _HEADER.size:
                     raise NetlinkError(errno.EBADMSG, "malformed netlink reply")
                 if answered == sequence:  # else a late answer to an earlier request that raised
+                    consistent = consistent and not flags & NLM_F_DUMP_INTR
                     if kind == NLMSG_ERROR or kind == NLMSG_DONE:
                         (status,) = _STATUS.unpack_from(data, offset + _HEADER.size) if length >= 20 else (0,)
                         if status < 0:
                             raise NetlinkError(-status, os.strerror(-status))
-                        return replies
+                        return replies, consistent
                     replies.append(answers.Answer(layout, data[offset : offset + length]))
                 offset += (length + 3) & ~3
