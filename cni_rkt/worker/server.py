@@ -1,9 +1,9 @@
-"""The worker process: import everything once, then hand each request to a fresh child.
+"""The worker process: import everything once, then hand each request to one of its children.
 
 Life cycle: leave the spawner's namespaces (root only, see namespaces.py), watch the code
 on disk (codewatch.py), take the lock beside the socket (one worker per socket), import the
-plugins, listen, serve (pool.py: one pre-forked child per request), and exit after `idle` seconds
-without a request, or as soon as the code on disk changed.
+plugins, listen, serve (pool.py: pre-forked children, each serving one caller at a time),
+and exit after `idle` seconds without a request, or as soon as the code on disk changed.
 
 Who is served is admission.py's call; anyone refused runs in-process.
 
