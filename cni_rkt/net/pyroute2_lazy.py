@@ -50,4 +50,3 @@ def install() -> None:
 
     package.__getattr__ = attribute
     sys.modules[PACKAGE] = package
-    importlib.import_module(f"{PACKAGE}.config.log")  # its logger's NullHandler, as __init__ sets up

@@ -14,6 +14,7 @@ A `RouteSocket` talks to the network namespace it was opened in. Errors are pyro
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import socket
 import struct
@@ -36,6 +37,8 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from cni_rkt.net import rtnl_answers as answers
+
+importlib.import_module("pyroute2.config.log")  # its logger's NullHandler, which pyroute2's __init__ sets up
 
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12  # dumps honour the filters in the request (kernel 4.20+)

@@ -251,7 +251,7 @@ class Worker:
         if reply_to == REPLY_TO_CALLER:
             fds.append(conn.fileno())
         if not self.spares:
-            self._add_spare(rehearse=False, waiting=[*fds, conn.fileno()])  # the request is waiting for this one
+            self._add_spare(rehearse=False, waiting=[*request.fds.values(), conn.fileno()])  # the request waits for it
         child = self.spares.pop(0)
         child.request, child.conn, child.undoing = request, conn, undoing
         self.busy.append(child)
