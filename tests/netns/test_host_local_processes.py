@@ -40,6 +40,7 @@ def test_100_concurrent_adds_get_distinct_addresses_and_100_dels_leave_only_go_f
 
 
 PREPOPULATED = 1500
+MAX_ROUNDS = 40
 
 
 def _populate(directory: str, count: int) -> None:
@@ -67,13 +68,21 @@ def _holds_flock(pid: int, inode: int) -> bool:
         )
 
 
-def _kill_inside_the_lock(rng: random.Random, proc, lock_inode: int) -> None:
-    """SIGKILL `proc` a random moment after it took the store's lock (rebuild, claim, index)."""
+def _kill_inside_the_lock(rng: random.Random, proc, lock_inode: int) -> bool:
+    """SIGKILL `proc` a random moment after it took the store's lock (rebuild, claim, index).
+
+    False, and no kill, when it let go of the lock (or ended) before that moment came.
+    """
     deadline = time.monotonic() + 60
-    while proc.poll() is None and not _holds_flock(proc.pid, lock_inode) and time.monotonic() < deadline:
-        time.sleep(0.001)
-    time.sleep(rng.uniform(0.0, 0.08))
+    while not _holds_flock(proc.pid, lock_inode):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.0005)
+    time.sleep(rng.uniform(0.0, 0.003))  # the lock is held for milliseconds: a rebuild, or a claim and its fsync
+    if not _holds_flock(proc.pid, lock_inode):
+        return False
     proc.send_signal(signal.SIGKILL)
+    return True
 
 
 def _owners(directory: str) -> dict[str, list[str]]:
@@ -95,14 +104,18 @@ def test_sigkill_half_way_through_add_leaves_a_consistent_store(host_local, data
     open(os.path.join(net, "lock"), "w").close()
     rng = random.Random(4)
     outcomes = {}
-    for round_no in range(5):
+    kills_in_the_lock = 0
+    for round_no in range(MAX_ROUNDS):  # until enough kills landed inside the lock: it is held only briefly
+        if kills_in_the_lock >= 3:
+            break
         _poke(net)
         # In-process: with the worker, a kill would stop the launcher, not the child doing the work.
         procs = {f"r{round_no}p{i}": start(host_local, "ADD", conf, f"r{round_no}p{i}", in_process=True)
                  for i in range(6)}
         for cid in rng.sample(sorted(procs), 3):
-            _kill_inside_the_lock(rng, procs[cid], os.stat(os.path.join(net, "lock")).st_ino)
+            kills_in_the_lock += _kill_inside_the_lock(rng, procs[cid], os.stat(os.path.join(net, "lock")).st_ino)
         outcomes.update({cid: finish(proc) for cid, proc in procs.items()})
+    assert kills_in_the_lock >= 3, f"only {kills_in_the_lock} kills landed inside the lock in {MAX_ROUNDS} rounds"
     succeeded = {cid: r.json()["ips"][0]["address"].split("/")[0] for cid, r in outcomes.items() if r.returncode == 0}
     killed = [cid for cid, r in outcomes.items() if r.returncode != 0]
     assert killed and succeeded
