@@ -39,7 +39,8 @@ def load_builtin_schemas() -> dict[str, dict]:
         entries = [(name, os.path.join(directory, name)) for name in os.listdir(directory)]
         texts = [_read(path) for name, path in entries if name.endswith(".json")]
     else:  # zipped or otherwise packaged: ask the import system
-        
+        from importlib import resources
+
         folder = resources.files(__package__).joinpath("schemas")
         texts = [entry.read_text() for entry in folder.iterdir() if entry.name.endswith(".json")]
     registry = {}
@@ -207,7 +208,7 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
         guess = [by_lower[g] for g in difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)]
         hint = f"; did you mean \"{guess[0]}\"?" if guess else ""
         if not guess and key in _IPAM_KEYS and "ipam" in known:
-            hint = f"; it belongs inside \"ipam\""
+            hint = "; it belongs inside \"ipam\""
         doc.emit("CNI105", child, f"unknown key \"{key}\"{shown} for {what}: the plugin ignores it{hint}",
                  at_key=True)
 

@@ -110,3 +110,22 @@ def test_schemas_work_from_an_editor_for_the_examples(registry):
     example = json.loads((REPO / "examples" / "rkt" / "net.d" / "10-rkt.kubernetes.io.conf").read_text())
     [error] = list(validator.iter_errors(example))
     assert error.validator == "additionalProperties" and "addIf" in error.message
+
+
+def test_schemas_load_from_a_zipped_install(tmp_path, registry):
+    """Without a schemas directory on disk (a zipapp, a zipped wheel) the import system reads them."""
+    import subprocess
+    import sys
+    import zipfile
+
+    archive = tmp_path / "cni_rkt.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in (REPO / "cni_rkt").rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zipped.write(path, path.relative_to(REPO).as_posix())
+    probe = ("import sys, json; sys.path.insert(0, sys.argv[1]); from cni_rkt.validate import schemas; "
+             "assert schemas.__file__.startswith(sys.argv[1]), schemas.__file__; "
+             "print(json.dumps(sorted(schemas.load_builtin_schemas())))")
+    proc = subprocess.run([sys.executable, "-I", "-c", probe, str(archive)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == sorted(registry)
