@@ -1,5 +1,7 @@
 """bridge_config.load_config: every key's default, value rules and conflicts (no root, no netlink)."""
 
+import json
+
 import pytest
 
 from cni_rkt.errors import CNIError, ErrorCode
@@ -51,6 +53,16 @@ def test_values(keys, field, expected):
     assert getattr(load(**keys), field) == expected
 
 
+def test_fourteen_characters_of_fifteen_bytes_make_a_bridge_name():
+    assert load(bridge="abcdefghijklm\u00e9").bridge == "abcdefghijklm\u00e9"
+
+
+@pytest.mark.parametrize("keys", [{"preserveDefaultVlan": None}, {"args": None}, {"runtimeConfig": None}, {"args": {"cni": None}}])
+def test_null_is_the_default_as_in_go(keys):
+    conf = load(**keys)
+    assert conf.preserve_default_vlan is True and conf.mac == ""
+
+
 def test_layer2_only_without_ipam_key():
     config = {"cniVersion": "0.3.1", "name": "l2", "type": "bridge"}
     assert load_config(config, "", "0.3.1").is_layer3 is False
@@ -81,6 +93,15 @@ def test_mac_precedence_cni_args_then_args_then_runtime_config(cni_args, keys, e
         ({"bridge": ""}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
         ({"bridge": "br/0"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
         ({"bridge": 7}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        # the kernel takes a % as a name template (br%d becomes br0), counts bytes not
+        # characters, stops at a NUL, and netlink cannot carry a lone surrogate
+        ({"bridge": "br%d"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"bridge": "abcdefghijklmn\u00e9"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"bridge": "br\x00x"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"bridge": "br\ud800"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"args": "x"}, ErrorCode.INVALID_NETWORK_CONFIG, "args"),
+        ({"args": {"cni": [{"mac": "02:00:00:00:00:01"}]}}, ErrorCode.INVALID_NETWORK_CONFIG, "args.cni"),
+        ({"runtimeConfig": [{"mac": "02:00:00:00:00:01"}]}, ErrorCode.INVALID_NETWORK_CONFIG, "runtimeConfig"),
         ({"vlan": -1}, ErrorCode.INVALID_NETWORK_CONFIG, "vlan"),
         ({"vlan": 4095}, ErrorCode.INVALID_NETWORK_CONFIG, "vlan"),
         ({"vlan": "10"}, ErrorCode.INVALID_NETWORK_CONFIG, "vlan"),
@@ -112,7 +133,7 @@ def test_bad_config_names_key_and_value(keys, code, key):
     assert caught.value.details == key
     value = next(iter(keys.values())) if len(keys) == 1 else None
     if isinstance(value, (int, str)) and not isinstance(value, bool):
-        assert str(value) in caught.value.msg
+        assert str(value) in caught.value.msg or json.dumps(value) in caught.value.msg  # NUL, surrogate: escaped
 
 
 @pytest.mark.parametrize("cni_args", ["MAC=zz:00:00:00:00:01", "FOO=1"])
