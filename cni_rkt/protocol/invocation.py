@@ -106,7 +106,9 @@ def check_container_id(container_id: str) -> None:
 def check_ifname(ifname: str) -> None:
     if not ifname:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
-    if len(ifname) > spec.MAX_IFNAME_LENGTH:
+    # bytes, as the kernel and Go count them; undecodable bytes of the environment are
+    # surrogate escapes here, one byte each
+    if len(ifname.encode("utf-8", "surrogateescape")) > spec.MAX_IFNAME_LENGTH:
         raise CNIError(
             ErrorCode.INVALID_ENVIRONMENT,
             "interface name is too long",
