@@ -106,9 +106,11 @@ def check_container_id(container_id: str) -> None:
 def check_ifname(ifname: str) -> None:
     if not ifname:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
-    # bytes, as the kernel and Go count them; undecodable bytes of the environment are
-    # surrogate escapes here, one byte each
-    if len(ifname.encode("utf-8", "surrogateescape")) > spec.MAX_IFNAME_LENGTH:
+    try:
+        size = len(ifname.encode())  # bytes, as the kernel and Go count them
+    except UnicodeEncodeError:  # bytes of the environment that are not UTF-8 (netlink takes text)
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is not valid UTF-8", ascii(ifname)) from None
+    if size > spec.MAX_IFNAME_LENGTH:
         raise CNIError(
             ErrorCode.INVALID_ENVIRONMENT,
             "interface name is too long",

@@ -96,6 +96,7 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name():
 @pytest.mark.parametrize("ifname,msg", [
     ("a" * 16, "interface name is too long"),
     ("eth\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", "interface name is too long"),  # 10 characters, 17 bytes
+    ("eth\udcff", "interface name is not valid UTF-8"),  # the byte 0xff in the environment
     (".", "interface name is . or .."),
     ("eth/0", "interface name contains / or : or whitespace characters"),
     ("eth 0", "interface name contains / or : or whitespace characters"),
