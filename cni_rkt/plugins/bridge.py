@@ -300,7 +300,11 @@ def removing_container_link(inv: Invocation):
 
 def addresses_without_link(inv: Invocation, conf: BridgeConfig) -> list[str]:
     """The attachment's addresses from prevResult, else from host-local's reservations."""
-    previous = prev_result(inv.config, inv.cni_version)
+    try:
+        previous = prev_result(inv.config, inv.cni_version)
+    except CNIError as exc:  # DEL converges; Go does not read prevResult here at all
+        sys.stderr.write(f"bridge DEL: ignoring a prevResult it cannot read: {exc}\n")
+        previous = None
     if previous is not None and previous.ips:
         return [ip.address for ip in previous.ips]
     if conf.ipam_type != "host-local":
