@@ -69,10 +69,15 @@ def check_environment(environ: Mapping[str, str]) -> str:
     return command
 
 
+def _not_json(constant: str):
+    """Python's decoder takes NaN and Infinity; JSON (and Go's decoder) does not."""
+    raise ValueError(f"invalid value {constant}: not JSON")
+
+
 def parse_config(stdin: bytes) -> dict:
     """Decode the network config and check its name (codes 6 and 7)."""
     try:
-        config = json.loads(stdin)
+        config = json.loads(stdin, parse_constant=_not_json)
     except RecursionError:  # nesting deeper than Python's stack; Go's decoder stops at 10,000
         raise CNIError(ErrorCode.DECODING_FAILURE, "error unmarshall network config: exceeded max depth") from None
     except (ValueError, UnicodeDecodeError) as exc:
