@@ -77,7 +77,8 @@ def _not_json(constant: str):
 def parse_config(stdin: bytes) -> dict:
     """Decode the network config and check its name (codes 6 and 7)."""
     try:
-        config = json.loads(stdin, parse_constant=_not_json)
+        # UTF-8 only, as Go reads it: json.loads(bytes) would also take a BOM, UTF-16 or UTF-32
+        config = json.loads(stdin.decode(), parse_constant=_not_json)
     except RecursionError:  # nesting deeper than Python's stack; Go's decoder stops at 10,000
         raise CNIError(ErrorCode.DECODING_FAILURE, "error unmarshall network config: exceeded max depth") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -60,7 +60,8 @@ def test_unknown_command_is_code_4(command):
     assert (err.code, err.msg) == (4, f"unknown CNI_COMMAND: {command}")
 
 
-@pytest.mark.parametrize("stdin", [b"{not json", b"", b"[1]", b'{"name": "n", "mtu": NaN}', b'{"name": "n", "x": -Infinity}'])
+@pytest.mark.parametrize("stdin", [b"{not json", b"", b"[1]", b'{"name": "n", "mtu": NaN}', b'{"name": "n", "x": -Infinity}',
+                                   b'\xef\xbb\xbf{"name": "n"}', '{"name": "n"}'.encode("utf-16")])
 def test_undecodable_config_is_code_6(stdin):
     assert error_of(env(), stdin).code == 6
 
