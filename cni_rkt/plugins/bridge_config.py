@@ -308,3 +308,16 @@ def load_config(config: dict, cni_args: str, cni_version: str) -> BridgeConfig:
     )
     _check_conflicts(conf)
     return conf
+
+
+def load_delete_config(config: dict, cni_version: str) -> BridgeConfig:
+    """What DEL reads: the network, the IPAM type, ipMasq and macspoofchk. Values only ADD
+    uses (mtu, vlan, a MAC, the bridge's name, ...) do not stop a DEL, as they do not stop
+    Go's: a config edited after ADD must not leave a runtime retrying a failing DEL forever."""
+    return BridgeConfig(
+        network=config["name"],
+        cni_version=cni_version,
+        ip_masq=_bool(config, "ipMasq"),
+        mac_spoof_check=_bool(config, "macspoofchk"),
+        ipam_type=_ipam_type(config),
+    )

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cni_rkt.errors import CNIError, ErrorCode
-from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
+from cni_rkt.plugins.bridge_config import BridgeConfig, load_config, load_delete_config
 from cni_rkt.plugins.bridge_result import gateway_for, plan_addresses, pod_routes
 from cni_rkt.protocol.result import DNS, IPConfig, Result, Route
 
@@ -61,6 +61,16 @@ def test_fourteen_characters_of_fifteen_bytes_make_a_bridge_name():
 def test_null_is_the_default_as_in_go(keys):
     conf = load(**keys)
     assert conf.preserve_default_vlan is True and conf.mac == ""
+
+
+def test_del_reads_only_what_it_removes():
+    config = {"name": "net1", "ipam": IPAM, "ipMasq": True, "macspoofchk": True, "mtu": 70000,
+              "bridge": "b" * 16, "runtimeConfig": {"mac": "zz"}, "hairpinMode": True, "promiscMode": True}
+    conf = load_delete_config(config, "1.0.0")
+    assert (conf.network, conf.ipam_type, conf.ip_masq, conf.mac_spoof_check) == ("net1", "host-local", True, True)
+    with pytest.raises(CNIError) as caught:
+        load_delete_config({**config, "ipam": "host-local"}, "1.0.0")
+    assert caught.value.details == "ipam"
 
 
 def test_layer2_only_without_ipam_key():
