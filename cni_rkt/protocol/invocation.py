@@ -92,7 +92,11 @@ def parse_config(stdin: bytes) -> dict:
     name = config.get("name")
     if name in (None, ""):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "missing network name")
-    if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
+    if not isinstance(name, str):  # Go's decoder refuses it before any name rule
+        raise CNIError(
+            ErrorCode.DECODING_FAILURE, f"error unmarshall network config: name must be a string, got {json.dumps(name)}"
+        )
+    if not spec.NAME_PATTERN.match(name):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "invalid characters found in network name", str(name))
     return config
 

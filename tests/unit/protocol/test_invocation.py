@@ -81,6 +81,12 @@ def test_missing_and_invalid_network_names_are_code_7():
     assert (err.code, err.msg, err.details) == (7, "invalid characters found in network name", "bad name/x")
 
 
+@pytest.mark.parametrize("name", [1, False, [], {}])
+def test_a_network_name_that_is_not_a_string_is_code_6_as_with_go(name):
+    err = error_of(env(), json.dumps({"cniVersion": "1.0.0", "name": name}).encode())
+    assert err.code == 6 and json.dumps(name) in err.msg
+
+
 def test_container_id_rules():
     assert error_of(env(CNI_CONTAINERID="bad id")).code == 4
     assert error_of(env(CNI_CONTAINERID="-x")).details == "-x"
