@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links, netns, sysctl
-from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
+from cni_rkt.plugins.bridge_config import BridgeConfig, load_config, load_delete_config
 from cni_rkt.plugins.bridge_result import AddressPlan, build_result, parse_ipam_answer, plan_addresses, pod_routes
 from cni_rkt.protocol.attachments import valid_attachments
 from cni_rkt.protocol.delegate import call_plugin, delegate_other
@@ -259,7 +259,7 @@ def setting_up_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan
 def delete(inv: Invocation) -> None:
     """Link, IPAM, then masquerade rules; each step tolerates what is already gone. The
     link's deletion waits in the kernel, so IPAM and the rules are released meanwhile."""
-    conf = load(inv)
+    conf = load_delete_config(inv.config, inv.cni_version)
     with removing_container_link(inv) as addresses:
         if conf.is_layer3 and conf.ip_masq and not addresses:
             addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
@@ -300,7 +300,11 @@ def removing_container_link(inv: Invocation):
 
 def addresses_without_link(inv: Invocation, conf: BridgeConfig) -> list[str]:
     """The attachment's addresses from prevResult, else from host-local's reservations."""
-    previous = prev_result(inv.config, inv.cni_version)
+    try:
+        previous = prev_result(inv.config, inv.cni_version)
+    except CNIError as exc:  # DEL converges; Go does not read prevResult here at all
+        sys.stderr.write(f"bridge DEL: ignoring a prevResult it cannot read: {exc}\n")
+        previous = None
     if previous is not None and previous.ips:
         return [ip.address for ip in previous.ips]
     if conf.ipam_type != "host-local":

@@ -78,8 +78,18 @@ class BridgeConfig:
         return f"{self.bridge}.{self.vlan}"
 
 
+def _show(value: object) -> str:
+    """The value as JSON, non-ASCII characters as themselves unless they are not text."""
+    shown = json.dumps(value, ensure_ascii=False)
+    try:
+        shown.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+        return json.dumps(value)
+    return shown
+
+
 def _bad(key: str, value: object, why: str) -> CNIError:
-    return CNIError(ErrorCode.INVALID_NETWORK_CONFIG, f"invalid {key} {json.dumps(value)}: {why}", key)
+    return CNIError(ErrorCode.INVALID_NETWORK_CONFIG, f"invalid {key} {_show(value)}: {why}", key)
 
 
 def _conflict(msg: str, key: str) -> CNIError:
@@ -110,10 +120,15 @@ def _bridge_name(config: dict) -> str:
         return DEFAULT_BRIDGE
     if not isinstance(name, str) or not name:
         raise _bad("bridge", name, "must be a non-empty interface name")
-    if len(name) > spec.MAX_IFNAME_LENGTH:
-        raise _bad("bridge", name, f"an interface name has at most {spec.MAX_IFNAME_LENGTH} characters")
-    if name in (".", "..") or any(c in "/:" or c.isspace() for c in name):
-        raise _bad("bridge", name, "an interface name may not be . or .. or contain /, : or whitespace")
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        raise _bad("bridge", name, "an interface name must be valid Unicode text") from None
+    if size > spec.MAX_IFNAME_LENGTH:
+        raise _bad("bridge", name, f"an interface name has at most {spec.MAX_IFNAME_LENGTH} bytes")
+    if name in (".", "..") or any(c in "/:%\0" or c.isspace() for c in name):
+        # the kernel would take a % as a name template: br%d becomes br0
+        raise _bad("bridge", name, "an interface name may not be . or .. or contain /, :, %, NUL or whitespace")
     return name
 
 
@@ -189,14 +204,24 @@ def _container_mac(config: dict, cni_args: str) -> str:
     env_mac = parse_cni_args(cni_args, _CNI_ARGS_KEYS).get("MAC")
     if env_mac:
         mac = _mac(env_mac, "CNI_ARGS MAC")
-    args = config.get("args")
-    cni = args.get("cni") if isinstance(args, dict) else None
-    if isinstance(cni, dict) and cni.get("mac"):
+    cni = _object(_object(config, "args", "args"), "cni", "args.cni")
+    if cni.get("mac"):
         mac = _mac(cni["mac"], "args.cni.mac")
-    runtime = config.get("runtimeConfig")
-    if isinstance(runtime, dict) and runtime.get("mac"):
+    runtime = _object(config, "runtimeConfig", "runtimeConfig")
+    if runtime.get("mac"):
         mac = _mac(runtime["mac"], "runtimeConfig.mac")
     return mac
+
+
+def _object(parent: dict, name: str, key: str) -> dict:
+    """parent[name] when it is an object, {} when absent or null; any other type is refused
+    (Go cannot decode it, and its MAC would be silently lost)."""
+    value = parent.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(key, value, "must be an object")
+    return value
 
 
 def _dns(config: dict) -> DNS | None:
@@ -262,8 +287,10 @@ def load_config(config: dict, cni_args: str, cni_version: str) -> BridgeConfig:
     flags = {field: _bool(config, key) for key, field in _BOOL_KEYS.items()}
     if flags["is_default_gateway"]:
         flags["is_gateway"] = True
-    preserve = config.get("preserveDefaultVlan", True)
-    if not isinstance(preserve, bool):
+    preserve = config.get("preserveDefaultVlan")
+    if preserve is None:
+        preserve = True
+    elif not isinstance(preserve, bool):
         raise _bad("preserveDefaultVlan", preserve, "must be true or false")
     conf = BridgeConfig(
         network=config["name"],
@@ -281,3 +308,16 @@ def load_config(config: dict, cni_args: str, cni_version: str) -> BridgeConfig:
     )
     _check_conflicts(conf)
     return conf
+
+
+def load_delete_config(config: dict, cni_version: str) -> BridgeConfig:
+    """What DEL reads: the network, the IPAM type, ipMasq and macspoofchk. Values only ADD
+    uses (mtu, vlan, a MAC, the bridge's name, ...) do not stop a DEL, as they do not stop
+    Go's: a config edited after ADD must not leave a runtime retrying a failing DEL forever."""
+    return BridgeConfig(
+        network=config["name"],
+        cni_version=cni_version,
+        ip_masq=_bool(config, "ipMasq"),
+        mac_spoof_check=_bool(config, "macspoofchk"),
+        ipam_type=_ipam_type(config),
+    )

@@ -45,17 +45,18 @@ def parse_ipam_answer(stdout: bytes, ipam_type: str, cni_version: str) -> Result
 
 def check_ipam_routes(ipam: Result, ipam_type: str) -> None:
     """Every route IPAM returned must parse before one touches a link (parse_result checks
-    the addresses and gateways, not the routes)."""
+    the addresses and gateways, not the routes). A dst with host bits set (10.1.2.3/8) is
+    refused here, as the kernel refuses it (Go fails at the route, after the veth is made)."""
     for route in ipam.routes:
-        fields = [("route dst", route.dst, lambda v: ipaddress.ip_network(v, strict=False))]
+        fields = [("route dst", route.dst, ipaddress.ip_network)]
         if route.gw:
             fields.append(("route gw", route.gw, ipaddress.ip_address))
         for what, value, parse in fields:
             try:
                 parse(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as exc:
                 raise CNIError(
-                    ErrorCode.DECODING_FAILURE, f"IPAM plugin {ipam_type} returned an invalid {what}: {value!r}"
+                    ErrorCode.DECODING_FAILURE, f"IPAM plugin {ipam_type} returned an invalid {what}: {value!r}", str(exc)
                 ) from None
 
 

@@ -95,6 +95,29 @@ def _exec(executable: str, env: dict[str, str], stdin: bytes) -> tuple[bytes, by
     raise AssertionError("unreachable")
 
 
+# flannel -> bridge -> host-local is two levels; a config that names its own plugin
+# (a bridge whose ipam.type is "bridge") would nest until Python's stack runs out
+_MAX_NESTED_CALLS = 8
+_nested_calls = 0
+
+
+def _run_nested(plugin: str, plugin_type: str, env: dict[str, str], stdin: bytes) -> tuple[bytes, int]:
+    global _nested_calls
+    from cni_rkt.protocol.runner import run
+
+    if _nested_calls >= _MAX_NESTED_CALLS:
+        raise CNIError(
+            ErrorCode.INVALID_NETWORK_CONFIG,
+            f'plugin "{plugin_type}" is called in a loop ({_MAX_NESTED_CALLS} delegations deep): '
+            "a delegate or ipam \"type\" names a plugin that leads back to itself",
+        )
+    _nested_calls += 1
+    try:
+        return run(plugin, env, stdin)
+    finally:
+        _nested_calls -= 1
+
+
 def call_plugin(
     plugin_type: str, command: str, stdin: bytes, environ: Mapping[str, str], cni_path: tuple[str, ...]
 ) -> bytes:
@@ -103,9 +126,7 @@ def call_plugin(
     env = _environment(environ, command)
     in_process = _in_process_plugin(executable, environ)
     if in_process:
-        from cni_rkt.protocol.runner import run
-
-        stdout, code = run(in_process, env, stdin)
+        stdout, code = _run_nested(in_process, plugin_type, env, stdin)
         if code != 0:
             raise _error_from_output(stdout, b"", plugin_type)
         return stdout

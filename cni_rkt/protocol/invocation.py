@@ -69,10 +69,16 @@ def check_environment(environ: Mapping[str, str]) -> str:
     return command
 
 
+def _not_json(constant: str):
+    """Python's decoder takes NaN and Infinity; JSON (and Go's decoder) does not."""
+    raise ValueError(f"invalid value {constant}: not JSON")
+
+
 def parse_config(stdin: bytes) -> dict:
     """Decode the network config and check its name (codes 6 and 7)."""
     try:
-        config = json.loads(stdin)
+        # UTF-8 only, as Go reads it: json.loads(bytes) would also take a BOM, UTF-16 or UTF-32
+        config = json.loads(stdin.decode(), parse_constant=_not_json)
     except RecursionError:  # nesting deeper than Python's stack; Go's decoder stops at 10,000
         raise CNIError(ErrorCode.DECODING_FAILURE, "error unmarshall network config: exceeded max depth") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -86,7 +92,11 @@ def parse_config(stdin: bytes) -> dict:
     name = config.get("name")
     if name in (None, ""):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "missing network name")
-    if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
+    if not isinstance(name, str):  # Go's decoder refuses it before any name rule
+        raise CNIError(
+            ErrorCode.DECODING_FAILURE, f"error unmarshall network config: name must be a string, got {json.dumps(name)}"
+        )
+    if not spec.NAME_PATTERN.match(name):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "invalid characters found in network name", str(name))
     return config
 
@@ -106,7 +116,11 @@ def check_container_id(container_id: str) -> None:
 def check_ifname(ifname: str) -> None:
     if not ifname:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
-    if len(ifname) > spec.MAX_IFNAME_LENGTH:
+    try:
+        size = len(ifname.encode())  # bytes, as the kernel and Go count them
+    except UnicodeEncodeError:  # bytes of the environment that are not UTF-8 (netlink takes text)
+        raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is not valid UTF-8", ascii(ifname)) from None
+    if size > spec.MAX_IFNAME_LENGTH:
         raise CNIError(
             ErrorCode.INVALID_ENVIRONMENT,
             "interface name is too long",

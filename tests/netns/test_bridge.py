@@ -432,6 +432,21 @@ def test_del_after_the_pod_netns_is_gone(sandbox, bridge):
     assert bridge.state_without_bridge() == before_without_pod
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"mtu": 70000}, {"bridge": "b" * 16}, {"runtimeConfig": {"mac": "zz"}}, {"hairpinMode": True, "promiscMode": True}],
+    ids=["mtu", "bridge", "mac", "hairpin+promisc"],
+)
+def test_del_removes_the_attachment_whatever_add_only_values_the_config_has_now(sandbox, bridge, changes):
+    """The config changed after ADD to values ADD would refuse: DEL still converges (Go's DEL
+    does not look at them), or the runtime would retry a failing DEL forever."""
+    pod = sandbox.pod()
+    before = bridge.state()
+    bridge.add(pod)
+    bridge.delete(pod, config={**bridge.config, **changes})
+    assert bridge.state_without_bridge() == before
+
+
 def test_del_when_the_link_is_already_gone(sandbox, bridge):
     pod = sandbox.pod()
     before = bridge.state()

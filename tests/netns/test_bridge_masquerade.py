@@ -40,6 +40,18 @@ def test_check_reports_a_missing_masquerade_rule(sandbox, masq_bridge):
     assert done.returncode == 1 and "ipMasq" in done.json()["msg"]
 
 
+@pytest.mark.parametrize("prev", ["x", {"cniVersion": "1.0.0", "ips": "x"}, {"cniVersion": "1.0.0", "ips": [{}]}])
+def test_del_with_the_link_gone_and_a_prev_result_it_cannot_read_takes_the_reservation(sandbox, masq_bridge, prev):
+    """DEL converges: a retried DEL (the link already gone) with a broken prevResult still
+    succeeds and removes the rules (Go ignores prevResult on DEL)."""
+    pod = sandbox.pod()
+    masq_bridge.add(pod)
+    sandbox.sh("ip link del eth0", netns=pod_name(pod))
+    masq_bridge.delete(pod, config={**masq_bridge.config, "prevResult": prev})
+    assert chain_lines(sandbox) == []
+    assert masq_bridge.reservations() == []
+
+
 @pytest.mark.parametrize("how", ["empty netns", "netns gone", "link gone"])
 def test_del_removes_rules_when_the_link_cannot_tell_the_addresses(sandbox, masq_bridge, how):
     """The reference leaks these (plugins #810); we use prevResult or the reservation."""

@@ -1,9 +1,11 @@
 """bridge_config.load_config: every key's default, value rules and conflicts (no root, no netlink)."""
 
+import json
+
 import pytest
 
 from cni_rkt.errors import CNIError, ErrorCode
-from cni_rkt.plugins.bridge_config import BridgeConfig, load_config
+from cni_rkt.plugins.bridge_config import BridgeConfig, load_config, load_delete_config
 from cni_rkt.plugins.bridge_result import gateway_for, plan_addresses, pod_routes
 from cni_rkt.protocol.result import DNS, IPConfig, Result, Route
 
@@ -51,6 +53,26 @@ def test_values(keys, field, expected):
     assert getattr(load(**keys), field) == expected
 
 
+def test_fourteen_characters_of_fifteen_bytes_make_a_bridge_name():
+    assert load(bridge="abcdefghijklm\u00e9").bridge == "abcdefghijklm\u00e9"
+
+
+@pytest.mark.parametrize("keys", [{"preserveDefaultVlan": None}, {"args": None}, {"runtimeConfig": None}, {"args": {"cni": None}}])
+def test_null_is_the_default_as_in_go(keys):
+    conf = load(**keys)
+    assert conf.preserve_default_vlan is True and conf.mac == ""
+
+
+def test_del_reads_only_what_it_removes():
+    config = {"name": "net1", "ipam": IPAM, "ipMasq": True, "macspoofchk": True, "mtu": 70000,
+              "bridge": "b" * 16, "runtimeConfig": {"mac": "zz"}, "hairpinMode": True, "promiscMode": True}
+    conf = load_delete_config(config, "1.0.0")
+    assert (conf.network, conf.ipam_type, conf.ip_masq, conf.mac_spoof_check) == ("net1", "host-local", True, True)
+    with pytest.raises(CNIError) as caught:
+        load_delete_config({**config, "ipam": "host-local"}, "1.0.0")
+    assert caught.value.details == "ipam"
+
+
 def test_layer2_only_without_ipam_key():
     config = {"cniVersion": "0.3.1", "name": "l2", "type": "bridge"}
     assert load_config(config, "", "0.3.1").is_layer3 is False
@@ -81,6 +103,15 @@ def test_mac_precedence_cni_args_then_args_then_runtime_config(cni_args, keys, e
         ({"bridge": ""}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
         ({"bridge": "br/0"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
         ({"bridge": 7}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        # the kernel takes a % as a name template (br%d becomes br0), counts bytes not
+        # characters, stops at a NUL, and netlink cannot carry a lone surrogate
+        ({"bridge": "br%d"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"bridge": "abcdefghijklmn\u00e9"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"bridge": "br\x00x"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"bridge": "br\ud800"}, ErrorCode.INVALID_NETWORK_CONFIG, "bridge"),
+        ({"args": "x"}, ErrorCode.INVALID_NETWORK_CONFIG, "args"),
+        ({"args": {"cni": [{"mac": "02:00:00:00:00:01"}]}}, ErrorCode.INVALID_NETWORK_CONFIG, "args.cni"),
+        ({"runtimeConfig": [{"mac": "02:00:00:00:00:01"}]}, ErrorCode.INVALID_NETWORK_CONFIG, "runtimeConfig"),
         ({"vlan": -1}, ErrorCode.INVALID_NETWORK_CONFIG, "vlan"),
         ({"vlan": 4095}, ErrorCode.INVALID_NETWORK_CONFIG, "vlan"),
         ({"vlan": "10"}, ErrorCode.INVALID_NETWORK_CONFIG, "vlan"),
@@ -112,7 +143,7 @@ def test_bad_config_names_key_and_value(keys, code, key):
     assert caught.value.details == key
     value = next(iter(keys.values())) if len(keys) == 1 else None
     if isinstance(value, (int, str)) and not isinstance(value, bool):
-        assert str(value) in caught.value.msg
+        assert str(value) in caught.value.msg or json.dumps(value) in caught.value.msg  # NUL, surrogate: escaped
 
 
 @pytest.mark.parametrize("cni_args", ["MAC=zz:00:00:00:00:01", "FOO=1"])

@@ -10,12 +10,16 @@ from cni_rkt.protocol.result import IPConfig, Result, Route, parse_result
 
 def test_usable_routes_pass():
     check_ipam_routes(Result(ips=(IPConfig("10.22.0.2/16"),),
-                             routes=(Route("0.0.0.0/0"), Route("::/0", "fd00::1"), Route("10.1.2.3/8"))), "host-local")
+                             routes=(Route("0.0.0.0/0"), Route("::/0", "fd00::1"), Route("10.0.0.0/8"))), "host-local")
 
 
 @pytest.mark.parametrize(
     "route, named",
-    [(Route("default"), "route dst: 'default'"), (Route("0.0.0.0/0", "gw"), "route gw: 'gw'")],
+    [
+        (Route("default"), "route dst: 'default'"),
+        (Route("0.0.0.0/0", "gw"), "route gw: 'gw'"),
+        (Route("10.1.2.3/8"), "route dst: '10.1.2.3/8'"),  # host bits set: the kernel refuses it
+    ],
 )
 def test_an_unusable_route_is_named(route, named):
     with pytest.raises(CNIError) as caught:

@@ -136,3 +136,15 @@ def test_in_process_error_is_raised_like_an_execed_one(tmp_path, monkeypatch):
     assert (caught.value.code, caught.value.msg, caught.value.details) == (11, "no IP addresses available", "n")
 
 
+
+
+def test_a_plugin_delegating_to_itself_in_process_is_a_config_error_not_a_recursion(tmp_path):
+    """ipam.type "bridge": the bridge's DEL ran the bridge's DEL in this process until Python's
+    stack ran out (999 with a traceback; Go execs itself until killed)."""
+    directory = install(tmp_path, render_launcher("bridge", "/usr/bin/python3", ["/nowhere"]), name="bridge")
+    config = b'{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"bridge"}}'
+    env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": directory}
+    out, code = runner.run("bridge", env, config)
+    assert code == 1
+    error = json.loads(out)
+    assert error["code"] == 7 and 'plugin "bridge"' in error["msg"] and "loop" in error["msg"]

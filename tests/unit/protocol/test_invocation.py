@@ -60,7 +60,8 @@ def test_unknown_command_is_code_4(command):
     assert (err.code, err.msg) == (4, f"unknown CNI_COMMAND: {command}")
 
 
-@pytest.mark.parametrize("stdin", [b"{not json", b"", b"[1]"])
+@pytest.mark.parametrize("stdin", [b"{not json", b"", b"[1]", b'{"name": "n", "mtu": NaN}', b'{"name": "n", "x": -Infinity}',
+                                   b'\xef\xbb\xbf{"name": "n"}', '{"name": "n"}'.encode("utf-16")])
 def test_undecodable_config_is_code_6(stdin):
     assert error_of(env(), stdin).code == 6
 
@@ -80,6 +81,12 @@ def test_missing_and_invalid_network_names_are_code_7():
     assert (err.code, err.msg, err.details) == (7, "invalid characters found in network name", "bad name/x")
 
 
+@pytest.mark.parametrize("name", [1, False, [], {}])
+def test_a_network_name_that_is_not_a_string_is_code_6_as_with_go(name):
+    err = error_of(env(), json.dumps({"cniVersion": "1.0.0", "name": name}).encode())
+    assert err.code == 6 and json.dumps(name) in err.msg
+
+
 def test_container_id_rules():
     assert error_of(env(CNI_CONTAINERID="bad id")).code == 4
     assert error_of(env(CNI_CONTAINERID="-x")).details == "-x"
@@ -95,6 +102,8 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name():
 
 @pytest.mark.parametrize("ifname,msg", [
     ("a" * 16, "interface name is too long"),
+    ("eth\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", "interface name is too long"),  # 10 characters, 17 bytes
+    ("eth\udcff", "interface name is not valid UTF-8"),  # the byte 0xff in the environment
     (".", "interface name is . or .."),
     ("eth/0", "interface name contains / or : or whitespace characters"),
     ("eth 0", "interface name contains / or : or whitespace characters"),
