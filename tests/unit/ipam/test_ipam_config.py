@@ -90,6 +90,10 @@ def test_legacy_versions_allow_one_range_set_per_family():
          "ipam.routes[0]: invalid CIDR address: bad", "ipam.routes[0]"),
         (net({"subnet": "10.1.0.0/24"}, args={"cni": {"ips": ["10.1.0.x"]}}), 7,
          "args.cni.ips[0]: invalid IP address: 10.1.0.x", "args.cni.ips[0]"),
+        (net({"subnet": "10.1.0.0/24"}, args={"cni": {"ips": ["10.1.0.5/99"]}}), 7,
+         "args.cni.ips[0]: invalid IP address: 10.1.0.5/99", "args.cni.ips[0]"),
+        (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": ["10.1.0.5/"]}), 7,
+         "runtimeConfig.ips[0]: invalid IP address: 10.1.0.5/", "runtimeConfig.ips[0]"),
         (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": [7]}), 7,
          "runtimeConfig.ips[0] must be a str, got 7", "runtimeConfig.ips[0]"),
     ],
@@ -104,6 +108,8 @@ def test_invalid_configs_name_the_key(config, code, msg, details):
     "cni_args, msg",
     [
         ("IP=bogus", 'ARGS: error parsing value of pair "IP=bogus": invalid IP address bogus'),
+        ("IP=10.1.0.5/x", 'ARGS: error parsing value of pair "IP=10.1.0.5/x": invalid IP address 10.1.0.5/x'),
+        ("IP=10.1.0.5/33", 'ARGS: error parsing value of pair "IP=10.1.0.5/33": invalid IP address 10.1.0.5/33'),
         ("FOO=1", 'ARGS: unknown args ["FOO=1"]'),
         ("ip=10.1.0.5", 'ARGS: unknown args ["ip=10.1.0.5"]'),  # Go matches the field name, case-sensitively
     ],
