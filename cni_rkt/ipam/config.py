@@ -52,6 +52,12 @@ def _expect(value, kind: type, key: str):
     return value
 
 
+def _optional(obj: dict, name: str, kind: type, key: str):
+    """obj[name] checked against `kind`; a missing key or null is an empty `kind` (as Go's decoder)."""
+    value = obj.get(name)
+    return kind() if value is None else _expect(value, kind, key)
+
+
 def _optional_string(obj: dict, name: str, key: str) -> str | None:
     value = obj.get(name)
     return None if value in (None, "") else _expect(value, str, f"{key}.{name}")
@@ -60,9 +66,9 @@ def _optional_string(obj: dict, name: str, key: str) -> str | None:
 # --- requested IPs ------------------------------------------------------------------------
 
 
-def _ip_list(values, key: str) -> list[Address]:
+def _ip_list(values: list, key: str) -> list[Address]:
     addresses = []
-    for i, text in enumerate(_expect(values, list, key)):
+    for i, text in enumerate(values):
         try:
             addresses.append(parse_ip_maybe_prefix(_expect(text, str, f"{key}[{i}]")))
         except ValueError as exc:
@@ -87,13 +93,10 @@ def _cni_args_ip(cni_args: str) -> list[Address]:
 def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
     """CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips, without repeats (as Go's map)."""
     requested = _cni_args_ip(cni_args)
-    args = config.get("args")
-    cni = args.get("cni") if isinstance(args, dict) else None
-    if isinstance(cni, dict) and cni.get("ips"):
-        requested += _ip_list(cni["ips"], "args.cni.ips")
-    runtime = config.get("runtimeConfig") or {}
-    if isinstance(runtime, dict) and runtime.get("ips"):
-        requested += _ip_list(runtime["ips"], "runtimeConfig.ips")
+    cni = _optional(_optional(config, "args", dict, "args"), "cni", dict, "args.cni")
+    requested += _ip_list(_optional(cni, "ips", list, "args.cni.ips"), "args.cni.ips")
+    runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
+    requested += _ip_list(_optional(runtime, "ips", list, "runtimeConfig.ips"), "runtimeConfig.ips")
     return tuple(dict.fromkeys(requested))
 
 
@@ -103,13 +106,12 @@ def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
 def _range_sources(config: dict, ipam: dict) -> list[tuple[str, list]]:
     """Each range set with the key it came from, in the reference's order."""
     sources: list[tuple[str, list]] = []
-    runtime = config.get("runtimeConfig") or {}
-    if isinstance(runtime, dict) and runtime.get("ipRanges"):
-        for i, raw in enumerate(_expect(runtime["ipRanges"], list, "runtimeConfig.ipRanges")):
-            sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
+    runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
+    for i, raw in enumerate(_optional(runtime, "ipRanges", list, "runtimeConfig.ipRanges")):
+        sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
     if ipam.get("subnet") not in (None, ""):
         sources.append(("ipam", [{k: ipam[k] for k in _RANGE_KEYS if k in ipam}]))
-    for i, raw in enumerate(_expect(ipam.get("ranges") or [], list, "ipam.ranges")):
+    for i, raw in enumerate(_optional(ipam, "ranges", list, "ipam.ranges")):
         sources.append((f"ipam.ranges[{i}]", raw))
     return sources
 
@@ -178,8 +180,8 @@ def _load_route(obj, key: str) -> Route:
 
 
 def load_routes(ipam: dict) -> tuple[Route, ...]:
-    raw = ipam.get("routes") or []
-    return tuple(_load_route(obj, f"ipam.routes[{i}]") for i, obj in enumerate(_expect(raw, list, "ipam.routes")))
+    raw = _optional(ipam, "routes", list, "ipam.routes")
+    return tuple(_load_route(obj, f"ipam.routes[{i}]") for i, obj in enumerate(raw))
 
 
 def parse_resolv_conf(text: str) -> DNS:

@@ -44,6 +44,15 @@ def test_requested_ips_from_cni_args_args_and_runtime_config_in_that_order():
     assert [str(ip) for ip in conf.requested_ips] == ["10.1.0.9", "10.1.0.7", "10.1.0.5", "10.1.0.8"]
 
 
+def test_null_or_empty_optional_keys_are_absent_as_in_go():
+    conf = load_ipam_config(
+        net({"subnet": "10.1.0.0/24", "ranges": None, "routes": []}, args={"cni": None},
+            runtimeConfig={"ips": None, "ipRanges": [], "portMappings": []}),
+    )
+    assert range_strings(conf) == ["10.1.0.1-10.1.0.254"] and conf.routes == () and conf.requested_ips == ()
+    assert load_ipam_config(net({"subnet": "10.1.0.0/24"}, args=None, runtimeConfig=None)).requested_ips == ()
+
+
 def test_routes_dns_path_and_data_dir():
     conf = load_ipam_config(
         net({"subnet": "10.1.0.0/24", "dataDir": "/tmp/x", "resolvConf": "/etc/r",
@@ -94,6 +103,16 @@ def test_legacy_versions_allow_one_range_set_per_family():
          "args.cni.ips[0]: invalid IP address: 10.1.0.5/99", "args.cni.ips[0]"),
         (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": ["10.1.0.5/"]}), 7,
          "runtimeConfig.ips[0]: invalid IP address: 10.1.0.5/", "runtimeConfig.ips[0]"),
+        (net({"subnet": "10.1.0.0/24", "ranges": {}}), 7, "ipam.ranges must be a list, got {}", "ipam.ranges"),
+        (net({"subnet": "10.1.0.0/24", "ranges": ""}), 7, 'ipam.ranges must be a list, got ""', "ipam.ranges"),
+        (net({"subnet": "10.1.0.0/24", "routes": {}}), 7, "ipam.routes must be a list, got {}", "ipam.routes"),
+        (net({"subnet": "10.1.0.0/24"}, args="x"), 7, 'args must be a dict, got "x"', "args"),
+        (net({"subnet": "10.1.0.0/24"}, args={"cni": 5}), 7, "args.cni must be a dict, got 5", "args.cni"),
+        (net({"subnet": "10.1.0.0/24"}, args={"cni": {"ips": ""}}), 7, 'args.cni.ips must be a list, got ""',
+         "args.cni.ips"),
+        (net({"subnet": "10.1.0.0/24"}, runtimeConfig=[]), 7, "runtimeConfig must be a dict, got []", "runtimeConfig"),
+        (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ipRanges": {}}), 7,
+         "runtimeConfig.ipRanges must be a list, got {}", "runtimeConfig.ipRanges"),
         (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": [7]}), 7,
          "runtimeConfig.ips[0] must be a str, got 7", "runtimeConfig.ips[0]"),
     ],
