@@ -198,8 +198,8 @@ class DiskStore:
 
     def last_reserved(self, range_index: int) -> Address | None:
         data = read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
-        try:
-            return parse_ip(data.decode().strip()) if data else None
+        try:  # untrimmed, as Go's net.ParseIP reads it: "10.1.0.9\n" is no address
+            return parse_ip(data.decode()) if data else None
         except (ValueError, UnicodeDecodeError):
             return None  # as the reference: lose round-robin once
 
