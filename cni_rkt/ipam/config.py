@@ -184,13 +184,22 @@ def load_routes(ipam: dict) -> tuple[Route, ...]:
     return tuple(_load_route(obj, f"ipam.routes[{i}]") for i, obj in enumerate(raw))
 
 
+# Bytes that are not UTF-8 (surrogate-escaped on reading) become U+FFFD, one per byte, as
+# Go prints them; a lone surrogate in the result JSON would be refused by strict parsers.
+_NOT_UTF8 = {code: 0xFFFD for code in range(0xDC80, 0xDD00)}
+
+
 def parse_resolv_conf(text: str) -> DNS:
-    """nameserver / domain / search / options, as the reference reads a resolv.conf."""
+    """nameserver / domain / search / options, as the reference reads a resolv.conf.
+
+    Lines end at "\n" only (Go's line scanner): a lone "\r" or "\v" inside a line is
+    blank space between fields, not a line break.
+    """
     nameservers: list[str] = []
     search: list[str] = []
     options: list[str] = []
     domain = ""
-    for line in text.splitlines():
+    for line in text.translate(_NOT_UTF8).split("\n"):
         fields = line.split()
         if len(fields) < 2 or fields[0][0] in "#;":
             continue
@@ -208,7 +217,7 @@ def parse_resolv_conf(text: str) -> DNS:
 def load_dns(path: str) -> DNS:
     """Read `ipam.resolvConf` (only ADD needs it, so DEL works when the file is gone)."""
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:  # "\r" kept as is
             return parse_resolv_conf(f.read())
     except OSError as exc:
         raise invalid_config(f"ipam.resolvConf {path}: {exc.strerror or exc}", "ipam.resolvConf") from None

@@ -3,7 +3,7 @@
 import pytest
 
 from cni_rkt.errors import CNIError
-from cni_rkt.ipam.config import DEFAULT_DATA_DIR, load_ipam_config, parse_resolv_conf
+from cni_rkt.ipam.config import DEFAULT_DATA_DIR, load_dns, load_ipam_config, parse_resolv_conf
 
 
 def net(ipam=None, version="1.0.0", **top):
@@ -137,6 +137,19 @@ def test_cni_args_errors_are_code_4(cni_args, msg):
     with pytest.raises(CNIError) as caught:
         load_ipam_config(net({"subnet": "10.1.0.0/24"}), cni_args)
     assert (caught.value.code, caught.value.msg) == (4, msg)
+
+
+def test_resolv_conf_bytes_that_are_not_utf8_become_replacement_characters(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_bytes(b"nameserver 192.0.2.1\nsearch ok.example \xff\xfe.example\n")
+    assert load_dns(str(path)).search == ("ok.example", "\ufffd\ufffd.example")
+
+
+def test_resolv_conf_lines_break_only_at_newline_as_go_scans_them(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_bytes(b"nameserver 192.0.2.1\rsearch a\nnameserver 192.0.2.2\x0bdomain b\r\n")
+    dns = load_dns(str(path))
+    assert dns.nameservers == ("192.0.2.1", "192.0.2.2") and dns.search == () and dns.domain == ""
 
 
 def test_parse_resolv_conf_like_the_reference():
