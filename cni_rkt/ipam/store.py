@@ -218,6 +218,10 @@ class DiskStore:
         """The reference's release rule: exact (cid, ifname) files, else the legacy cid-only ones."""
         return self._index.by_attachment(container_id, ifname) or self._index.by_attachment(container_id, None)
 
+    def legacy_reservations(self, container_id: str) -> list[Reservation]:
+        """The files of versions before 2018, which name only the container."""
+        return self._index.by_attachment(container_id, None)
+
     def release_reservation(self, reservation: Reservation) -> bool:
         """Remove one address file, after checking it still holds what the index says."""
         on_disk = self._read_reservation(reservation.name)

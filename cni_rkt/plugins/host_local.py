@@ -38,7 +38,12 @@ def add(inv: Invocation) -> Result:
 def delete(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        _release_all(store, store.attachment_reservations(inv.container_id, inv.ifname))
+        held = store.attachment_reservations(inv.container_id, inv.ifname)
+        if len(conf.range_sets) > 1:
+            # Go releases once per range set, each time "exact files, else legacy ones": from
+            # the second range set on, the exact ones are gone and the legacy ones go too.
+            held += [r for r in store.legacy_reservations(inv.container_id) if r not in held]
+        _release_all(store, held)
 
 
 def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:

@@ -231,6 +231,18 @@ def test_del_releases_legacy_files(data_dir):
     assert files(data_dir) == ["lock"]
 
 
+@pytest.mark.parametrize("ipam, left", [({"subnet": "10.1.0.0/24"}, ["10.1.0.40"]), (DUAL, [])])
+def test_del_releases_legacy_files_beside_exact_ones_as_go_does(data_dir, ipam, left):
+    """Go releases per range set: with two or more, its second pass finds only the legacy files."""
+    conf = config(data_dir, **ipam)
+    os.makedirs(os.path.join(data_dir, "net1"))
+    for name, content in (("10.1.0.40", "c1"), ("10.1.0.41", "c1\r\neth0"), ("10.1.0.42", "c2")):
+        with open(os.path.join(data_dir, "net1", name), "w") as f:
+            f.write(content)
+    assert invoke("DEL", conf, "c1") == (b"", 0)
+    assert [f for f in files(data_dir) if f.startswith("10.")] == sorted([*left, "10.1.0.42"])
+
+
 def test_del_with_invalid_config_fails(data_dir):
     out, code = invoke("DEL", config(data_dir, subnet="10.1.0.0/33"))
     assert code == 1 and error(out) == (7, "invalid range set 0: invalid CIDR address: 10.1.0.0/33")
