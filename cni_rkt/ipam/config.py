@@ -10,6 +10,7 @@ The spec's JSON spelling lives here only.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode, invalid_config
@@ -223,6 +224,11 @@ def load_dns(path: str) -> DNS:
         raise invalid_config(f"ipam.resolvConf {path}: {exc.strerror or exc}", "ipam.resolvConf") from None
 
 
+def clean_data_dir(data_dir: str | None) -> str:
+    """`ipam.dataDir` cleaned as Go's filepath.Join cleans it: "a/../b" is "b", so "a" is never created."""
+    return os.path.normpath(data_dir or DEFAULT_DATA_DIR)
+
+
 # --- the whole config -----------------------------------------------------------------------
 
 
@@ -240,7 +246,7 @@ def load_ipam_config(config: dict, cni_args: str = "", cni_version: str | None =
         cni_version=version,
         range_sets=range_sets,
         routes=routes,
-        data_dir=_optional_string(ipam, "dataDir", "ipam") or DEFAULT_DATA_DIR,
+        data_dir=clean_data_dir(_optional_string(ipam, "dataDir", "ipam")),
         resolv_conf=_optional_string(ipam, "resolvConf", "ipam") or "",
         requested_ips=requested,
     )

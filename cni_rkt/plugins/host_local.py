@@ -12,7 +12,7 @@ import os
 
 from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
-from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
+from cni_rkt.ipam.config import IpamConfig, clean_data_dir, load_dns, load_ipam_config
 from cni_rkt.ipam.files import network_dir, scan_attachment
 from cni_rkt.ipam.index import Reservation
 from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
@@ -115,7 +115,7 @@ def reserved_ips(config: dict, container_id: str, ifname: str) -> list[str]:
     For the bridge plugin's DEL when the netns is gone; [] when nothing is stored yet.
     """
     ipam = config.get("ipam") if isinstance(config.get("ipam"), dict) else {}
-    data_dir = ipam.get("dataDir") or DEFAULT_DATA_DIR
+    data_dir = clean_data_dir(ipam.get("dataDir"))
     directory = network_dir(data_dir, config.get("name"))
     if not os.path.isdir(directory):
         return []

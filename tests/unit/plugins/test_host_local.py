@@ -243,6 +243,15 @@ def test_del_releases_legacy_files_beside_exact_ones_as_go_does(data_dir, ipam, 
     assert [f for f in files(data_dir) if f.startswith("10.")] == sorted([*left, "10.1.0.42"])
 
 
+def test_data_dir_is_cleaned_as_go_cleans_it(tmp_path):
+    conf = config(str(tmp_path / "never" / ".." / "ipam") + "/")
+    assert add_address(conf) == "10.1.0.2/24"
+    assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2"]
+    assert sorted(os.listdir(tmp_path)) == ["ipam"]  # no "never" directory on the way
+    assert invoke("DEL", conf) == (b"", 0)
+    assert files(str(tmp_path / "ipam")) == ["last_reserved_ip.0", "lock"]
+
+
 def test_del_with_invalid_config_fails(data_dir):
     out, code = invoke("DEL", config(data_dir, subnet="10.1.0.0/33"))
     assert code == 1 and error(out) == (7, "invalid range set 0: invalid CIDR address: 10.1.0.0/33")
