@@ -72,7 +72,8 @@ def _boot_id() -> str:
 
 
 def _io_error(action: str, exc: OSError) -> CNIError:
-    return CNIError(ErrorCode.IO_FAILURE, f"host-local store: {action}: {exc}")
+    """The action names the path, so the reason is enough (not Python's "[Errno 20] ...: 'path'")."""
+    return CNIError(ErrorCode.IO_FAILURE, f"host-local store: {action}: {exc.strerror or exc}")
 
 
 # --- the disk store ----------------------------------------------------------------------

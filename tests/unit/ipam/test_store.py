@@ -68,6 +68,15 @@ def test_last_reserved_is_read_as_go_reads_it(data_dir, content, expected):
     assert (str(last) if last else None) == expected
 
 
+def test_a_data_dir_that_is_a_file_is_an_io_error_naming_path_and_reason(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CNIError) as caught:
+        with open_store(str(tmp_path / "afile"), "net1"):
+            pass
+    assert (caught.value.code, caught.value.msg) == (
+        5, f"host-local store: open {tmp_path}/afile/net1: Not a directory")
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)
