@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.ipam.json_keys import respell_keys
 from cni_rkt.ipam.ranges import (
     Address,
     RangeError,
@@ -30,6 +31,16 @@ from cni_rkt.protocol.result import DNS, Route
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")
+
+# Every key host-local reads, for respell_keys (Go matches keys ignoring case).
+_RANGE_SCHEMA = dict.fromkeys(_RANGE_KEYS)
+_ROUTE_SCHEMA = dict.fromkeys(("dst", "gw", "mtu", "advmss", "priority", "table", "scope"))
+CONFIG_SCHEMA = {
+    "ipam": {**_RANGE_SCHEMA, "type": None, "ranges": [[_RANGE_SCHEMA]], "routes": [_ROUTE_SCHEMA],
+             "dataDir": None, "resolvConf": None},
+    "args": {"cni": {"ips": None}},
+    "runtimeConfig": {"ips": None, "ipRanges": [[_RANGE_SCHEMA]]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +244,7 @@ def clean_data_dir(data_dir: str | None) -> str:
 
 
 def load_ipam_config(config: dict, cni_args: str = "", cni_version: str | None = None) -> IpamConfig:
+    config = respell_keys(config, CONFIG_SCHEMA)
     ipam = config.get("ipam")
     if ipam is None:
         raise invalid_config("IPAM config missing 'ipam' key", "ipam")

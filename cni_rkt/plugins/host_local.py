@@ -12,9 +12,10 @@ import os
 
 from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
-from cni_rkt.ipam.config import IpamConfig, clean_data_dir, load_dns, load_ipam_config
+from cni_rkt.ipam.config import CONFIG_SCHEMA, IpamConfig, clean_data_dir, load_dns, load_ipam_config
 from cni_rkt.ipam.files import network_dir, scan_attachment
 from cni_rkt.ipam.index import Reservation
+from cni_rkt.ipam.json_keys import respell_keys
 from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
@@ -114,6 +115,7 @@ def reserved_ips(config: dict, container_id: str, ifname: str) -> list[str]:
 
     For the bridge plugin's DEL when the netns is gone; [] when nothing is stored yet.
     """
+    config = respell_keys(config, CONFIG_SCHEMA)
     ipam = config.get("ipam") if isinstance(config.get("ipam"), dict) else {}
     data_dir = clean_data_dir(ipam.get("dataDir"))
     directory = network_dir(data_dir, config.get("name"))

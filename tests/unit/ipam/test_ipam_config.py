@@ -53,6 +53,17 @@ def test_null_or_empty_optional_keys_are_absent_as_in_go():
     assert load_ipam_config(net({"subnet": "10.1.0.0/24"}, args=None, runtimeConfig=None)).requested_ips == ()
 
 
+def test_keys_in_any_case_count_as_go_reads_them():
+    conf = load_ipam_config(
+        {"cniVersion": "1.0.0", "name": "net1", "IPAM": {"Subnet": "10.1.0.0/24", "rangestart": "10.1.0.50",
+                                                         "ROUTES": [{"DST": "0.0.0.0/0", "Gw": "10.1.0.1"}]},
+         "Args": {"CNI": {"IPs": ["10.1.0.77"]}}, "RuntimeConfig": {"IPRanges": [[{"SUBNET": "10.2.0.0/24"}]]}},
+    )
+    assert range_strings(conf) == ["10.2.0.1-10.2.0.254", "10.1.0.50-10.1.0.254"]
+    assert [(r.dst, r.gw) for r in conf.routes] == [("0.0.0.0/0", "10.1.0.1")]
+    assert [str(ip) for ip in conf.requested_ips] == ["10.1.0.77"]
+
+
 def test_routes_dns_path_and_data_dir():
     conf = load_ipam_config(
         net({"subnet": "10.1.0.0/24", "dataDir": "/tmp/x", "resolvConf": "/etc/r",
