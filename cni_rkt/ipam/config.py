@@ -121,7 +121,7 @@ def _range_sources(config: dict, ipam: dict) -> list[tuple[str, list]]:
     runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
     for i, raw in enumerate(_optional(runtime, "ipRanges", list, "runtimeConfig.ipRanges")):
         sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
-    if ipam.get("subnet") not in (None, ""):
+    if ipam.get("subnet") is not None:  # "" is an invalid subnet, as in Go, not an absent one
         sources.append(("ipam", [{k: ipam[k] for k in _RANGE_KEYS if k in ipam}]))
     for i, raw in enumerate(_optional(ipam, "ranges", list, "ipam.ranges")):
         sources.append((f"ipam.ranges[{i}]", raw))
@@ -133,7 +133,8 @@ def _load_range_set(index: int, key: str, raw) -> RangeSet:
     for j, obj in enumerate(_expect(raw, list, key)):
         range_key = key if key == "ipam" else f"{key}[{j}]"
         _expect(obj, dict, range_key)
-        subnet = _optional_string(obj, "subnet", range_key)
+        subnet = obj.get("subnet")
+        subnet = None if subnet is None else _expect(subnet, str, f"{range_key}.subnet")
         try:
             if subnet is None:
                 raise RangeError("subnet", "subnet is required")
