@@ -9,6 +9,7 @@ STATUS answers 50 when a range set has no free address.
 from __future__ import annotations
 
 import os
+from ipaddress import ip_address
 
 from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
@@ -62,22 +63,24 @@ def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:
 def check(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        held = {r.name for r in store.attachment_reservations(inv.container_id, inv.ifname)}
-    if not held:
+        reservations = store.attachment_reservations(inv.container_id, inv.ifname)
+    if not reservations:
         raise internal(f"host-local: Failed to find address added by container {inv.container_id}")
     previous = prev_result(inv.config, inv.cni_version)
     if previous is None:
         return
-    ours = {
-        str(ip)
-        for ip in (parse_ip_maybe_prefix(c.address) for c in previous.ips)
-        if any(rs.contains(ip) for rs in conf.range_sets)
-    }
+    # Both sides only within the configured ranges: a file left from an older range is no mismatch.
+    held = {r.name for r in reservations if _in_ranges(conf, ip_address(r.name))}
+    ours = {str(ip) for ip in (parse_ip_maybe_prefix(c.address) for c in previous.ips) if _in_ranges(conf, ip)}
     if ours != held:
         raise internal(
             f"host-local: addresses of container {inv.container_id} do not match prevResult",
             f"reserved [{' '.join(sorted(held))}], prevResult [{' '.join(sorted(ours))}]",
         )
+
+
+def _in_ranges(conf: IpamConfig, ip) -> bool:
+    return any(rs.contains(ip) for rs in conf.range_sets)
 
 
 def gc(inv: Invocation) -> None:

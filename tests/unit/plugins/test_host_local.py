@@ -271,6 +271,18 @@ def test_check_compares_the_reservation_with_prev_result(data_dir):
         999, "host-local: Failed to find address added by container c1")
 
 
+def test_check_ignores_a_reservation_outside_the_configured_ranges(data_dir):
+    """A file left from an older range (or written by hand) is not the prevResult's business."""
+    conf = config(data_dir, subnet="10.1.0.0/24", rangeStart="10.1.0.10", rangeEnd="10.1.0.20")
+    out, _ = invoke("ADD", conf)
+    with open(os.path.join(data_dir, "net1", "10.1.0.200"), "w") as f:
+        f.write("c1\r\neth0")
+    assert invoke("CHECK", conf, prevResult=json.loads(out)) == (b"", 0)
+    other = {**json.loads(out), "ips": [{"address": "10.1.0.11/24"}]}
+    out, code = invoke("CHECK", conf, prevResult=other)
+    assert code == 1 and json.loads(out)["details"] == "reserved [10.1.0.10], prevResult [10.1.0.11]"
+
+
 def test_check_is_refused_below_0_4_0(data_dir):
     assert error(invoke("CHECK", config(data_dir, "0.3.1"))[0]) == (1, "config version does not allow CHECK")
 
