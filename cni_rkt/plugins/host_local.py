@@ -110,6 +110,9 @@ def status(inv: Invocation) -> None:
 
 def _has_free_address(store: DiskStore, rng: Range) -> bool:
     taken = store.count_between(rng.version, int(rng.start), int(rng.end))
+    if rng.contains(rng.gateway):  # size() leaves the gateway out: so must the count, if a file holds it
+        gateway = int(rng.gateway)
+        taken -= len(store.taken_between(rng.version, gateway, gateway, 1))
     return taken < rng.size()
 
 

@@ -327,6 +327,19 @@ def test_status_is_50_when_a_range_set_is_full(data_dir):
     assert code == 1 and error(out) == (50, "no IP addresses available in range set 1: 10.2.0.1-10.2.0.2")
 
 
+def test_status_does_not_count_a_file_on_the_gateway_as_a_used_address(data_dir):
+    conf = config(data_dir, "1.1.0", subnet="10.2.0.0/29")  # .2-.6 allocatable, gateway .1
+    os.makedirs(os.path.join(data_dir, "net1"))
+    for last in range(1, 6):  # the gateway (a file left from an older config) and .2-.5
+        with open(os.path.join(data_dir, "net1", f"10.2.0.{last}"), "w") as f:
+            f.write(f"old{last}")
+    status = {"CNI_COMMAND": "STATUS", "CNI_PATH": "/x"}
+    assert run("host-local", status, json.dumps(conf).encode()) == (b"", 0)
+    assert add_address(conf, "c1") == "10.2.0.6/29"
+    out, code = run("host-local", status, json.dumps(conf).encode())
+    assert code == 1 and error(out)[0] == 50
+
+
 def test_add_failing_after_its_claim_keeps_no_address(data_dir, monkeypatch):
     def disk_full(self, range_index, name):
         raise store_module.CNIError(5, f"host-local store: write last_reserved_ip.{range_index}: disk full")
