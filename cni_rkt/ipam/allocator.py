@@ -84,7 +84,8 @@ def allocate(
         if not store.reserve(requested, container_id, ifname, index):
             raise AllocationError(f"requested IP address {requested} is not available in range set {range_set}")
         return requested, range_set.range_for(requested)
-    for held in store.held_by(container_id, ifname):
+    # Go names the first in its directory walk: file names in string order ("10.1.0.10" < "10.1.0.9").
+    for held in sorted(store.held_by(container_id, ifname), key=str):
         if range_set.contains(held):
             raise AllocationError(f"{held} has been allocated to {container_id}, duplicate allocation is not allowed")
     for segment in scan_order(range_set, store.last_reserved(index)):

@@ -10,9 +10,11 @@ The spec's JSON spelling lives here only.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.ipam.json_keys import respell_keys
 from cni_rkt.ipam.ranges import (
     Address,
     RangeError,
@@ -29,6 +31,16 @@ from cni_rkt.protocol.result import DNS, Route
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")
+
+# Every key host-local reads, for respell_keys (Go matches keys ignoring case).
+_RANGE_SCHEMA = dict.fromkeys(_RANGE_KEYS)
+_ROUTE_SCHEMA = dict.fromkeys(("dst", "gw", "mtu", "advmss", "priority", "table", "scope"))
+CONFIG_SCHEMA = {
+    "ipam": {**_RANGE_SCHEMA, "type": None, "ranges": [[_RANGE_SCHEMA]], "routes": [_ROUTE_SCHEMA],
+             "dataDir": None, "resolvConf": None},
+    "args": {"cni": {"ips": None}},
+    "runtimeConfig": {"ips": None, "ipRanges": [[_RANGE_SCHEMA]]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,12 @@ def _expect(value, kind: type, key: str):
     return value
 
 
+def _optional(obj: dict, name: str, kind: type, key: str):
+    """obj[name] checked against `kind`; a missing key or null is an empty `kind` (as Go's decoder)."""
+    value = obj.get(name)
+    return kind() if value is None else _expect(value, kind, key)
+
+
 def _optional_string(obj: dict, name: str, key: str) -> str | None:
     value = obj.get(name)
     return None if value in (None, "") else _expect(value, str, f"{key}.{name}")
@@ -60,9 +78,9 @@ def _optional_string(obj: dict, name: str, key: str) -> str | None:
 # --- requested IPs ------------------------------------------------------------------------
 
 
-def _ip_list(values, key: str) -> list[Address]:
+def _ip_list(values: list, key: str) -> list[Address]:
     addresses = []
-    for i, text in enumerate(_expect(values, list, key)):
+    for i, text in enumerate(values):
         try:
             addresses.append(parse_ip_maybe_prefix(_expect(text, str, f"{key}[{i}]")))
         except ValueError as exc:
@@ -87,13 +105,10 @@ def _cni_args_ip(cni_args: str) -> list[Address]:
 def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
     """CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips, without repeats (as Go's map)."""
     requested = _cni_args_ip(cni_args)
-    args = config.get("args")
-    cni = args.get("cni") if isinstance(args, dict) else None
-    if isinstance(cni, dict) and cni.get("ips"):
-        requested += _ip_list(cni["ips"], "args.cni.ips")
-    runtime = config.get("runtimeConfig") or {}
-    if isinstance(runtime, dict) and runtime.get("ips"):
-        requested += _ip_list(runtime["ips"], "runtimeConfig.ips")
+    cni = _optional(_optional(config, "args", dict, "args"), "cni", dict, "args.cni")
+    requested += _ip_list(_optional(cni, "ips", list, "args.cni.ips"), "args.cni.ips")
+    runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
+    requested += _ip_list(_optional(runtime, "ips", list, "runtimeConfig.ips"), "runtimeConfig.ips")
     return tuple(dict.fromkeys(requested))
 
 
@@ -103,13 +118,12 @@ def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
 def _range_sources(config: dict, ipam: dict) -> list[tuple[str, list]]:
     """Each range set with the key it came from, in the reference's order."""
     sources: list[tuple[str, list]] = []
-    runtime = config.get("runtimeConfig") or {}
-    if isinstance(runtime, dict) and runtime.get("ipRanges"):
-        for i, raw in enumerate(_expect(runtime["ipRanges"], list, "runtimeConfig.ipRanges")):
-            sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
-    if ipam.get("subnet") not in (None, ""):
+    runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
+    for i, raw in enumerate(_optional(runtime, "ipRanges", list, "runtimeConfig.ipRanges")):
+        sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
+    if ipam.get("subnet") is not None:  # "" is an invalid subnet, as in Go, not an absent one
         sources.append(("ipam", [{k: ipam[k] for k in _RANGE_KEYS if k in ipam}]))
-    for i, raw in enumerate(_expect(ipam.get("ranges") or [], list, "ipam.ranges")):
+    for i, raw in enumerate(_optional(ipam, "ranges", list, "ipam.ranges")):
         sources.append((f"ipam.ranges[{i}]", raw))
     return sources
 
@@ -119,7 +133,8 @@ def _load_range_set(index: int, key: str, raw) -> RangeSet:
     for j, obj in enumerate(_expect(raw, list, key)):
         range_key = key if key == "ipam" else f"{key}[{j}]"
         _expect(obj, dict, range_key)
-        subnet = _optional_string(obj, "subnet", range_key)
+        subnet = obj.get("subnet")
+        subnet = None if subnet is None else _expect(subnet, str, f"{range_key}.subnet")
         try:
             if subnet is None:
                 raise RangeError("subnet", "subnet is required")
@@ -178,17 +193,26 @@ def _load_route(obj, key: str) -> Route:
 
 
 def load_routes(ipam: dict) -> tuple[Route, ...]:
-    raw = ipam.get("routes") or []
-    return tuple(_load_route(obj, f"ipam.routes[{i}]") for i, obj in enumerate(_expect(raw, list, "ipam.routes")))
+    raw = _optional(ipam, "routes", list, "ipam.routes")
+    return tuple(_load_route(obj, f"ipam.routes[{i}]") for i, obj in enumerate(raw))
+
+
+# Bytes that are not UTF-8 (surrogate-escaped on reading) become U+FFFD, one per byte, as
+# Go prints them; a lone surrogate in the result JSON would be refused by strict parsers.
+_NOT_UTF8 = {code: 0xFFFD for code in range(0xDC80, 0xDD00)}
 
 
 def parse_resolv_conf(text: str) -> DNS:
-    """nameserver / domain / search / options, as the reference reads a resolv.conf."""
+    """nameserver / domain / search / options, as the reference reads a resolv.conf.
+
+    Lines end at "\n" only (Go's line scanner): a lone "\r" or "\v" inside a line is
+    blank space between fields, not a line break.
+    """
     nameservers: list[str] = []
     search: list[str] = []
     options: list[str] = []
     domain = ""
-    for line in text.splitlines():
+    for line in text.translate(_NOT_UTF8).split("\n"):
         fields = line.split()
         if len(fields) < 2 or fields[0][0] in "#;":
             continue
@@ -206,16 +230,22 @@ def parse_resolv_conf(text: str) -> DNS:
 def load_dns(path: str) -> DNS:
     """Read `ipam.resolvConf` (only ADD needs it, so DEL works when the file is gone)."""
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:  # "\r" kept as is
             return parse_resolv_conf(f.read())
     except OSError as exc:
         raise invalid_config(f"ipam.resolvConf {path}: {exc.strerror or exc}", "ipam.resolvConf") from None
+
+
+def clean_data_dir(data_dir: str | None) -> str:
+    """`ipam.dataDir` cleaned as Go's filepath.Join cleans it: "a/../b" is "b", so "a" is never created."""
+    return os.path.normpath(data_dir or DEFAULT_DATA_DIR)
 
 
 # --- the whole config -----------------------------------------------------------------------
 
 
 def load_ipam_config(config: dict, cni_args: str = "", cni_version: str | None = None) -> IpamConfig:
+    config = respell_keys(config, CONFIG_SCHEMA)
     ipam = config.get("ipam")
     if ipam is None:
         raise invalid_config("IPAM config missing 'ipam' key", "ipam")
@@ -229,7 +259,7 @@ def load_ipam_config(config: dict, cni_args: str = "", cni_version: str | None =
         cni_version=version,
         range_sets=range_sets,
         routes=routes,
-        data_dir=_optional_string(ipam, "dataDir", "ipam") or DEFAULT_DATA_DIR,
+        data_dir=clean_data_dir(_optional_string(ipam, "dataDir", "ipam")),
         resolv_conf=_optional_string(ipam, "resolvConf", "ipam") or "",
         requested_ips=requested,
     )

@@ -47,9 +47,6 @@ def address_from_int(version: int, number: int) -> Address:
     return IPv4Address(number) if version == 4 else IPv6Address(number)
 
 
-def parse_ip_maybe_prefix(text: str) -> Address:
-    """A requested IP: `10.1.0.5` or `10.1.0.5/24` (the prefix is ignored)."""
-    return parse_ip(text.split("/", 1)[0]) if "/" in text else parse_ip(text)
 
 
 def parse_cidr(text: str) -> tuple[Address, int]:
@@ -62,6 +59,16 @@ def parse_cidr(text: str) -> tuple[Address, int]:
     if not sep or ip is None or not (prefix.isascii() and prefix.isdigit()) or int(prefix) > ip.max_prefixlen:
         raise ValueError(f"invalid CIDR address: {text}")
     return ip, int(prefix)
+
+
+def parse_ip_maybe_prefix(text: str) -> Address:
+    """A requested IP: `10.1.0.5` or `10.1.0.5/24`; the prefix must be valid, then it is ignored."""
+    if "/" not in text:
+        return parse_ip(text)
+    try:
+        return parse_cidr(text)[0]
+    except ValueError:
+        raise ValueError(f"invalid IP address: {text}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,8 @@ def _boot_id() -> str:
 
 
 def _io_error(action: str, exc: OSError) -> CNIError:
-    return CNIError(ErrorCode.IO_FAILURE, f"host-local store: {action}: {exc}")
+    """The action names the path, so the reason is enough (not Python's "[Errno 20] ...: 'path'")."""
+    return CNIError(ErrorCode.IO_FAILURE, f"host-local store: {action}: {exc.strerror or exc}")
 
 
 # --- the disk store ----------------------------------------------------------------------
@@ -198,8 +199,8 @@ class DiskStore:
 
     def last_reserved(self, range_index: int) -> Address | None:
         data = read_nofollow(os.path.join(self.directory, f"{LAST_RESERVED_PREFIX}{range_index}"))
-        try:
-            return parse_ip(data.decode().strip()) if data else None
+        try:  # untrimmed, as Go's net.ParseIP reads it: "10.1.0.9\n" is no address
+            return parse_ip(data.decode()) if data else None
         except (ValueError, UnicodeDecodeError):
             return None  # as the reference: lose round-robin once
 
@@ -217,6 +218,10 @@ class DiskStore:
     def attachment_reservations(self, container_id: str, ifname: str) -> list[Reservation]:
         """The reference's release rule: exact (cid, ifname) files, else the legacy cid-only ones."""
         return self._index.by_attachment(container_id, ifname) or self._index.by_attachment(container_id, None)
+
+    def legacy_reservations(self, container_id: str) -> list[Reservation]:
+        """The files of versions before 2018, which name only the container."""
+        return self._index.by_attachment(container_id, None)
 
     def release_reservation(self, reservation: Reservation) -> bool:
         """Remove one address file, after checking it still holds what the index says."""

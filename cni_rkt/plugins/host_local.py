@@ -9,12 +9,14 @@ STATUS answers 50 when a range set has no free address.
 from __future__ import annotations
 
 import os
+from ipaddress import ip_address
 
 from cni_rkt.errors import CNIError, ErrorCode, internal
 from cni_rkt.ipam.allocator import allocate_all
-from cni_rkt.ipam.config import DEFAULT_DATA_DIR, IpamConfig, load_dns, load_ipam_config
+from cni_rkt.ipam.config import CONFIG_SCHEMA, IpamConfig, clean_data_dir, load_dns, load_ipam_config
 from cni_rkt.ipam.files import network_dir, scan_attachment
 from cni_rkt.ipam.index import Reservation
+from cni_rkt.ipam.json_keys import respell_keys
 from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation
@@ -38,7 +40,12 @@ def add(inv: Invocation) -> Result:
 def delete(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        _release_all(store, store.attachment_reservations(inv.container_id, inv.ifname))
+        held = store.attachment_reservations(inv.container_id, inv.ifname)
+        if len(conf.range_sets) > 1:
+            # Go releases once per range set, each time "exact files, else legacy ones": from
+            # the second range set on, the exact ones are gone and the legacy ones go too.
+            held += [r for r in store.legacy_reservations(inv.container_id) if r not in held]
+        _release_all(store, held)
 
 
 def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:
@@ -56,22 +63,24 @@ def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:
 def check(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        held = {r.name for r in store.attachment_reservations(inv.container_id, inv.ifname)}
-    if not held:
+        reservations = store.attachment_reservations(inv.container_id, inv.ifname)
+    if not reservations:
         raise internal(f"host-local: Failed to find address added by container {inv.container_id}")
     previous = prev_result(inv.config, inv.cni_version)
     if previous is None:
         return
-    ours = {
-        str(ip)
-        for ip in (parse_ip_maybe_prefix(c.address) for c in previous.ips)
-        if any(rs.contains(ip) for rs in conf.range_sets)
-    }
+    # Both sides only within the configured ranges: a file left from an older range is no mismatch.
+    held = {r.name for r in reservations if _in_ranges(conf, ip_address(r.name))}
+    ours = {str(ip) for ip in (parse_ip_maybe_prefix(c.address) for c in previous.ips) if _in_ranges(conf, ip)}
     if ours != held:
         raise internal(
             f"host-local: addresses of container {inv.container_id} do not match prevResult",
             f"reserved [{' '.join(sorted(held))}], prevResult [{' '.join(sorted(ours))}]",
         )
+
+
+def _in_ranges(conf: IpamConfig, ip) -> bool:
+    return any(rs.contains(ip) for rs in conf.range_sets)
 
 
 def gc(inv: Invocation) -> None:
@@ -101,6 +110,9 @@ def status(inv: Invocation) -> None:
 
 def _has_free_address(store: DiskStore, rng: Range) -> bool:
     taken = store.count_between(rng.version, int(rng.start), int(rng.end))
+    if rng.contains(rng.gateway):  # size() leaves the gateway out: so must the count, if a file holds it
+        gateway = int(rng.gateway)
+        taken -= len(store.taken_between(rng.version, gateway, gateway, 1))
     return taken < rng.size()
 
 
@@ -109,8 +121,9 @@ def reserved_ips(config: dict, container_id: str, ifname: str) -> list[str]:
 
     For the bridge plugin's DEL when the netns is gone; [] when nothing is stored yet.
     """
+    config = respell_keys(config, CONFIG_SCHEMA)
     ipam = config.get("ipam") if isinstance(config.get("ipam"), dict) else {}
-    data_dir = ipam.get("dataDir") or DEFAULT_DATA_DIR
+    data_dir = clean_data_dir(ipam.get("dataDir"))
     directory = network_dir(data_dir, config.get("name"))
     if not os.path.isdir(directory):
         return []

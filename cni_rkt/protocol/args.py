@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from cni_rkt.errors import CNIError, ErrorCode
 
-_TRUE = ("1", "true", "True")
-_FALSE = ("0", "false", "False")
+_TRUE = ("1", "true")
+_FALSE = ("0", "false")
 
 
 def _args_error(msg: str) -> CNIError:
@@ -18,6 +18,8 @@ def _args_error(msg: str) -> CNIError:
 
 
 def parse_bool(value: str) -> bool:
+    """Go's UnmarshallableBool: any case of 1/0/true/false (so "TRUE" too, not "t")."""
+    value = value.lower()
     if value in _TRUE:
         return True
     if value in _FALSE:

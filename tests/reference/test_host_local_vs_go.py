@@ -16,6 +16,7 @@ pytestmark = [needs_go_plugins, pytest.mark.usefixtures("host_local_sandbox")]
 
 DUAL = {"ranges": [[{"subnet": "10.7.0.0/24"}], [{"subnet": "fd07::/120", "rangeStart": "fd07::10"}]],
         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd07::1"}]}
+DUAL_10_1 = {"ranges": [[{"subnet": "10.1.0.0/24"}], [{"subnet": "fd01::/120"}]]}
 
 
 @pytest.fixture
@@ -156,3 +157,48 @@ def test_random_history_on_a_tricky_range_set_matches_step_by_step(ours, tmp_pat
             held.add(cid)
         elif command == "DEL":
             held.discard(cid)
+
+
+def _setup_last_reserved_with_newline(net: str) -> None:
+    with open(os.path.join(net, "last_reserved_ip.0"), "w") as f:
+        f.write("10.1.0.100\n")  # Go's net.ParseIP refuses it: it starts again at rangeStart
+
+
+def _setup_legacy_and_exact_files(net: str) -> None:
+    for name, content in (("10.1.0.40", "c1"), ("10.1.0.41", "c1\r\neth0")):
+        with open(os.path.join(net, name), "w") as f:
+            f.write(content)
+
+
+# (config keyword arguments, extra top-level keys, CNI_ARGS, command, setup of the network directory)
+FOUND_BY_FUZZING = {
+    "keys in any case": ({"Subnet": "10.1.0.0/24", "rangestart": "10.1.0.50",
+                          "ROUTES": [{"DST": "0.0.0.0/0", "Gw": "10.1.0.1"}]},
+                         {"Args": {"CNI": {"IPs": ["10.1.0.77"]}}}, "", "ADD", None),
+    "IgnoreUnknown in capitals": ({}, {}, "IgnoreUnknown=TRUE;K8S_POD_NAME=x", "ADD", None),
+    "requested IP with a bad prefix": ({}, {}, "IP=10.1.0.5/x", "ADD", None),
+    "runtimeConfig not an object": ({}, {"runtimeConfig": ["10.1.0.9"]}, "", "ADD", None),
+    "last_reserved_ip with a newline": ({}, {}, "", "ADD", _setup_last_reserved_with_newline),
+    "legacy and exact files, two range sets": (DUAL_10_1, {}, "", "DEL", _setup_legacy_and_exact_files),
+}
+
+
+@pytest.mark.parametrize("case", list(FOUND_BY_FUZZING))
+def test_inputs_found_by_fuzzing_give_go_s_outcome_and_files(ours, tmp_path, case):
+    ipam, top, cni_args, command, setup = FOUND_BY_FUZZING[case]
+    replies, files = [], []
+    for executable, name in ((GO_HOST_LOCAL, "go"), (ours, "ours")):
+        conf = {**ipam_config(str(tmp_path / name), **ipam), **top}
+        if "Subnet" in ipam:
+            del conf["ipam"]["subnet"]  # ipam_config's default would be a second spelling of the key
+        net = tmp_path / name / "net1"
+        net.mkdir(parents=True)
+        if setup:
+            setup(str(net))
+        replies.append(call(executable, command, conf, "c1", cni_args=cni_args))
+        files.append({p.name: p.read_bytes() for p in net.iterdir() if p.name != "lock"})
+    go, mine = replies
+    assert mine.returncode == go.returncode
+    if go.returncode == 0:
+        assert mine.stdout == go.stdout
+    assert files[1] == files[0]

@@ -119,6 +119,12 @@ def test_legacy_file_of_the_container_also_counts_as_a_duplicate():
         allocate_all(store, (rset("10.1.0.0/24"),), (), "c1", "eth0")
 
 
+def test_a_duplicate_is_named_as_go_names_it_first_file_name_in_string_order():
+    store = MemoryStore(held={"10.1.0.9": ("c1", "eth0"), "10.1.0.10": ("c1", None)})
+    with pytest.raises(CNIError, match="10.1.0.10 has been allocated to c1"):
+        allocate_all(store, (rset("10.1.0.0/24"),), (), "c1", "eth0")
+
+
 def test_requested_ips_go_to_the_first_containing_range_set():
     v4, v6 = rset("10.1.0.0/24"), rset("fd00::/120")
     wanted, leftovers = assign_requested((v4, v6), (ip_address("fd00::20"), ip_address("10.1.0.50"), ip_address("::1")))

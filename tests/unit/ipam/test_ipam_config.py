@@ -3,7 +3,7 @@
 import pytest
 
 from cni_rkt.errors import CNIError
-from cni_rkt.ipam.config import DEFAULT_DATA_DIR, load_ipam_config, parse_resolv_conf
+from cni_rkt.ipam.config import DEFAULT_DATA_DIR, load_dns, load_ipam_config, parse_resolv_conf
 
 
 def net(ipam=None, version="1.0.0", **top):
@@ -42,6 +42,26 @@ def test_requested_ips_from_cni_args_args_and_runtime_config_in_that_order():
         "IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.1.0.9",
     )
     assert [str(ip) for ip in conf.requested_ips] == ["10.1.0.9", "10.1.0.7", "10.1.0.5", "10.1.0.8"]
+
+
+def test_null_or_empty_optional_keys_are_absent_as_in_go():
+    conf = load_ipam_config(
+        net({"subnet": "10.1.0.0/24", "ranges": None, "routes": []}, args={"cni": None},
+            runtimeConfig={"ips": None, "ipRanges": [], "portMappings": []}),
+    )
+    assert range_strings(conf) == ["10.1.0.1-10.1.0.254"] and conf.routes == () and conf.requested_ips == ()
+    assert load_ipam_config(net({"subnet": "10.1.0.0/24"}, args=None, runtimeConfig=None)).requested_ips == ()
+
+
+def test_keys_in_any_case_count_as_go_reads_them():
+    conf = load_ipam_config(
+        {"cniVersion": "1.0.0", "name": "net1", "IPAM": {"Subnet": "10.1.0.0/24", "rangestart": "10.1.0.50",
+                                                         "ROUTES": [{"DST": "0.0.0.0/0", "Gw": "10.1.0.1"}]},
+         "Args": {"CNI": {"IPs": ["10.1.0.77"]}}, "RuntimeConfig": {"IPRanges": [[{"SUBNET": "10.2.0.0/24"}]]}},
+    )
+    assert range_strings(conf) == ["10.2.0.1-10.2.0.254", "10.1.0.50-10.1.0.254"]
+    assert [(r.dst, r.gw) for r in conf.routes] == [("0.0.0.0/0", "10.1.0.1")]
+    assert [str(ip) for ip in conf.requested_ips] == ["10.1.0.77"]
 
 
 def test_routes_dns_path_and_data_dir():
@@ -84,12 +104,30 @@ def test_legacy_versions_allow_one_range_set_per_family():
         (net({"ranges": [[{"rangeStart": "10.1.0.1"}]]}), 7, "invalid range set 0: subnet is required",
          "ipam.ranges[0][0].subnet"),
         (net({"subnet": 5}), 7, "ipam.subnet must be a str, got 5", "ipam.subnet"),
+        (net({"subnet": ""}), 7, "invalid range set 0: invalid CIDR address: ", "ipam.subnet"),
+        (net({"subnet": "", "ranges": [[{"subnet": "10.1.0.0/24"}]]}), 7, "invalid range set 0: invalid CIDR address: ",
+         "ipam.subnet"),
+        (net({"ranges": [[{"subnet": ""}]]}), 7, "invalid range set 0: invalid CIDR address: ", "ipam.ranges[0][0].subnet"),
         (net({"ranges": {"subnet": "10.1.0.0/24"}}), 7,
          'ipam.ranges must be a list, got {"subnet": "10.1.0.0/24"}', "ipam.ranges"),
         (net({"subnet": "10.1.0.0/24", "routes": [{"dst": "bad"}]}), 7,
          "ipam.routes[0]: invalid CIDR address: bad", "ipam.routes[0]"),
         (net({"subnet": "10.1.0.0/24"}, args={"cni": {"ips": ["10.1.0.x"]}}), 7,
          "args.cni.ips[0]: invalid IP address: 10.1.0.x", "args.cni.ips[0]"),
+        (net({"subnet": "10.1.0.0/24"}, args={"cni": {"ips": ["10.1.0.5/99"]}}), 7,
+         "args.cni.ips[0]: invalid IP address: 10.1.0.5/99", "args.cni.ips[0]"),
+        (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": ["10.1.0.5/"]}), 7,
+         "runtimeConfig.ips[0]: invalid IP address: 10.1.0.5/", "runtimeConfig.ips[0]"),
+        (net({"subnet": "10.1.0.0/24", "ranges": {}}), 7, "ipam.ranges must be a list, got {}", "ipam.ranges"),
+        (net({"subnet": "10.1.0.0/24", "ranges": ""}), 7, 'ipam.ranges must be a list, got ""', "ipam.ranges"),
+        (net({"subnet": "10.1.0.0/24", "routes": {}}), 7, "ipam.routes must be a list, got {}", "ipam.routes"),
+        (net({"subnet": "10.1.0.0/24"}, args="x"), 7, 'args must be a dict, got "x"', "args"),
+        (net({"subnet": "10.1.0.0/24"}, args={"cni": 5}), 7, "args.cni must be a dict, got 5", "args.cni"),
+        (net({"subnet": "10.1.0.0/24"}, args={"cni": {"ips": ""}}), 7, 'args.cni.ips must be a list, got ""',
+         "args.cni.ips"),
+        (net({"subnet": "10.1.0.0/24"}, runtimeConfig=[]), 7, "runtimeConfig must be a dict, got []", "runtimeConfig"),
+        (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ipRanges": {}}), 7,
+         "runtimeConfig.ipRanges must be a list, got {}", "runtimeConfig.ipRanges"),
         (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": [7]}), 7,
          "runtimeConfig.ips[0] must be a str, got 7", "runtimeConfig.ips[0]"),
     ],
@@ -104,6 +142,8 @@ def test_invalid_configs_name_the_key(config, code, msg, details):
     "cni_args, msg",
     [
         ("IP=bogus", 'ARGS: error parsing value of pair "IP=bogus": invalid IP address bogus'),
+        ("IP=10.1.0.5/x", 'ARGS: error parsing value of pair "IP=10.1.0.5/x": invalid IP address 10.1.0.5/x'),
+        ("IP=10.1.0.5/33", 'ARGS: error parsing value of pair "IP=10.1.0.5/33": invalid IP address 10.1.0.5/33'),
         ("FOO=1", 'ARGS: unknown args ["FOO=1"]'),
         ("ip=10.1.0.5", 'ARGS: unknown args ["ip=10.1.0.5"]'),  # Go matches the field name, case-sensitively
     ],
@@ -112,6 +152,19 @@ def test_cni_args_errors_are_code_4(cni_args, msg):
     with pytest.raises(CNIError) as caught:
         load_ipam_config(net({"subnet": "10.1.0.0/24"}), cni_args)
     assert (caught.value.code, caught.value.msg) == (4, msg)
+
+
+def test_resolv_conf_bytes_that_are_not_utf8_become_replacement_characters(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_bytes(b"nameserver 192.0.2.1\nsearch ok.example \xff\xfe.example\n")
+    assert load_dns(str(path)).search == ("ok.example", "\ufffd\ufffd.example")
+
+
+def test_resolv_conf_lines_break_only_at_newline_as_go_scans_them(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_bytes(b"nameserver 192.0.2.1\rsearch a\nnameserver 192.0.2.2\x0bdomain b\r\n")
+    dns = load_dns(str(path))
+    assert dns.nameservers == ("192.0.2.1", "192.0.2.2") and dns.search == () and dns.domain == ""
 
 
 def test_parse_resolv_conf_like_the_reference():

@@ -57,6 +57,26 @@ def test_files_are_byte_compatible_with_the_go_plugin(data_dir):
     assert os.path.getsize(os.path.join(net, "lock")) == 0
 
 
+@pytest.mark.parametrize("content, expected", [(b"10.1.0.9", "10.1.0.9"), (b"10.1.0.9\n", None),
+                                               (b" 10.1.0.9", None), (b"garbage", None), (b"", None)])
+def test_last_reserved_is_read_as_go_reads_it(data_dir, content, expected):
+    reserve(data_dir, "10.1.0.2")
+    with open(os.path.join(data_dir, "net1", "last_reserved_ip.0"), "wb") as f:
+        f.write(content)
+    with open_store(data_dir, "net1") as store:
+        last = store.last_reserved(0)
+    assert (str(last) if last else None) == expected
+
+
+def test_a_data_dir_that_is_a_file_is_an_io_error_naming_path_and_reason(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CNIError) as caught:
+        with open_store(str(tmp_path / "afile"), "net1"):
+            pass
+    assert (caught.value.code, caught.value.msg) == (
+        5, f"host-local store: open {tmp_path}/afile/net1: Not a directory")
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)

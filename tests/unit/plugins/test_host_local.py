@@ -231,6 +231,27 @@ def test_del_releases_legacy_files(data_dir):
     assert files(data_dir) == ["lock"]
 
 
+@pytest.mark.parametrize("ipam, left", [({"subnet": "10.1.0.0/24"}, ["10.1.0.40"]), (DUAL, [])])
+def test_del_releases_legacy_files_beside_exact_ones_as_go_does(data_dir, ipam, left):
+    """Go releases per range set: with two or more, its second pass finds only the legacy files."""
+    conf = config(data_dir, **ipam)
+    os.makedirs(os.path.join(data_dir, "net1"))
+    for name, content in (("10.1.0.40", "c1"), ("10.1.0.41", "c1\r\neth0"), ("10.1.0.42", "c2")):
+        with open(os.path.join(data_dir, "net1", name), "w") as f:
+            f.write(content)
+    assert invoke("DEL", conf, "c1") == (b"", 0)
+    assert [f for f in files(data_dir) if f.startswith("10.")] == sorted([*left, "10.1.0.42"])
+
+
+def test_data_dir_is_cleaned_as_go_cleans_it(tmp_path):
+    conf = config(str(tmp_path / "never" / ".." / "ipam") + "/")
+    assert add_address(conf) == "10.1.0.2/24"
+    assert reserved_ips(conf, "c1", "eth0") == ["10.1.0.2"]
+    assert sorted(os.listdir(tmp_path)) == ["ipam"]  # no "never" directory on the way
+    assert invoke("DEL", conf) == (b"", 0)
+    assert files(str(tmp_path / "ipam")) == ["last_reserved_ip.0", "lock"]
+
+
 def test_del_with_invalid_config_fails(data_dir):
     out, code = invoke("DEL", config(data_dir, subnet="10.1.0.0/33"))
     assert code == 1 and error(out) == (7, "invalid range set 0: invalid CIDR address: 10.1.0.0/33")
@@ -248,6 +269,18 @@ def test_check_compares_the_reservation_with_prev_result(data_dir):
     invoke("DEL", conf)
     assert error(invoke("CHECK", conf, prevResult=prev)[0]) == (
         999, "host-local: Failed to find address added by container c1")
+
+
+def test_check_ignores_a_reservation_outside_the_configured_ranges(data_dir):
+    """A file left from an older range (or written by hand) is not the prevResult's business."""
+    conf = config(data_dir, subnet="10.1.0.0/24", rangeStart="10.1.0.10", rangeEnd="10.1.0.20")
+    out, _ = invoke("ADD", conf)
+    with open(os.path.join(data_dir, "net1", "10.1.0.200"), "w") as f:
+        f.write("c1\r\neth0")
+    assert invoke("CHECK", conf, prevResult=json.loads(out)) == (b"", 0)
+    other = {**json.loads(out), "ips": [{"address": "10.1.0.11/24"}]}
+    out, code = invoke("CHECK", conf, prevResult=other)
+    assert code == 1 and json.loads(out)["details"] == "reserved [10.1.0.10], prevResult [10.1.0.11]"
 
 
 def test_check_is_refused_below_0_4_0(data_dir):
@@ -292,6 +325,19 @@ def test_status_is_50_when_a_range_set_is_full(data_dir):
     add_address(conf, "c1")
     out, code = run("host-local", status, json.dumps(conf).encode())
     assert code == 1 and error(out) == (50, "no IP addresses available in range set 1: 10.2.0.1-10.2.0.2")
+
+
+def test_status_does_not_count_a_file_on_the_gateway_as_a_used_address(data_dir):
+    conf = config(data_dir, "1.1.0", subnet="10.2.0.0/29")  # .2-.6 allocatable, gateway .1
+    os.makedirs(os.path.join(data_dir, "net1"))
+    for last in range(1, 6):  # the gateway (a file left from an older config) and .2-.5
+        with open(os.path.join(data_dir, "net1", f"10.2.0.{last}"), "w") as f:
+            f.write(f"old{last}")
+    status = {"CNI_COMMAND": "STATUS", "CNI_PATH": "/x"}
+    assert run("host-local", status, json.dumps(conf).encode()) == (b"", 0)
+    assert add_address(conf, "c1") == "10.2.0.6/29"
+    out, code = run("host-local", status, json.dumps(conf).encode())
+    assert code == 1 and error(out)[0] == 50
 
 
 def test_add_failing_after_its_claim_keeps_no_address(data_dir, monkeypatch):

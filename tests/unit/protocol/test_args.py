@@ -21,7 +21,7 @@ def test_unknown_key_is_an_error_naming_it():
     assert info.value.msg == 'ARGS: unknown args ["K8S_POD_NAME=x"]'
 
 
-@pytest.mark.parametrize("flag", ["1", "true", "True"])
+@pytest.mark.parametrize("flag", ["1", "true", "True", "TRUE", "tRuE"])
 def test_ignore_unknown_tolerates_kubelet_keys(flag):
     raw = f"IgnoreUnknown={flag};K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;IP=10.0.0.9"
     assert parse_cni_args(raw, KEYS) == {"IP": "10.0.0.9"}
@@ -30,6 +30,15 @@ def test_ignore_unknown_tolerates_kubelet_keys(flag):
 def test_ignore_unknown_false_still_rejects():
     with pytest.raises(CNIError):
         parse_cni_args("IgnoreUnknown=0;FOO=1", KEYS)
+
+
+@pytest.mark.parametrize("flag", ["t", "yes", "BAD"])
+def test_ignore_unknown_refuses_what_go_refuses_naming_the_lowercased_value(flag):
+    with pytest.raises(CNIError) as info:
+        parse_cni_args(f"IgnoreUnknown={flag};FOO=1", KEYS)
+    assert info.value.msg == (
+        f'ARGS: error parsing value of pair "IgnoreUnknown={flag}": boolean unmarshal error: invalid input {flag.lower()}'
+    )
 
 
 def test_keys_are_case_sensitive_like_go_field_names():

@@ -29,3 +29,15 @@ def test_a_malformed_entry_is_a_config_error(entry):
     with pytest.raises(CNIError) as info:
         valid_attachments({"cni.dev/valid-attachments": [entry]})
     assert info.value.code == 7 and info.value.details == "cni.dev/valid-attachments"
+
+
+@pytest.mark.parametrize("config, msg", [
+    ({}, "GC needs 'cni.dev/valid-attachments': a list of {containerID, ifname} objects, got null"),
+    ({"cni.dev/attachments": {"a": 1}}, 'GC needs \'cni.dev/attachments\': a list of {containerID, ifname} objects, got {"a": 1}'),
+    ({"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": None}]},
+     'cni.dev/valid-attachments: invalid attachment {"containerID": "c1", "ifname": null}: needs a string containerID and ifname'),
+])
+def test_refusals_quote_the_value_in_json(config, msg):
+    with pytest.raises(CNIError) as info:
+        valid_attachments(config)
+    assert info.value.msg == msg

@@ -1,0 +1,29 @@
+"""Object keys matched the way Go's encoding/json matches struct fields.
+
+The Go plugin decodes its config into structs, and Go matches a JSON key to a field
+exactly or else ignoring case: there "rangestart", "Subnet" or "IPAM" work as
+"rangeStart", "subnet" and "ipam", and of two keys naming one field the later wins.
+Ours reads dicts, so the keys it knows are respelled first: the same config then gives
+the same addresses, where it would otherwise be silently read without those keys.
+"""
+
+from __future__ import annotations
+
+# A schema maps each known key to the schema of its value (None: nothing inside is
+# respelled); a one-item list is the schema of every item of a list.
+Schema = dict | list | None
+
+
+def respell_keys(value, schema: Schema):
+    """`value` with every key `schema` knows spelled as there, recursively; others kept as they are."""
+    if isinstance(schema, dict) and isinstance(value, dict):
+        by_fold = {name.casefold(): name for name in schema}
+        out = {}
+        for key, item in value.items():
+            name = key if key in schema else by_fold.get(key.casefold(), key)
+            out.pop(name, None)  # a later spelling of the same field wins, as in Go
+            out[name] = respell_keys(item, schema.get(name))
+        return out
+    if isinstance(schema, list) and isinstance(value, list):
+        return [respell_keys(item, schema[0]) for item in value]
+    return value

@@ -1,0 +1,29 @@
+"""Keys matched as Go's encoding/json matches struct fields: exactly, else ignoring case."""
+
+from cni_rkt.ipam.json_keys import respell_keys
+
+SCHEMA = {"ipam": {"subnet": None, "rangeStart": None, "ranges": [[{"subnet": None}]]}}
+
+
+def test_keys_are_respelled_at_every_depth_and_unknown_keys_kept():
+    config = {"IPAM": {"SUBNET": "10.1.0.0/24", "rangestart": "10.1.0.9", "Ranges": [[{"Subnet": "10.2.0.0/24"}]],
+                       "Other": 1}, "name": "n"}
+    assert respell_keys(config, SCHEMA) == {
+        "ipam": {"subnet": "10.1.0.0/24", "rangeStart": "10.1.0.9", "ranges": [[{"subnet": "10.2.0.0/24"}]],
+                 "Other": 1},
+        "name": "n",
+    }
+
+
+def test_a_later_spelling_of_the_same_field_wins():
+    assert respell_keys({"ipam": {"subnet": "a", "Subnet": "b"}}, SCHEMA) == {"ipam": {"subnet": "b"}}
+    assert respell_keys({"ipam": {"Subnet": "b", "subnet": "a"}}, SCHEMA) == {"ipam": {"subnet": "a"}}
+
+
+def test_unicode_folding_counts_as_in_go_long_s_for_s():
+    assert respell_keys({"ipam": {"\u017fubnet": "a"}}, SCHEMA) == {"ipam": {"subnet": "a"}}
+
+
+def test_values_of_other_shapes_are_left_for_the_type_checks():
+    assert respell_keys({"IPAM": "x"}, SCHEMA) == {"ipam": "x"}
+    assert respell_keys({"ipam": {"ranges": {"Subnet": 1}}}, SCHEMA) == {"ipam": {"ranges": {"Subnet": 1}}}
