@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 
 from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.subnet_env import DEFAULT_SUBNET_FILE
-from cni_rkt.protocol.invocation import config_version
+from cni_rkt.protocol.invocation import NETCONF_SCHEMA, config_version
+from cni_rkt.protocol.json_keys import respell_keys
 
 DEFAULT_DATA_DIR = "/var/lib/cni/flannel"
+# Its keys, for respell_keys: the reference's decoder matches them ignoring case; what
+# `delegate` and `runtimeConfig` hold is passed on as written (the delegate reads it).
+CONFIG_SCHEMA = {**NETCONF_SCHEMA, "subnetFile": None, "dataDir": None, "delegate": None, "runtimeConfig": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ def _written_version(config: dict) -> str:
 
 
 def load_flannel_config(config: dict) -> FlannelConfig:
+    config = respell_keys(config, CONFIG_SCHEMA)
     return FlannelConfig(
         name=config["name"],
         cni_version=_written_version(config),

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode, invalid_config
-from cni_rkt.ipam.json_keys import respell_keys
+from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.ipam.ranges import (
     Address,
     RangeError,

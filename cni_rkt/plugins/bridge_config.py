@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.args import parse_cni_args
+from cni_rkt.protocol.invocation import NETCONF_SCHEMA
+from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.protocol.result import DNS
 
 DEFAULT_BRIDGE = "cni0"
@@ -34,6 +36,16 @@ _BOOL_KEYS = {
     "macspoofchk": "mac_spoof_check",
     "disableContainerInterface": "disable_container_interface",
     "portIsolation": "port_isolation",
+}
+
+# Every key the bridge reads, for respell_keys: Go's decoder matches them ignoring case
+# ("MTU", "ipmasq"), so the same file configures the same bridge with either plugin.
+CONFIG_SCHEMA = {
+    **NETCONF_SCHEMA,
+    **dict.fromkeys(("bridge", "ipMasqBackend", "mtu", "vlan", "preserveDefaultVlan", *_BOOL_KEYS)),
+    "vlanTrunk": [dict.fromkeys(("minID", "maxID", "id"))],
+    "args": {"cni": {"mac": None}},
+    "runtimeConfig": {"mac": None},
 }
 
 
@@ -284,6 +296,7 @@ def _check_conflicts(conf: BridgeConfig) -> None:
 
 def load_config(config: dict, cni_args: str, cni_version: str) -> BridgeConfig:
     """Every rule of the reference's loadNetConf and cmdAdd, checked before any side effect."""
+    config = respell_keys(config, CONFIG_SCHEMA)
     flags = {field: _bool(config, key) for key, field in _BOOL_KEYS.items()}
     if flags["is_default_gateway"]:
         flags["is_gateway"] = True
@@ -314,6 +327,7 @@ def load_delete_config(config: dict, cni_version: str) -> BridgeConfig:
     """What DEL reads: the network, the IPAM type, ipMasq and macspoofchk. Values only ADD
     uses (mtu, vlan, a MAC, the bridge's name, ...) do not stop a DEL, as they do not stop
     Go's: a config edited after ADD must not leave a runtime retrying a failing DEL forever."""
+    config = respell_keys(config, CONFIG_SCHEMA)
     return BridgeConfig(
         network=config["name"],
         cni_version=cni_version,

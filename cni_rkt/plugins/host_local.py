@@ -16,7 +16,7 @@ from cni_rkt.ipam.allocator import allocate_all
 from cni_rkt.ipam.config import CONFIG_SCHEMA, IpamConfig, clean_data_dir, load_dns, load_ipam_config
 from cni_rkt.ipam.files import network_dir, scan_attachment
 from cni_rkt.ipam.index import Reservation
-from cni_rkt.ipam.json_keys import respell_keys
+from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.ipam.ranges import Range, parse_ip_maybe_prefix
 from cni_rkt.ipam.store import DiskStore, open_store
 from cni_rkt.protocol.invocation import Invocation

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
+from cni_rkt.protocol.json_keys import respell_keys
 
 # Which variables each verb needs, in skel's order (skel is stricter than the spec about
 # CNI_PATH; we keep its rule so runtimes see the same errors from either implementation).
@@ -74,8 +75,22 @@ def _not_json(constant: str):
     raise ValueError(f"invalid value {constant}: not JSON")
 
 
+# The keys every Go plugin decodes through libcni's NetConf, which Go matches ignoring case
+# ("Name", "CNIVersion" and "IPAM": {"Type"} work there); each plugin respells its own keys.
+NETCONF_SCHEMA = {
+    "cniVersion": None,
+    "name": None,
+    "type": None,
+    "capabilities": None,
+    "ipam": {"type": None},
+    "dns": dict.fromkeys(("nameservers", "domain", "search", "options")),
+    "prevResult": None,
+    "cni.dev/valid-attachments": [dict.fromkeys(("containerID", "ifname"))],
+}
+
+
 def parse_config(stdin: bytes) -> dict:
-    """Decode the network config and check its name (codes 6 and 7)."""
+    """Decode the network config, its NetConf keys spelled as the spec does, and check its name (codes 6 and 7)."""
     try:
         # UTF-8 only, as Go reads it: json.loads(bytes) would also take a BOM, UTF-16 or UTF-32
         config = json.loads(stdin.decode(), parse_constant=_not_json)
@@ -89,6 +104,7 @@ def parse_config(stdin: bytes) -> dict:
             ErrorCode.DECODING_FAILURE,
             f"error unmarshall network config: expected a JSON object, got {type(config).__name__}",
         )
+    config = respell_keys(config, NETCONF_SCHEMA)
     name = config.get("name")
     if name in (None, ""):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "missing network name")

@@ -200,7 +200,7 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
         child = pointer_join(pointer, key)
         if key.lower() in by_lower and what != LIST_SUBJECT:
             real = by_lower[key.lower()]
-            doc.emit("CNI102", child, f"key \"{key}\" is read as \"{real}\" by the Go plugins (keys match "
+            doc.emit("CNI102", child, f"key \"{key}\" is read as \"{real}\" by the plugins, Go's and ours (keys match "
                      f"case-insensitively); write \"{real}\"", at_key=True)
             continue
         value = json.dumps(instance[key])

@@ -127,6 +127,13 @@ VARIANTS = {
     "promisc": lambda s: s.config(cniVersion="1.0.0", promiscMode=True),
     "mac-and-dns": lambda s: s.config(cniVersion="1.0.0", runtimeConfig={"mac": "02:aa:bb:cc:dd:ee"},
                                       dns={"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}),
+    # Go's decoder matches keys ignoring case: the same file must configure the same pod with ours
+    "keys-in-other-case": lambda s: {
+        "CNIVersion": "1.0.0", "Name": "rkt.kubernetes.io", "Type": "bridge", "Bridge": "mybridge", "MTU": 1460,
+        "IsGateway": True, "ipmasq": True, "HAIRPINMODE": True, "RuntimeConfig": {"MAC": "02:aa:bb:cc:dd:ee"},
+        "IPAM": {"Type": "host-local", "Subnet": "10.22.0.0/16", "Gateway": "10.22.0.1",
+                 "Routes": [{"Dst": "0.0.0.0/0"}], "DataDir": s.data_dir},
+    },
     "dual-stack": lambda s: s.config(cniVersion="1.0.0", ipam={
         "type": "host-local", "dataDir": s.data_dir,
         "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]],

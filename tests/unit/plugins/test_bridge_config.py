@@ -63,6 +63,15 @@ def test_null_is_the_default_as_in_go(keys):
     assert conf.preserve_default_vlan is True and conf.mac == ""
 
 
+def test_keys_in_any_case_are_read_as_go_reads_them():
+    conf = load(**{"Bridge": "br9", "MTU": 1400, "ipmasq": True, "IsDefaultGateway": True, "VLANTRUNK": [{"ID": 5}],
+                   "Args": {"CNI": {"MAC": "02:00:00:00:00:bb"}}})
+    assert (conf.bridge, conf.mtu, conf.ip_masq, conf.is_gateway, conf.vlan_trunk) == ("br9", 1400, True, True, (5,))
+    assert conf.mac == "02:00:00:00:00:bb"
+    assert load(mtu=1400, MTU=1300).mtu == 1300  # the later spelling wins, as in Go
+    assert load_delete_config({"name": "net1", "IPAM": {"Type": "host-local"}, "IPMASQ": True}, "1.0.0").ip_masq
+
+
 def test_del_reads_only_what_it_removes():
     config = {"name": "net1", "ipam": IPAM, "ipMasq": True, "macspoofchk": True, "mtu": 70000,
               "bridge": "b" * 16, "runtimeConfig": {"mac": "zz"}, "hairpinMode": True, "promiscMode": True}

@@ -183,3 +183,9 @@ def test_bad_config_is_code_7_naming_the_key(config, named):
 def test_version_picked_from_cni_versions_is_copied_into_the_delegate():
     delegate = build({"cniVersions": ["0.4.0", "1.1.0"], "name": "cbr", "type": "flannel"}, GUIDE_ENV)
     assert delegate["cniVersion"] == "1.1.0"
+
+
+def test_keys_in_any_case_are_read_as_the_reference_reads_them():
+    conf = load_flannel_config({"Name": "n", "name": "n", "SubnetFile": "/run/x.env", "DATADIR": "/var/x",
+                                "Delegate": {"isDefaultGateway": True}})
+    assert (conf.subnet_file, conf.data_dir, conf.delegate) == ("/run/x.env", "/var/x", {"isDefaultGateway": True})

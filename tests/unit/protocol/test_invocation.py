@@ -152,3 +152,12 @@ def test_gc_and_status_need_no_container():
     stdin = json.dumps({"cniVersion": "1.1.0", "name": "n"}).encode()
     inv = parse_invocation({"CNI_COMMAND": "GC", "CNI_PATH": "/x"}, stdin)
     assert inv.container_id == "" and inv.cni_path == ("/x",)
+
+
+def test_netconf_keys_in_any_case_are_read_as_go_reads_them():
+    stdin = json.dumps({"CNIVersion": "0.4.0", "Name": "net1", "TYPE": "bridge", "IPAM": {"Type": "host-local"},
+                        "ipam_extra": 1}).encode()
+    inv = parse_invocation(env(), stdin)
+    assert (inv.cni_version, inv.network_name, inv.config["type"], inv.config["ipam"]) == ("0.4.0", "net1", "bridge",
+                                                                                    {"type": "host-local"})
+    assert inv.config["ipam_extra"] == 1  # keys outside NetConf are the plugin's to read

@@ -1,6 +1,6 @@
 """Keys matched as Go's encoding/json matches struct fields: exactly, else ignoring case."""
 
-from cni_rkt.ipam.json_keys import respell_keys
+from cni_rkt.protocol.json_keys import respell_keys
 
 SCHEMA = {"ipam": {"subnet": None, "rangeStart": None, "ranges": [[{"subnet": None}]]}}
 
