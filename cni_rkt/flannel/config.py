@@ -40,8 +40,8 @@ def _optional(config: dict, key: str, kind: type, default):
     value = config.get(key)
     if value is None:
         return default
-    if not isinstance(value, kind) or (kind is str and not value):
-        expected = "a non-empty string" if kind is str else "a JSON object"
+    if not isinstance(value, kind) or (kind is str and not value) or (kind is str and "\0" in value):
+        expected = "a non-empty string without NUL bytes" if kind is str else "a JSON object"
         raise invalid_config(f"flannel: {key!r} must be {expected}, got {value!r}")
     return value
 

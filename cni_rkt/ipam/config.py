@@ -227,6 +227,14 @@ def parse_resolv_conf(text: str) -> DNS:
     return DNS(tuple(nameservers), domain, tuple(search), tuple(options))
 
 
+def _optional_path(ipam: dict, name: str) -> str | None:
+    """A file name: no system call takes one with a NUL byte in it."""
+    path = _optional_string(ipam, name, "ipam")
+    if path is not None and "\0" in path:
+        raise invalid_config(f"ipam.{name} must not contain a NUL byte, got {_show(path)}", f"ipam.{name}")
+    return path
+
+
 def load_dns(path: str) -> DNS:
     """Read `ipam.resolvConf` (only ADD needs it, so DEL works when the file is gone)."""
     try:
@@ -259,7 +267,7 @@ def load_ipam_config(config: dict, cni_args: str = "", cni_version: str | None =
         cni_version=version,
         range_sets=range_sets,
         routes=routes,
-        data_dir=clean_data_dir(_optional_string(ipam, "dataDir", "ipam")),
-        resolv_conf=_optional_string(ipam, "resolvConf", "ipam") or "",
+        data_dir=clean_data_dir(_optional_path(ipam, "dataDir")),
+        resolv_conf=_optional_path(ipam, "resolvConf") or "",
         requested_ips=requested,
     )

@@ -130,6 +130,10 @@ def test_legacy_versions_allow_one_range_set_per_family():
          "runtimeConfig.ipRanges must be a list, got {}", "runtimeConfig.ipRanges"),
         (net({"subnet": "10.1.0.0/24"}, runtimeConfig={"ips": [7]}), 7,
          "runtimeConfig.ips[0] must be a str, got 7", "runtimeConfig.ips[0]"),
+        (net({"subnet": "10.1.0.0/24", "dataDir": "/var/a\u0000b"}), 7,
+         'ipam.dataDir must not contain a NUL byte, got "/var/a\\u0000b"', "ipam.dataDir"),
+        (net({"subnet": "10.1.0.0/24", "resolvConf": "/etc/r\u0000"}), 7,
+         'ipam.resolvConf must not contain a NUL byte, got "/etc/r\\u0000"', "ipam.resolvConf"),
     ],
 )
 def test_invalid_configs_name_the_key(config, code, msg, details):

@@ -167,6 +167,7 @@ def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
         ({"ipam": []}, "'ipam'"),
         ({"subnetFile": 3}, "'subnetFile'"),
         ({"dataDir": ""}, "'dataDir'"),
+        ({"subnetFile": "/run/a\u0000b"}, "'subnetFile'"),
         ({"runtimeConfig": [1]}, "'runtimeConfig'"),
         ({"ipam": {"routes": [{"gw": "1.2.3.4"}]}}, "ipam.routes[0]"),
         ({"ipam": {"routes": [{"dst": "nope"}]}}, "ipam.routes[0]"),
