@@ -186,13 +186,13 @@ def render_result(result: Result, version: str) -> bytes:
 # --- parsing --------------------------------------------------------------------------
 
 
-def _bad_result(msg: str) -> CNIError:
-    return CNIError(ErrorCode.DECODING_FAILURE, f"failed to parse result: {msg}")
+class _BadResult(Exception):
+    """What is wrong with a result being parsed; code 6 once we know whose result it is."""
 
 
 def _parse_route(obj: dict) -> Route:
     if not isinstance(obj, dict) or not isinstance(obj.get("dst"), str):
-        raise _bad_result(f"route without dst: {obj!r}")
+        raise _BadResult(f"route without dst: {json.dumps(obj)}")
     return Route(
         dst=obj["dst"],
         gw=obj.get("gw", "") or "",
@@ -223,7 +223,7 @@ def _check_ip(address, gateway) -> None:
         if gateway:
             ipaddress.ip_address(gateway)
     except (TypeError, ValueError):
-        raise _bad_result(f"invalid IP address or gateway: {address!r}, {gateway!r}") from None
+        raise _BadResult(f"invalid IP address or gateway: {json.dumps(address)}, {json.dumps(gateway)}") from None
 
 
 def parse_result(obj: dict, default_version: str) -> Result:
@@ -231,20 +231,44 @@ def parse_result(obj: dict, default_version: str) -> Result:
 
     Whatever a delegate printed: anything but a well-formed result is code 6.
     """
+    try:
+        return _parse(obj, default_version)
+    except _BadResult as exc:
+        raise CNIError(ErrorCode.DECODING_FAILURE, f"failed to parse result: {exc}") from None
+
+
+def _parse(obj: dict, default_version: str) -> Result:
     if not isinstance(obj, dict):
-        raise _bad_result("not a JSON object")
+        raise _BadResult("not a JSON object")
     version = obj.get("cniVersion") or default_version
     try:
         legacy = spec.is_legacy_result(version)
     except (AttributeError, ValueError):
-        raise _bad_result(f"unknown cniVersion {version!r}") from None
+        raise _BadResult(f"unknown cniVersion {json.dumps(version)}") from None
     try:
         result = _parse_fields(obj, version, legacy)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise _bad_result(f"{type(exc).__name__}: {exc}") from None
+        raise _BadResult(f"{type(exc).__name__}: {exc}") from None
     for ip in result.ips:
         _check_ip(ip.address, ip.gateway)
     return result
+
+
+def _objects(obj: dict, key: str) -> list[tuple[str, dict]]:
+    """The entries of list `key` with where each is ("ips[1]"), each checked to be an object."""
+    entries = obj.get(key) or []
+    if not isinstance(entries, list):
+        raise _BadResult(f"{key} must be a list, got {json.dumps(entries)}")
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise _BadResult(f"{key}[{n}] must be a JSON object, got {json.dumps(entry)}")
+    return [(f"{key}[{n}]", entry) for n, entry in enumerate(entries)]
+
+
+def _required(obj: dict, key: str, where: str):
+    if key not in obj:
+        raise _BadResult(f'{where} has no "{key}"')
+    return obj[key]
 
 
 def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
@@ -255,8 +279,10 @@ def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
             block = obj.get(key)
             if not block:
                 continue
-            ips.append(IPConfig(address=block["ip"], gateway=block.get("gateway", "") or ""))
-            routes.extend(_parse_route(r) for r in block.get("routes") or ())
+            if not isinstance(block, dict):
+                raise _BadResult(f"{key} must be a JSON object, got {json.dumps(block)}")
+            ips.append(IPConfig(address=_required(block, "ip", key), gateway=block.get("gateway", "") or ""))
+            routes.extend(_parse_route(r) for _where, r in _objects(block, "routes"))
         return Result(version, (), tuple(ips), tuple(routes), _parse_dns(obj.get("dns")))
     interfaces = tuple(
         Interface(
@@ -267,13 +293,13 @@ def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
             socket_path=i.get("socketPath", "") or "",
             pci_id=i.get("pciID", "") or "",
         )
-        for i in obj.get("interfaces") or ()
+        for _where, i in _objects(obj, "interfaces")
     )
     ips = tuple(
-        IPConfig(address=ip["address"], gateway=ip.get("gateway", "") or "", interface=ip.get("interface"))
-        for ip in obj.get("ips") or ()
+        IPConfig(address=_required(ip, "address", where), gateway=ip.get("gateway", "") or "", interface=ip.get("interface"))
+        for where, ip in _objects(obj, "ips")
     )
-    routes = tuple(_parse_route(r) for r in obj.get("routes") or ())
+    routes = tuple(_parse_route(r) for _where, r in _objects(obj, "routes"))
     return Result(version, interfaces, ips, routes, _parse_dns(obj.get("dns")))
 
 
@@ -283,6 +309,6 @@ def prev_result(config: dict, config_version: str) -> Result | None:
     if not raw:
         return None
     try:
-        return parse_result(raw, config_version)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _bad_result(f"prevResult: {exc}") from exc
+        return _parse(raw, config_version)
+    except _BadResult as exc:
+        raise CNIError(ErrorCode.DECODING_FAILURE, f"failed to parse prevResult: {exc}") from None

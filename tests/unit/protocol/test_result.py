@@ -107,3 +107,17 @@ def test_a_malformed_delegate_result_is_a_decoding_error(result):
     with pytest.raises(CNIError) as caught:
         parse_result(result, "1.0.0")
     assert caught.value.code == 6 and caught.value.msg.startswith("failed to parse result")
+
+
+@pytest.mark.parametrize("result, names", [
+    ({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24"}, {"gateway": "10.0.0.1"}]}, 'ips[1] has no "address"'),
+    ({"cniVersion": "1.0.0", "interfaces": ["eth0"]}, 'interfaces[0] must be a JSON object, got "eth0"'),
+    ({"cniVersion": "1.0.0", "routes": {"dst": "0.0.0.0/0"}}, 'routes must be a list, got {"dst": "0.0.0.0/0"}'),
+    ({"cniVersion": "1.0.0", "routes": [{"gw": "10.0.0.1"}]}, 'route without dst: {"gw": "10.0.0.1"}'),
+    ({"cniVersion": "0.2.0", "ip4": {"gateway": "10.0.0.1"}}, 'ip4 has no "ip"'),
+])
+def test_a_broken_prev_result_is_named_down_to_the_field(result, names):
+    """A runtime's CHECK or DEL with a prevResult it mangled: the message says what is wrong, where."""
+    with pytest.raises(CNIError) as caught:
+        prev_result({"prevResult": result}, "1.0.0")
+    assert (caught.value.code, caught.value.msg) == (6, f"failed to parse prevResult: {names}")
