@@ -75,7 +75,7 @@ def _setup_family(version: int, chain: str, rules: list[ipt.Rule]) -> None:
     failure = firewall.restore_nat(version, ipt.render_restore(ipt.plan_create(chain, rules)))
     if failure is None:
         return
-    table = ipt.parse_save(firewall.save_nat(version))
+    table = ipt.parse_save(firewall.save_nat(version), naming=chain)
     if chain not in table.chains:
         raise failure  # refused for another reason than an earlier ADD
     lines = ipt.plan_append_missing(table, chain, rules)
@@ -112,7 +112,7 @@ def _remove_family(version: int, chain: str, comment: str, group: list) -> None:
         jumps = [r for r in ipt.desired_rules(group, chain, comment) if r.chain == ipt.POSTROUTING]
         if firewall.restore_nat(version, ipt.render_restore(ipt.plan_remove_known(chain, jumps))) is None:
             return
-    table = ipt.parse_save(firewall.save_nat(version))
+    table = ipt.parse_save(firewall.save_nat(version), naming=chain)
     lines = ipt.plan_remove_found(table, {chain})
     if lines and (failure := firewall.restore_nat(version, ipt.render_restore(lines))):
         raise failure
@@ -135,7 +135,7 @@ def masquerade_problems(network: str, container_id: str, ifname: str, addresses:
     chain, comment = chain_name(network, container_id), iptables_comment(network, container_id)
     problems = []
     for version, group in _by_family(interfaces).items():
-        table = ipt.parse_save(firewall.save_nat(version))
+        table = ipt.parse_save(firewall.save_nat(version), naming=chain)
         found = ipt.missing_rules(table, chain, ipt.desired_rules(group, chain, comment))
         problems += [f"ipMasq ({_FAMILY_TOOL[version]}): {p}" for p in found]
     return problems

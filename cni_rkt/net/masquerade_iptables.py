@@ -76,8 +76,10 @@ def desired_rules(
     return rules
 
 
-def parse_save(text: str) -> NatTable:
-    """The chains and rules of the nat table in `iptables-save -t nat` output."""
+def parse_save(text: str, naming: str = "") -> NatTable:
+    """The chains and rules of the nat table in `iptables-save -t nat` output; with `naming`,
+    only the rules that name that chain (its own and the jumps to it): a host's table has
+    a chain and a jump per pod, and splitting every rule's line costs more than the save."""
     table = NatTable()
     in_nat = False
     for line in text.splitlines():
@@ -87,7 +89,7 @@ def parse_save(text: str) -> NatTable:
             continue
         elif line.startswith(":"):
             table.chains.add(line[1:].split()[0])
-        elif line.startswith("-A "):
+        elif line.startswith("-A ") and naming in line:
             tokens = shlex.split(line)
             table.rules.append(Rule(tokens[1], tuple(tokens[2:])))
     return table

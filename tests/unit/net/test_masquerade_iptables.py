@@ -38,6 +38,17 @@ def test_desired_rules_equal_the_go_bridges_rules():
     assert sorted(desired, key=rule_key) == sorted(table.rules, key=rule_key)
 
 
+def test_a_save_read_for_one_chain_keeps_its_rules_and_jumps_and_every_chain_name():
+    other = "CNI-0123456789abcdef01234567"
+    busy = GO_SAVE.replace("COMMIT", f":{other} - [0:0]\n-A POSTROUTING -s 10.22.0.3/32 -j {other}\n"
+                           f"-A {other} -d 10.22.0.0/16 -j ACCEPT\n-A KUBE-SERVICES -j RETURN\nCOMMIT")
+    mine = ipt.parse_save(busy, naming=CHAIN)
+    assert mine.rules == ipt.parse_save(GO_SAVE).rules
+    assert other in mine.chains and CHAIN in mine.chains
+    assert ipt.missing_rules(mine, CHAIN, ipt.desired_rules(interfaces("10.22.0.2/16"), CHAIN, COMMENT)) == []
+    assert len(ipt.parse_save(busy).rules) == 6
+
+
 def test_parsed_rules_expose_target_and_comment():
     jump = ipt.parse_save(GO_SAVE).rules[0]
     assert (jump.chain, jump.target, jump.comment) == ("POSTROUTING", CHAIN, COMMENT)
