@@ -29,6 +29,9 @@ class BackgroundCall:
         finally:
             self._done.set()
 
+    def done(self) -> bool:
+        return self._done.is_set()
+
     def wait(self) -> object:
         """The call's return value, once it has finished; what it raised is raised here.
 
@@ -46,3 +49,44 @@ class BackgroundCall:
         if self._error is not None:
             raise self._error
         return self._result
+
+
+# --- work that may finish after the reply --------------------------------------------------
+# A worker's child sends the caller its reply, then serves no one else until this work is
+# done: the caller's runtime goes on meanwhile. A process that ends when it has replied
+# (the in-process path) has no use for it: its exit would wait for the work anyway.
+
+_after_reply: list[Callable[[], object]] | None = None
+
+
+def allow_finishing_after_reply() -> None:
+    """Called by the worker's child before it runs a request."""
+    global _after_reply
+    _after_reply = []
+
+
+def finishing_after_reply_allowed() -> bool:
+    return _after_reply is not None
+
+
+def finish_after_reply(step: Callable[[], object]) -> None:
+    """Run `step` once the reply is sent (now, where that is not allowed)."""
+    if _after_reply is None:
+        step()
+    else:
+        _after_reply.append(step)
+
+
+def finish_what_waited_for_the_reply() -> None:
+    """Called by the worker's child once the reply is sent: every step, in order; the
+    first error is raised once all have run (the caller has its reply already)."""
+    global _after_reply
+    steps, _after_reply = _after_reply or [], None
+    error: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001 - raised after the other steps ran
+            error = error or exc
+    if error is not None:
+        raise error

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import time
 from collections.abc import Sequence
 
@@ -32,6 +33,7 @@ __all__ = ["Link", "find_link", "get_link", "open_netlink", "port_flags", "ports
 # The reference polls the new port this often (s apart) before "bridge port in error state".
 OPER_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)
 VETH_NAME_ATTEMPTS = 10
+ANNOUNCEMENT_POLL = 0.002  # seconds between looks at whether a background deletion ended instead
 
 
 # --- the bridge ----------------------------------------------------------------------
@@ -252,11 +254,12 @@ class LinkRemoval:
     about 20 ms (it waits out an RCU grace period, without the GIL); a DEL spends that time
     on its other steps and calls `wait`, which raises what the deletion raised."""
 
-    def __init__(self, ipr, name: str) -> None:
+    def __init__(self, ipr, name: str, watch=None) -> None:
         self.ipr, self.name = ipr, name
         self.link = find_link(ipr, name)
         self.addresses = addresses(ipr, self.link.index) if self.link is not None else None
         self._pending: BackgroundCall | None = None
+        self._watch = watch  # an rtnl.RemovalWatch of ipr's netns, opened before the deletion starts
 
     def run(self) -> None:
         from pyroute2.netlink.exceptions import NetlinkError
@@ -279,3 +282,16 @@ class LinkRemoval:
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.wait()
+
+    def wait_until_gone(self) -> bool:
+        """Until the link is gone as far as anyone can see. True: the kernel announced its
+        removal, and the deletion's own answer is still to come (`wait` collects it). False:
+        the deletion is over (what it raised is raised here), or there was none."""
+        pending = self._pending
+        if pending is not None and self._watch is not None:
+            while not pending.done() and not self._watch.lost_track:
+                if self._watch.announced(self.link.index):
+                    return True
+                select.select([self._watch], [], [], ANNOUNCEMENT_POLL)
+        self.wait()
+        return False

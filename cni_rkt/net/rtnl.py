@@ -185,3 +185,57 @@ class RouteSocket:
                         return replies, consistent
                     replies.append(answers.Answer(layout, data[offset : offset + length]))
                 offset += (length + 3) & ~3
+
+
+# --- link removals, as the kernel announces them -----------------------------------------
+
+RTMGRP_LINK = 1
+_LINK_INDEX = struct.Struct("=BxHi")  # ifinfomsg's family, type and index, after the header
+
+
+class RemovalWatch:
+    """RTM_DELLINK announcements of the network namespace it was opened in.
+
+    The kernel announces a link's removal once it is unregistered: its addresses, routes
+    and bridge port are gone by then. The answer to the RTM_DELLINK request itself comes
+    10-25 ms later, after RCU grace periods and the wait for the device's last references,
+    which nothing outside the kernel can observe.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        try:
+            self._sock.bind((0, RTMGRP_LINK))
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.setblocking(False)
+        self.lost_track = False  # the socket overflowed: an announcement may have been dropped
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def announced(self, index: int) -> bool:
+        """Whether the removal of link `index` was announced among what has arrived so far."""
+        while True:
+            try:
+                data = self._sock.recv(RECEIVE_BUFFER)
+            except BlockingIOError:
+                return False
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    self.lost_track = True
+                    continue
+                raise
+            offset = 0
+            while offset + _HEADER.size + _LINK_INDEX.size <= len(data):
+                length, kind, _flags, _sequence, _port = _HEADER.unpack_from(data, offset)
+                family, _type, removed = _LINK_INDEX.unpack_from(data, offset + _HEADER.size)
+                if kind == RTM_DELLINK and family == socket.AF_UNSPEC and removed == index:
+                    return True
+                if length < _HEADER.size:
+                    break
+                offset += (length + 3) & ~3
+
+    def close(self) -> None:
+        self._sock.close()

@@ -12,6 +12,7 @@ import ipaddress
 import sys
 from dataclasses import dataclass
 
+from cni_rkt.background import finish_after_reply, finishing_after_reply_allowed
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net import addresses as addrs
 from cni_rkt.net import links, netns, sysctl
@@ -278,24 +279,30 @@ def delete(inv: Invocation) -> None:
 @contextlib.contextmanager
 def removing_container_link(inv: Invocation):
     """Delete CNI_IFNAME in the pod (its veth peer goes too) in the background; yield the
-    addresses it had (None: no netns or no such link); wait for the deletion on the way out."""
+    addresses it had (None: no netns or no such link). On the way out, wait until the link
+    is gone; in a worker's child, the rest of the kernel's work (10-25 ms of grace periods
+    that nothing can observe) is waited for after the reply."""
     pod_ns = netns.open_netns_if_present(inv.netns)
     if pod_ns is None:
         yield None
         return
+    cleanup = contextlib.ExitStack()  # closed now, or after the reply
     try:
+        cleanup.callback(pod_ns.close)
         with netns.entered(pod_ns):
-            pod = links.open_netlink()
-        try:
-            removal = links.LinkRemoval(pod, inv.ifname).start()
-            try:
-                yield removal.addresses
-            finally:
-                removal.wait()
-        finally:
-            pod.close()
+            pod = cleanup.enter_context(links.open_netlink())
+            watch = None
+            if finishing_after_reply_allowed():
+                from cni_rkt.net.rtnl import RemovalWatch
+
+                watch = cleanup.enter_context(contextlib.closing(RemovalWatch()))
+        removal = links.LinkRemoval(pod, inv.ifname, watch).start()
+        cleanup.callback(removal.wait)
+        yield removal.addresses
+        if removal.wait_until_gone():
+            finish_after_reply(cleanup.pop_all().close)
     finally:
-        pod_ns.close()
+        cleanup.close()
 
 
 def addresses_without_link(inv: Invocation, conf: BridgeConfig) -> list[str]:

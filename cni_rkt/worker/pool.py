@@ -99,7 +99,8 @@ def _serve(control: socket.socket, rehearse: bool) -> int:
     own = OwnContext.save()
     for served in range(1, MAX_REQUESTS_PER_CHILD + 1):
         open_before = _open_fds()
-        if not _serve_one(control) or not _restore(own):
+        reusable = _serve_one(control)
+        if not _finish_after_reply(own) or not reusable or not _restore(own):
             return 0
         gc.collect()  # before the check: a cycle may hold an fd its collection closes
         if threading.active_count() > 1 or _open_fds() != open_before:
@@ -152,6 +153,20 @@ def _serve_one(control: socket.socket) -> bool:
         close_all(request.fds.values())
         if conn is not None:
             conn.close()
+
+
+def _finish_after_reply(own) -> bool:
+    """What the request left to finish once its caller had the reply (background.py);
+    whether that went well (if not, this process serves no one else). The caller's stderr
+    is let go of first: its runtime reads it to the end before it goes on."""
+    from cni_rkt.background import finish_what_waited_for_the_reply
+
+    try:
+        os.dup2(own.stderr, 2)
+        finish_what_waited_for_the_reply()
+        return True
+    except BaseException:  # noqa: BLE001 - the reply is sent; a fresh child serves the next caller
+        return False
 
 
 def _open_fds() -> list[str]:

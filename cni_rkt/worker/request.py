@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cni_rkt.background import allow_finishing_after_reply
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol.runner import config_version_hint, error_reply, run
 from cni_rkt.worker import namespaces, wire
@@ -163,6 +164,7 @@ def take_on_caller(request: Request) -> Callable[[], tuple[bytes, int]]:
 
 
 def _run(request: Request) -> tuple[bytes, int]:
+    allow_finishing_after_reply()  # the child replies, then finishes (pool.py)
     try:
         return run(request.plugin, dict(os.environ), request.stdin)
     except BaseException as exc:  # noqa: BLE001 - SIGTERM's SystemExit, after the undo ran

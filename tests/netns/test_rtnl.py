@@ -101,3 +101,33 @@ def test_kernel_refusals_raise_with_the_errno(sandbox):
         print(json.dumps(codes))
     """)
     assert codes == {"missing": 19, "duplicate": 17, "delete missing": 19, "after errors": 1}
+
+
+def test_a_removal_is_announced_once_the_link_and_its_addresses_are_gone(sandbox):
+    """RemovalWatch: the kernel's RTM_DELLINK announcement for one link, not for another;
+    by then the link, its addresses and its bridge port are gone from every view."""
+    seen = run_script(sandbox, """
+        import select, threading
+        from cni_rkt.net.rtnl import RemovalWatch
+        s = RouteSocket()
+        info = [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": [("IFLA_IFNAME", "vb")]})]})]
+        s.new_link([("IFLA_IFNAME", "va"), ("IFLA_LINKINFO", {"attrs": info})])
+        s.new_link([("IFLA_IFNAME", "br0"), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})])
+        s.new_link([("IFLA_IFNAME", "other"), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})])
+        va, vb, br, other = (s.get_link(name=n)["index"] for n in ("va", "vb", "br0", "other"))
+        s.set_link(vb, [("IFLA_MASTER", br)])
+        s.change_address(True, va, socket.AF_INET, "10.77.0.2", 24)
+        watch = RemovalWatch()
+        s.delete_link(other)
+        other_announced = watch.announced(va)
+        deleting = threading.Thread(target=RouteSocket().delete_link, args=(va,))
+        deleting.start()
+        while not watch.announced(va):
+            select.select([watch], [], [], 1)
+        names = [m.get_attr("IFLA_IFNAME") for m in s.dump_links()]
+        ports = [m.get_attr("IFLA_IFNAME") for m in s.dump_links(master=br)]
+        addresses = os.popen("ip -j addr show").read()
+        deleting.join()
+        print(json.dumps({"other": other_announced, "names": names, "ports": ports, "10.77 left": "10.77.0.2" in addresses}))
+    """)
+    assert seen == {"other": False, "names": ["lo", "br0"], "ports": [], "10.77 left": False}

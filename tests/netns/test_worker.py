@@ -350,6 +350,29 @@ def test_children_serve_callers_one_after_another_each_in_its_own_context(sandbo
 
 
 @needs_root
+def test_a_del_replies_once_the_link_is_gone_and_its_child_serves_the_next_caller(sandbox, tmp_path):
+    """In a child the DEL's reply goes out once the kernel announced the link's removal; the
+    child waits out the rest of the deletion before it offers itself again. When the caller
+    has its reply, the pod's link, its bridge port and its address are gone already."""
+    sockets = str(tmp_path / "sockets")
+    config = json.dumps(bridge_config(str(tmp_path / "data"), ip_masq=False)).encode()
+    with running_worker(sockets) as (proc, socket_path):
+        served_by = []
+        for n in range(3):
+            pod = sandbox.pod()
+            for command in ("ADD", "DEL"):
+                env = cni_env(command, f"d{n}", pod, cni_path=REPO_ROOT + "/bin")
+                argv = [sys.executable, "-c", VIA_WORKER, socket_path, "bridge", REPO_ROOT, TESTS_DIR]
+                done = sandbox.run(argv, env=env, stdin=config)
+                assert done.returncode == 0, (done.stdout, done.stderr)
+            assert sandbox.sh("ip -o link show", netns=os.path.basename(pod)).count(": eth0") == 0
+            assert sandbox.sh("ip -o link show master wkbr0").strip() == ""
+            assert "10.45.0." not in sandbox.sh("ip -o addr show", netns=os.path.basename(pod))
+            served_by.append(worker_children(proc.pid))
+        assert served_by[0] == served_by[1] == served_by[2]  # each child waited, then served again
+
+
+@needs_root
 def test_more_callers_than_spares_all_see_their_output_end(paths, sandbox, tmp_path):
     """Four callers at once while host-local's lock holds them in their children: two go
     to spares forked on the spot, while the worker holds the waiting caller's fds. No child

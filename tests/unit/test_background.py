@@ -53,3 +53,22 @@ def test_an_interrupted_wait_still_lets_the_call_finish_first():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_steps_wait_for_the_reply_only_where_a_reply_goes_first():
+    from cni_rkt import background
+
+    ran = []
+    background.finish_after_reply(lambda: ran.append("now"))  # no reply goes first here: it runs at once
+    assert ran == ["now"]
+    background.allow_finishing_after_reply()
+    try:
+        background.finish_after_reply(lambda: ran.append("first"))
+        background.finish_after_reply(lambda: 1 / 0)
+        background.finish_after_reply(lambda: ran.append("third"))
+        assert ran == ["now"]
+    finally:
+        with pytest.raises(ZeroDivisionError):  # raised once every step ran
+            background.finish_what_waited_for_the_reply()
+    assert ran == ["now", "first", "third"]
+    assert not background.finishing_after_reply_allowed()

@@ -1,6 +1,7 @@
 """net/links.py without netlink: pure helpers, and LinkRemoval over a fake socket."""
 
 import errno
+import os
 import re
 import threading
 
@@ -73,3 +74,46 @@ def test_a_link_gone_meanwhile_or_never_there_is_not_an_error(fake_lookups):
     sock.release.set()
     assert links.remove_link(sock, "eth0") is None
     assert links.remove_link(sock, "eth9") is None
+
+
+class FakeWatch:
+    """A RemovalWatch whose announcement arrives when `announce` is set (a pipe makes it selectable)."""
+
+    def __init__(self):
+        self._read, self._write = os.pipe()
+        self.lost_track = False
+        self.announced_index = None
+
+    def fileno(self) -> int:
+        return self._read
+
+    def announce(self, index: int) -> None:
+        self.announced_index = index
+        os.write(self._write, b"x")
+
+    def announced(self, index: int) -> bool:
+        return self.announced_index == index
+
+
+def test_wait_until_gone_returns_at_the_announcement_and_wait_collects_the_answer(fake_lookups):
+    sock, watch = FakeSocket(), FakeWatch()
+    removal = links.LinkRemoval(sock, "eth0", watch).start()
+    threading.Timer(0.05, watch.announce, args=(7,)).start()
+    assert removal.wait_until_gone() is True
+    assert sock.deleted == []  # the kernel's answer is still to come
+    sock.release.set()
+    removal.wait()
+    assert sock.deleted == [7]
+
+
+def test_wait_until_gone_without_an_announcement_waits_for_the_deletion_and_raises_its_error(fake_lookups):
+    sock, watch = FakeSocket(error=errno.EBUSY), FakeWatch()
+    threading.Timer(0.05, sock.release.set).start()
+    removal = links.LinkRemoval(sock, "eth0", watch).start()
+    with pytest.raises(CNIError, match="device or resource busy"):
+        removal.wait_until_gone()
+    removal.wait()  # collected once: nothing left to raise
+    sock = FakeSocket()
+    sock.release.set()
+    assert links.LinkRemoval(sock, "eth0").start().wait_until_gone() is False  # no watch: the deletion's end
+    assert sock.deleted == [7]

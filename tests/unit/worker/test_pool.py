@@ -61,3 +61,28 @@ def test_a_child_ends_after_its_share_of_requests(monkeypatch):
     monkeypatch.setattr(pool, "MAX_REQUESTS_PER_CHILD", 3)  # inherited by the fork
     # ready after the first two only: after the third it exits instead of offering itself
     assert messages_until_exit(requests(*[lambda: True] * 10), monkeypatch) == [pool.CHILD_READY] * 2
+
+
+def test_what_waits_for_the_reply_runs_after_the_callers_stderr_is_let_go(tmp_path):
+    """The caller's runtime reads the plugin's stderr to its end: a child still holding it
+    while it finishes would keep the runtime waiting as if there were no early reply."""
+    from cni_rkt import background
+    from cni_rkt.worker.request import OwnContext
+
+    own = OwnContext.save()
+    saved_stderr = os.dup(2)
+    caller_read, caller_write = os.pipe()
+    seen = []
+    try:
+        os.dup2(caller_write, 2)  # as become_caller leaves it
+        os.close(caller_write)
+        background.allow_finishing_after_reply()
+        background.finish_after_reply(lambda: seen.append(os.fstat(2).st_ino))
+        assert pool._finish_after_reply(own) is True
+        os.set_blocking(caller_read, False)
+        assert os.read(caller_read, 1) == b""  # end of file: no one holds the caller's pipe
+    finally:
+        os.dup2(saved_stderr, 2)
+        for fd in (saved_stderr, caller_read, own.netns, own.mntns, own.cwd, own.stderr):
+            os.close(fd)
+    assert seen == [os.fstat(2).st_ino]
