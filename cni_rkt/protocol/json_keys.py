@@ -13,14 +13,22 @@ from __future__ import annotations
 # respelled); a one-item list is the schema of every item of a list.
 Schema = dict | list | None
 
+# Beyond ASCII letters, Go 1.19's decoder folds only these two onto the ASCII letters of
+# field names; Python's casefold would also take ß for "ss" or ﬆ for "st", which Go does not.
+_GO_ONLY_FOLDS = str.maketrans({"\u017f": "s", "\u212a": "k"})
+
+
+def _go_fold(key: str) -> bytes:
+    return key.translate(_GO_ONLY_FOLDS).encode("utf-8", "surrogatepass").lower()  # bytes: ASCII only
+
 
 def respell_keys(value, schema: Schema):
     """`value` with every key `schema` knows spelled as there, recursively; others kept as they are."""
     if isinstance(schema, dict) and isinstance(value, dict):
-        by_fold = {name.casefold(): name for name in schema}
+        by_fold = {_go_fold(name): name for name in schema}
         out = {}
         for key, item in value.items():
-            name = key if key in schema else by_fold.get(key.casefold(), key)
+            name = key if key in schema else by_fold.get(_go_fold(key), key)
             out.pop(name, None)  # a later spelling of the same field wins, as in Go
             out[name] = respell_keys(item, schema.get(name))
         return out

@@ -27,3 +27,12 @@ def test_unicode_folding_counts_as_in_go_long_s_for_s():
 def test_values_of_other_shapes_are_left_for_the_type_checks():
     assert respell_keys({"IPAM": "x"}, SCHEMA) == {"ipam": "x"}
     assert respell_keys({"ipam": {"ranges": {"Subnet": 1}}}, SCHEMA) == {"ipam": {"ranges": {"Subnet": 1}}}
+
+
+def test_only_the_folds_go_makes_count_not_pythons_full_case_folding():
+    # Go 1.19's decoder folds ASCII letters and ſ (s), K (Kelvin sign, k); Python's casefold
+    # also takes ß for "ss" and ligatures such as ﬆ for "st", which Go leaves unknown.
+    schema = {"rangeStart": None, "forceAddress": None, "mask": None}
+    assert respell_keys({"mas\u212a": 1}, schema) == {"mask": 1}
+    for key in ("range\ufb06art", "forceAddre\u00df", "FORCEADDRE\u1e9e"):
+        assert respell_keys({key: 1}, schema) == {key: 1}
