@@ -2,7 +2,8 @@
 
 The Go plugin decodes its config into structs, and Go matches a JSON key to a field
 exactly or else ignoring case: there "rangestart", "Subnet" or "IPAM" work as
-"rangeStart", "subnet" and "ipam", and of two keys naming one field the later wins.
+"rangeStart", "subnet" and "ipam", and of two keys naming one field the later wins
+(a later object is decoded into the earlier one, so fields only the earlier has stay).
 Ours reads dicts, so the keys it knows are respelled first: the same config then gives
 the same addresses, where it would otherwise be silently read without those keys.
 """
@@ -12,6 +13,12 @@ from __future__ import annotations
 # A schema maps each known key to the schema of its value (None: nothing inside is
 # respelled); a one-item list is the schema of every item of a list.
 Schema = dict | list | None
+
+
+class Whole(dict):
+    """The schema of an object Go decodes with its own UnmarshalJSON (types.Route): a repeat
+    of it replaces the earlier one instead of being decoded into it."""
+
 
 # Beyond ASCII letters, Go 1.19's decoder folds only these two onto the ASCII letters of
 # field names; Python's casefold would also take ß for "ss" or ﬆ for "st", which Go does not.
@@ -29,9 +36,22 @@ def respell_keys(value, schema: Schema):
         out = {}
         for key, item in value.items():
             name = key if key in schema else by_fold.get(_go_fold(key), key)
-            out.pop(name, None)  # a later spelling of the same field wins, as in Go
-            out[name] = respell_keys(item, schema.get(name))
+            earlier = out.pop(name, None)  # a later spelling of the same field wins, as in Go
+            out[name] = _decoded_into(earlier, respell_keys(item, schema.get(name)), schema.get(name))
         return out
     if isinstance(schema, list) and isinstance(value, list):
         return [respell_keys(item, schema[0]) for item in value]
     return value
+
+
+def _decoded_into(earlier, later, schema: Schema):
+    """Go decodes a repeated field into the value already there: an object's fields over the
+    earlier object's, and a list's items into the earlier list's items (it reuses the slice)."""
+    if isinstance(schema, list) and isinstance(earlier, list) and isinstance(later, list):
+        return [_decoded_into(earlier[n] if n < len(earlier) else None, item, schema[0]) for n, item in enumerate(later)]
+    if isinstance(schema, Whole) or not (isinstance(schema, dict) and isinstance(earlier, dict) and isinstance(later, dict)):
+        return later
+    out = dict(earlier)
+    for name, item in later.items():
+        out[name] = _decoded_into(out.pop(name, None), item, schema.get(name))
+    return out
