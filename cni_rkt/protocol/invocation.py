@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.json_keys import respell_keys
+from cni_rkt.protocol.result import DNS_SCHEMA
 
 # Which variables each verb needs, in skel's order (skel is stricter than the spec about
 # CNI_PATH; we keep its rule so runtimes see the same errors from either implementation).
@@ -83,7 +84,7 @@ NETCONF_SCHEMA = {
     "type": None,
     "capabilities": None,
     "ipam": {"type": None},
-    "dns": dict.fromkeys(("nameservers", "domain", "search", "options")),
+    "dns": DNS_SCHEMA,
     "prevResult": None,
     "cni.dev/valid-attachments": [dict.fromkeys(("containerID", "ifname"))],
 }
