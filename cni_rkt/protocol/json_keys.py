@@ -20,6 +20,22 @@ class Whole(dict):
     of it replaces the earlier one instead of being decoded into it."""
 
 
+class Repeated(dict):
+    """A JSON object that gives a key more than once: a dict of the last values, as Python's
+    decoder makes it, that keeps every pair so respell_keys decodes them in order, as Go does."""
+
+    pairs: list
+
+
+def object_from_pairs(pairs: list) -> dict:
+    """json.loads' object_pairs_hook: a plain dict, or a Repeated when a key repeats."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        obj = Repeated(obj)
+        obj.pairs = pairs
+    return obj
+
+
 # Beyond ASCII letters, Go 1.19's decoder folds only these two onto the ASCII letters of
 # field names; Python's casefold would also take ß for "ss" or ﬆ for "st", which Go does not.
 _GO_ONLY_FOLDS = str.maketrans({"\u017f": "s", "\u212a": "k"})
@@ -34,7 +50,7 @@ def respell_keys(value, schema: Schema):
     if isinstance(schema, dict) and isinstance(value, dict):
         by_fold = {_go_fold(name): name for name in schema}
         out = {}
-        for key, item in value.items():
+        for key, item in value.pairs if isinstance(value, Repeated) else value.items():
             name = key if key in schema else by_fold.get(_go_fold(key), key)
             earlier = out.pop(name, None)  # a later spelling of the same field wins, as in Go
             out[name] = _decoded_into(earlier, respell_keys(item, schema.get(name)), schema.get(name))
