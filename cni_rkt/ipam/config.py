@@ -27,16 +27,15 @@ from cni_rkt.ipam.ranges import (
 )
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.args import parse_cni_args
-from cni_rkt.protocol.result import DNS, Route
+from cni_rkt.protocol.result import DNS, ROUTE_SCHEMA, Route
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")
 
 # Every key host-local reads, for respell_keys (Go matches keys ignoring case).
 _RANGE_SCHEMA = dict.fromkeys(_RANGE_KEYS)
-_ROUTE_SCHEMA = dict.fromkeys(("dst", "gw", "mtu", "advmss", "priority", "table", "scope"))
 CONFIG_SCHEMA = {
-    "ipam": {**_RANGE_SCHEMA, "type": None, "ranges": [[_RANGE_SCHEMA]], "routes": [_ROUTE_SCHEMA],
+    "ipam": {**_RANGE_SCHEMA, "type": None, "ranges": [[_RANGE_SCHEMA]], "routes": [ROUTE_SCHEMA],
              "dataDir": None, "resolvConf": None},
     "args": {"cni": {"ips": None}},
     "runtimeConfig": {"ips": None, "ipRanges": [[_RANGE_SCHEMA]]},

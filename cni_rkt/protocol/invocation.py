@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
-from cni_rkt.protocol.json_keys import respell_keys
+from cni_rkt.protocol.json_keys import object_from_pairs, respell_keys
+from cni_rkt.protocol.result import DNS_SCHEMA
 
 # Which variables each verb needs, in skel's order (skel is stricter than the spec about
 # CNI_PATH; we keep its rule so runtimes see the same errors from either implementation).
@@ -83,7 +84,7 @@ NETCONF_SCHEMA = {
     "type": None,
     "capabilities": None,
     "ipam": {"type": None},
-    "dns": dict.fromkeys(("nameservers", "domain", "search", "options")),
+    "dns": DNS_SCHEMA,
     "prevResult": None,
     "cni.dev/valid-attachments": [dict.fromkeys(("containerID", "ifname"))],
 }
@@ -93,7 +94,7 @@ def parse_config(stdin: bytes) -> dict:
     """Decode the network config, its NetConf keys spelled as the spec does, and check its name (codes 6 and 7)."""
     try:
         # UTF-8 only, as Go reads it: json.loads(bytes) would also take a BOM, UTF-16 or UTF-32
-        config = json.loads(stdin.decode(), parse_constant=_not_json)
+        config = json.loads(stdin.decode(), parse_constant=_not_json, object_pairs_hook=object_from_pairs)
     except RecursionError:  # nesting deeper than Python's stack; Go's decoder stops at 10,000
         raise CNIError(ErrorCode.DECODING_FAILURE, "error unmarshall network config: exceeded max depth") from None
     except (ValueError, UnicodeDecodeError) as exc:

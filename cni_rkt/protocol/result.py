@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
+from cni_rkt.protocol.json_keys import Whole, respell_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,20 @@ def render_result(result: Result, version: str) -> bytes:
 # --- parsing --------------------------------------------------------------------------
 
 
+ROUTE_SCHEMA = Whole.fromkeys(("dst", "gw", "mtu", "advmss", "priority", "table", "scope"))
+DNS_SCHEMA = dict.fromkeys(("nameservers", "domain", "search", "options"))
+# Every key of a result in any version: Go decodes a (prev)result into structs, so it
+# reads "IPs" or "Address" as ips and address.
+_RESULT_SCHEMA = {
+    "cniVersion": None,
+    "interfaces": [dict.fromkeys(("name", "mac", "mtu", "sandbox", "socketPath", "pciID"))],
+    "ips": [dict.fromkeys(("version", "address", "gateway", "interface"))],
+    "routes": [ROUTE_SCHEMA],
+    "dns": DNS_SCHEMA,
+    **dict.fromkeys(("ip4", "ip6"), {"ip": None, "gateway": None, "routes": [ROUTE_SCHEMA]}),
+}
+
+
 class _BadResult(Exception):
     """What is wrong with a result being parsed; code 6 once we know whose result it is."""
 
@@ -206,12 +221,15 @@ def _parse_route(obj: dict) -> Route:
 
 def _parse_dns(obj: dict | None) -> DNS:
     obj = obj or {}
-    return DNS(
-        nameservers=tuple(obj.get("nameservers") or ()),
-        domain=obj.get("domain", "") or "",
-        search=tuple(obj.get("search") or ()),
-        options=tuple(obj.get("options") or ()),
-    )
+    if not isinstance(obj, dict):
+        raise _BadResult(f"dns must be a JSON object, got {json.dumps(obj)}")
+    lists = {}
+    for key in ("nameservers", "search", "options"):
+        items = obj.get(key) or ()
+        if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+            raise _BadResult(f"dns.{key} must be a list of strings, got {json.dumps(items)}")
+        lists[key] = tuple(items)
+    return DNS(domain=obj.get("domain", "") or "", **lists)
 
 
 def _check_ip(address, gateway) -> None:
@@ -240,6 +258,7 @@ def parse_result(obj: dict, default_version: str) -> Result:
 def _parse(obj: dict, default_version: str) -> Result:
     if not isinstance(obj, dict):
         raise _BadResult("not a JSON object")
+    obj = respell_keys(obj, _RESULT_SCHEMA)
     version = obj.get("cniVersion") or default_version
     try:
         legacy = spec.is_legacy_result(version)
@@ -306,7 +325,7 @@ def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
 def prev_result(config: dict, config_version: str) -> Result | None:
     """The config's prevResult, decoded at the config's version (as the reference does)."""
     raw = config.get("prevResult")
-    if not raw:
+    if raw is None or raw == {}:
         return None
     try:
         return _parse(raw, config_version)

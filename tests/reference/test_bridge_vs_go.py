@@ -134,6 +134,12 @@ VARIANTS = {
         "IPAM": {"Type": "host-local", "Subnet": "10.22.0.0/16", "Gateway": "10.22.0.1",
                  "Routes": [{"Dst": "0.0.0.0/0"}], "DataDir": s.data_dir},
     },
+    # and decodes a later spelling of an object into the earlier one: the subnet stays
+    "object-key-twice": lambda s: {
+        "cniVersion": "1.0.0", "name": "rkt.kubernetes.io", "type": "bridge", "bridge": "mybridge", "isGateway": True,
+        "ipam": {"type": "host-local", "subnet": "10.22.0.0/16", "dataDir": s.data_dir},
+        "IPAM": {"Gateway": "10.22.0.254", "routes": [{"dst": "0.0.0.0/0"}]},
+    },
     "dual-stack": lambda s: s.config(cniVersion="1.0.0", ipam={
         "type": "host-local", "dataDir": s.data_dir,
         "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]],

@@ -161,3 +161,12 @@ def test_netconf_keys_in_any_case_are_read_as_go_reads_them():
     assert (inv.cni_version, inv.network_name, inv.config["type"], inv.config["ipam"]) == ("0.4.0", "net1", "bridge",
                                                                                     {"type": "host-local"})
     assert inv.config["ipam_extra"] == 1  # keys outside NetConf are the plugin's to read
+
+
+def test_an_object_key_given_twice_is_decoded_as_go_decodes_it():
+    # Go decodes the second "ipam" into the first (the subnet stays); Python's json kept the last only
+    stdin = (b'{"cniVersion": "1.0.0", "name": "net1", "mtu": 1400, "mtu": 1300,'
+             b' "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}, "ipam": {"gateway": "10.1.0.9"}}')
+    config = parse_invocation(env(), stdin).config
+    assert config["ipam"] == {"type": "host-local", "subnet": "10.1.0.0/24", "gateway": "10.1.0.9"}
+    assert config["mtu"] == 1300

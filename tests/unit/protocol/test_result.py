@@ -115,9 +115,33 @@ def test_a_malformed_delegate_result_is_a_decoding_error(result):
     ({"cniVersion": "1.0.0", "routes": {"dst": "0.0.0.0/0"}}, 'routes must be a list, got {"dst": "0.0.0.0/0"}'),
     ({"cniVersion": "1.0.0", "routes": [{"gw": "10.0.0.1"}]}, 'route without dst: {"gw": "10.0.0.1"}'),
     ({"cniVersion": "0.2.0", "ip4": {"gateway": "10.0.0.1"}}, 'ip4 has no "ip"'),
+    ({"cniVersion": "1.0.0", "dns": "x"}, 'dns must be a JSON object, got "x"'),
+    ({"cniVersion": "1.0.0", "dns": {"nameservers": "1.1.1.1"}}, 'dns.nameservers must be a list of strings, got "1.1.1.1"'),
 ])
 def test_a_broken_prev_result_is_named_down_to_the_field(result, names):
     """A runtime's CHECK or DEL with a prevResult it mangled: the message says what is wrong, where."""
     with pytest.raises(CNIError) as caught:
         prev_result({"prevResult": result}, "1.0.0")
     assert (caught.value.code, caught.value.msg) == (6, f"failed to parse prevResult: {names}")
+
+
+@pytest.mark.parametrize("prev", [False, 0, "", []])
+def test_a_prev_result_that_is_not_an_object_is_not_taken_for_a_missing_one(prev):
+    # Go's decoder refuses it (NetConf.prevResult is a map); "Required prevResult missing" misled
+    with pytest.raises(CNIError) as caught:
+        prev_result({"prevResult": prev}, "1.0.0")
+    assert (caught.value.code, caught.value.msg) == (6, "failed to parse prevResult: not a JSON object")
+
+
+@pytest.mark.parametrize("version", ["0.2.0", "1.0.0"])
+def test_result_keys_in_other_cases_are_read_as_go_reads_them(version):
+    # Go decodes a (prev)result into structs, so "IPs", "Address" or "DNS" are ips, address, dns
+    for_version = {"CNIVersion": version, "IP4": {"IP": "10.0.0.2/24", "Gateway": "10.0.0.1", "ROUTES": [{"Dst": "0.0.0.0/0"}]}}
+    if version == "1.0.0":
+        for_version = {"CNIVersion": version, "Interfaces": [{"Name": "eth0", "Sandbox": "/var/run/netns/p"}],
+                       "IPs": [{"Address": "10.0.0.2/24", "GATEWAY": "10.0.0.1", "Interface": 0}],
+                       "Routes": [{"DST": "0.0.0.0/0", "GW": "10.0.0.1"}]}
+    for_version["DNS"] = {"Nameservers": ["1.1.1.1"]}
+    lower = json.loads(json.dumps(for_version).lower().replace("cniversion", "cniVersion"))
+    assert prev_result({"prevResult": for_version}, version) == prev_result({"prevResult": lower}, version)
+    assert prev_result({"prevResult": for_version}, version).ips[0].address == "10.0.0.2/24"
