@@ -254,12 +254,21 @@ class LinkRemoval:
     about 20 ms (it waits out an RCU grace period, without the GIL); a DEL spends that time
     on its other steps and calls `wait`, which raises what the deletion raised."""
 
-    def __init__(self, ipr, name: str, watch=None) -> None:
+    def __init__(self, ipr, name: str) -> None:
         self.ipr, self.name = ipr, name
         self.link = find_link(ipr, name)
         self.addresses = addresses(ipr, self.link.index) if self.link is not None else None
         self._pending: BackgroundCall | None = None
-        self._watch = watch  # an rtnl.RemovalWatch of ipr's netns, opened before the deletion starts
+        self._watch = None
+
+    def start(self, peer_watch=None) -> LinkRemoval:
+        """`peer_watch`: an rtnl.RemovalWatch of the netns of the veth's other end. The kernel
+        unregisters the deleted end, then its peer, and announces each once its addresses,
+        routes and bridge port are gone: the peer's announcement comes last."""
+        self._watch = peer_watch
+        if self.link is not None:  # else there is nothing to delete, nor to wait for
+            self._pending = BackgroundCall(f"remove {self.name}", self.run)
+        return self
 
     def run(self) -> None:
         from pyroute2.netlink.exceptions import NetlinkError
@@ -274,10 +283,6 @@ class LinkRemoval:
                 return
             raise CNIError(ErrorCode.INTERNAL, f"failed to delete {self.name!r}: {strerror(exc)}") from exc
 
-    def start(self) -> LinkRemoval:
-        self._pending = BackgroundCall(f"remove {self.name}", self.run)
-        return self
-
     def wait(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
@@ -288,9 +293,9 @@ class LinkRemoval:
         removal, and the deletion's own answer is still to come (`wait` collects it). False:
         the deletion is over (what it raised is raised here), or there was none."""
         pending = self._pending
-        if pending is not None and self._watch is not None:
+        if pending is not None and self._watch is not None and self.link.peer:
             while not pending.done() and not self._watch.lost_track:
-                if self._watch.announced(self.link.index):
+                if self._watch.announced(self.link.peer):
                     return True
                 select.select([self._watch], [], [], ANNOUNCEMENT_POLL)
         self.wait()

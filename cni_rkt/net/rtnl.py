@@ -196,10 +196,12 @@ _LINK_INDEX = struct.Struct("=BxHi")  # ifinfomsg's family, type and index, afte
 class RemovalWatch:
     """RTM_DELLINK announcements of the network namespace it was opened in.
 
-    The kernel announces a link's removal once it is unregistered: its addresses, routes
-    and bridge port are gone by then. The answer to the RTM_DELLINK request itself comes
-    10-25 ms later, after RCU grace periods and the wait for the device's last references,
-    which nothing outside the kernel can observe.
+    Deleting a veth unregisters both ends in one batch: first both leave every list and
+    lookup, then each end in turn has its addresses, routes and bridge port removed and is
+    announced. So once the second end (the peer of the one deleted) is announced, nothing
+    of the pair is left in view. The answer to the RTM_DELLINK request itself comes 10-25 ms
+    later, after RCU grace periods and the wait for the devices' last references, which
+    nothing outside the kernel can observe.
     """
 
     def __init__(self) -> None:

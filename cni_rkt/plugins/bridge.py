@@ -291,12 +291,13 @@ def removing_container_link(inv: Invocation):
         cleanup.callback(pod_ns.close)
         with netns.entered(pod_ns):
             pod = cleanup.enter_context(links.open_netlink())
-            watch = None
-            if finishing_after_reply_allowed():
-                from cni_rkt.net.rtnl import RemovalWatch
+        removal = links.LinkRemoval(pod, inv.ifname)
+        host_watch = None  # the host end is our netns's: its removal is announced here
+        if removal.link is not None and finishing_after_reply_allowed():
+            from cni_rkt.net.rtnl import RemovalWatch
 
-                watch = cleanup.enter_context(contextlib.closing(RemovalWatch()))
-        removal = links.LinkRemoval(pod, inv.ifname, watch).start()
+            host_watch = cleanup.enter_context(contextlib.closing(RemovalWatch()))
+        removal.start(host_watch)
         cleanup.callback(removal.wait)
         yield removal.addresses
         if removal.wait_until_gone():

@@ -45,10 +45,21 @@ def _go_fold(key: str) -> bytes:
     return key.translate(_GO_ONLY_FOLDS).encode("utf-8", "surrogatepass").lower()  # bytes: ASCII only
 
 
+_FOLDED: dict[int, tuple[dict, dict[bytes, str]]] = {}  # id(schema) -> (schema, its names by fold)
+
+
+def _folded_names(schema: dict) -> dict[bytes, str]:
+    """Once per schema (they are module constants): every exec respells its config."""
+    entry = _FOLDED.get(id(schema))
+    if entry is None or entry[0] is not schema:  # the schema is kept in the entry, so its id is not reused
+        entry = _FOLDED[id(schema)] = (schema, {_go_fold(name): name for name in schema})
+    return entry[1]
+
+
 def respell_keys(value, schema: Schema):
     """`value` with every key `schema` knows spelled as there, recursively; others kept as they are."""
     if isinstance(schema, dict) and isinstance(value, dict):
-        by_fold = {_go_fold(name): name for name in schema}
+        by_fold = _folded_names(schema)
         out = {}
         for key, item in value.pairs if isinstance(value, Repeated) else value.items():
             name = key if key in schema else by_fold.get(_go_fold(key), key)

@@ -24,6 +24,7 @@ import gc
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -165,7 +166,8 @@ def _finish_after_reply(own) -> bool:
         os.dup2(own.stderr, 2)
         finish_what_waited_for_the_reply()
         return True
-    except BaseException:  # noqa: BLE001 - the reply is sent; a fresh child serves the next caller
+    except BaseException as exc:  # noqa: BLE001 - the reply is sent; a fresh child serves the next caller
+        sys.stderr.write(f"cni-rkt worker: finishing after the reply failed: {exc!r}\n")  # our own stderr again
         return False
 
 

@@ -105,7 +105,8 @@ def test_kernel_refusals_raise_with_the_errno(sandbox):
 
 def test_a_removal_is_announced_once_the_link_and_its_addresses_are_gone(sandbox):
     """RemovalWatch: the kernel's RTM_DELLINK announcement for one link, not for another;
-    by then the link, its addresses and its bridge port are gone from every view."""
+    once the second end of a deleted veth is announced, the pair, its addresses and its
+    bridge port are gone from every view, sysfs too."""
     seen = run_script(sandbox, """
         import select, threading
         from cni_rkt.net.rtnl import RemovalWatch
@@ -122,12 +123,14 @@ def test_a_removal_is_announced_once_the_link_and_its_addresses_are_gone(sandbox
         other_announced = watch.announced(va)
         deleting = threading.Thread(target=RouteSocket().delete_link, args=(va,))
         deleting.start()
-        while not watch.announced(va):
+        while not watch.announced(vb):  # the peer of the end deleted: announced last
             select.select([watch], [], [], 1)
         names = [m.get_attr("IFLA_IFNAME") for m in s.dump_links()]
         ports = [m.get_attr("IFLA_IFNAME") for m in s.dump_links(master=br)]
         addresses = os.popen("ip -j addr show").read()
+        brif = os.listdir("/sys/class/net/br0/brif")
         deleting.join()
-        print(json.dumps({"other": other_announced, "names": names, "ports": ports, "10.77 left": "10.77.0.2" in addresses}))
+        print(json.dumps({"other": other_announced, "names": names, "ports": ports, "brif": brif,
+                          "10.77 left": "10.77.0.2" in addresses}))
     """)
-    assert seen == {"other": False, "names": ["lo", "br0"], "ports": [], "10.77 left": False}
+    assert seen == {"other": False, "names": ["lo", "br0"], "ports": [], "brif": [], "10.77 left": False}

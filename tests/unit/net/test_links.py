@@ -97,8 +97,9 @@ class FakeWatch:
 
 def test_wait_until_gone_returns_at_the_announcement_and_wait_collects_the_answer(fake_lookups):
     sock, watch = FakeSocket(), FakeWatch()
-    removal = links.LinkRemoval(sock, "eth0", watch).start()
-    threading.Timer(0.05, watch.announce, args=(7,)).start()
+    removal = links.LinkRemoval(sock, "eth0").start(watch)
+    threading.Timer(0.05, watch.announce, args=(7,)).start()  # the deleted end's: not yet
+    threading.Timer(0.1, watch.announce, args=(POD_END.peer,)).start()  # its peer's, announced last
     assert removal.wait_until_gone() is True
     assert sock.deleted == []  # the kernel's answer is still to come
     sock.release.set()
@@ -109,7 +110,7 @@ def test_wait_until_gone_returns_at_the_announcement_and_wait_collects_the_answe
 def test_wait_until_gone_without_an_announcement_waits_for_the_deletion_and_raises_its_error(fake_lookups):
     sock, watch = FakeSocket(error=errno.EBUSY), FakeWatch()
     threading.Timer(0.05, sock.release.set).start()
-    removal = links.LinkRemoval(sock, "eth0", watch).start()
+    removal = links.LinkRemoval(sock, "eth0").start(watch)
     with pytest.raises(CNIError, match="device or resource busy"):
         removal.wait_until_gone()
     removal.wait()  # collected once: nothing left to raise
