@@ -27,6 +27,7 @@ from cni_rkt.ipam.ranges import (
 )
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.args import parse_cni_args
+from cni_rkt.protocol.invocation import NETCONF_SCHEMA
 from cni_rkt.protocol.result import DNS, ROUTE_SCHEMA, Route
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
@@ -35,6 +36,7 @@ _RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")
 # Every key host-local reads, for respell_keys (Go matches keys ignoring case).
 _RANGE_SCHEMA = dict.fromkeys(_RANGE_KEYS)
 CONFIG_SCHEMA = {
+    **NETCONF_SCHEMA,
     "ipam": {**_RANGE_SCHEMA, "type": None, "ranges": [[_RANGE_SCHEMA]], "routes": [ROUTE_SCHEMA],
              "dataDir": None, "resolvConf": None},
     "args": {"cni": {"ips": None}},

@@ -26,7 +26,7 @@ from cni_rkt.protocol.undo import UndoStack
 
 
 def load(inv: Invocation) -> BridgeConfig:
-    return load_config(inv.config, inv.cni_args, inv.cni_version)
+    return load_config(inv.decoded, inv.cni_args, inv.cni_version)
 
 
 @dataclass
@@ -260,7 +260,7 @@ def setting_up_masquerade(inv: Invocation, conf: BridgeConfig, plan: AddressPlan
 def delete(inv: Invocation) -> None:
     """Link, IPAM, then masquerade rules; each step tolerates what is already gone. The
     link's deletion waits in the kernel, so IPAM and the rules are released meanwhile."""
-    conf = load_delete_config(inv.config, inv.cni_version)
+    conf = load_delete_config(inv.decoded, inv.cni_version)
     with removing_container_link(inv) as addresses:
         if conf.is_layer3 and conf.ip_masq and not addresses:
             addresses = addresses_without_link(inv, conf)  # read before IPAM forgets them
@@ -319,7 +319,7 @@ def addresses_without_link(inv: Invocation, conf: BridgeConfig) -> list[str]:
         return []
     from cni_rkt.plugins.host_local import reserved_ips
 
-    return [a if "/" in a else f"{a}/{ipaddress.ip_address(a).max_prefixlen}" for a in reserved_ips(inv.config, inv.container_id, inv.ifname)]
+    return [a if "/" in a else f"{a}/{ipaddress.ip_address(a).max_prefixlen}" for a in reserved_ips(inv.decoded, inv.container_id, inv.ifname)]
 
 
 # --- CHECK, STATUS, GC -------------------------------------------------------------

@@ -37,7 +37,7 @@ def _current_delegate(conf: FlannelConfig) -> dict:
 
 
 def add(inv: Invocation) -> Result:
-    conf = load_flannel_config(inv.config)
+    conf = load_flannel_config(inv.decoded)
     delegate = _current_delegate(conf)
     data = render_delegate_config(delegate)
     plugin_type = delegate["type"]
@@ -89,7 +89,7 @@ def _delete_saved(inv: Invocation, store: SavedConfigs, saved: SavedConfig, dele
 
 
 def delete(inv: Invocation) -> None:
-    conf = load_flannel_config(inv.config)
+    conf = load_flannel_config(inv.decoded)
     store = SavedConfigs(conf.data_dir)
     saved = store.load(inv.container_id, inv.ifname)
     if saved is None:
@@ -103,7 +103,7 @@ def delete(inv: Invocation) -> None:
 
 
 def check(inv: Invocation) -> None:
-    conf = load_flannel_config(inv.config)
+    conf = load_flannel_config(inv.decoded)
     saved = SavedConfigs(conf.data_dir).load(inv.container_id, inv.ifname)
     if saved is None:
         raise CNIError(
@@ -118,7 +118,7 @@ def check(inv: Invocation) -> None:
 
 
 def status(inv: Invocation) -> None:
-    conf = load_flannel_config(inv.config)
+    conf = load_flannel_config(inv.decoded)
     try:
         delegate = _current_delegate(conf)
     except CNIError as error:
@@ -141,7 +141,7 @@ def _stale(store: SavedConfigs, conf: FlannelConfig, valid: set[tuple[str, str]]
 
 
 def gc(inv: Invocation) -> None:
-    conf = load_flannel_config(inv.config)
+    conf = load_flannel_config(inv.decoded)
     valid = valid_attachments(inv.config)
     store = SavedConfigs(conf.data_dir)
     errors: list[CNIError] = []

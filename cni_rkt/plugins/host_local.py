@@ -25,7 +25,7 @@ from cni_rkt.protocol.attachments import valid_attachments
 
 
 def load_config(inv: Invocation) -> IpamConfig:
-    return load_ipam_config(inv.config, inv.cni_args, inv.cni_version)
+    return load_ipam_config(inv.decoded, inv.cni_args, inv.cni_version)
 
 
 def add(inv: Invocation) -> Result:

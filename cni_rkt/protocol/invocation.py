@@ -42,10 +42,13 @@ class Invocation:
     ifname: str
     cni_args: str
     cni_path: tuple[str, ...]
-    config: dict = field(hash=False)  # the parsed stdin object
+    config: dict = field(hash=False)  # the parsed stdin object, its NetConf keys respelled (json_keys.py)
     stdin: bytes = b""  # the raw bytes, passed unchanged to delegates
     cni_version: str = spec.IMPLICIT_VERSION
     environ: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # The stdin object as decoded: keys as written, a repeated key's values all kept. A plugin
+    # respells it in one pass with every key it reads, so repeats merge at every depth, as in Go.
+    decoded: dict = field(default_factory=dict, hash=False)
 
     @property
     def network_name(self) -> str:
@@ -92,6 +95,11 @@ NETCONF_SCHEMA = {
 
 def parse_config(stdin: bytes) -> dict:
     """Decode the network config, its NetConf keys spelled as the spec does, and check its name (codes 6 and 7)."""
+    return netconf_of(decode_config(stdin))
+
+
+def decode_config(stdin: bytes) -> dict:
+    """The network config as decoded (code 6 if it is not a JSON object)."""
     try:
         # UTF-8 only, as Go reads it: json.loads(bytes) would also take a BOM, UTF-16 or UTF-32
         config = json.loads(stdin.decode(), parse_constant=_not_json, object_pairs_hook=object_from_pairs)
@@ -105,7 +113,12 @@ def parse_config(stdin: bytes) -> dict:
             ErrorCode.DECODING_FAILURE,
             f"error unmarshall network config: expected a JSON object, got {type(config).__name__}",
         )
-    config = respell_keys(config, NETCONF_SCHEMA)
+    return config
+
+
+def netconf_of(decoded: dict) -> dict:
+    """The config with its NetConf keys respelled, its name checked (codes 6 and 7)."""
+    config = respell_keys(decoded, NETCONF_SCHEMA)
     name = config.get("name")
     if name in (None, ""):
         raise CNIError(ErrorCode.INVALID_NETWORK_CONFIG, "missing network name")
@@ -181,7 +194,8 @@ def parse_invocation(environ: Mapping[str, str], stdin: bytes) -> Invocation:
     if command not in spec.VERBS:
         # skel validates stdin before it rejects the verb; the verb is the clearer error.
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}")
-    config = parse_config(stdin)
+    decoded = decode_config(stdin)
+    config = netconf_of(decoded)
     container_id = environ.get("CNI_CONTAINERID", "")
     ifname = environ.get("CNI_IFNAME", "")
     if command in ("ADD", "CHECK", "DEL"):
@@ -201,4 +215,5 @@ def parse_invocation(environ: Mapping[str, str], stdin: bytes) -> Invocation:
         stdin=stdin,
         cni_version=version,
         environ=dict(environ),
+        decoded=decoded,
     )

@@ -170,3 +170,19 @@ def test_an_object_key_given_twice_is_decoded_as_go_decodes_it():
     config = parse_invocation(env(), stdin).config
     assert config["ipam"] == {"type": "host-local", "subnet": "10.1.0.0/24", "gateway": "10.1.0.9"}
     assert config["mtu"] == 1300
+
+
+def test_a_repeated_key_merges_at_every_depth_the_plugin_reads():
+    """Go decodes a repeated field into the value already there, at any depth; the plugin's
+    own one-pass respelling of `decoded` sees every repeat (the NetConf pass alone would not)."""
+    from cni_rkt.ipam.config import load_ipam_config
+    from cni_rkt.plugins.bridge_config import load_config
+
+    stdin = (b'{"cniVersion": "1.0.0", "name": "net1", "type": "bridge",'
+             b' "args": {"cni": {"mac": "02:00:00:00:00:0a"}},'
+             b' "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/16"}]]},'
+             b' "ipam": {"ranges": [[{"gateway": "10.1.0.254"}]]}, "args": {"cni": {"other": 1}}}')
+    inv = parse_invocation(env(), stdin)
+    (first,) = load_ipam_config(inv.decoded, "", "1.0.0").range_sets[0].ranges
+    assert (str(first.subnet), str(first.gateway)) == ("10.1.0.0/16", "10.1.0.254")
+    assert load_config(inv.decoded, "", "1.0.0").mac == "02:00:00:00:00:0a"
