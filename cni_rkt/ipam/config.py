@@ -55,13 +55,9 @@ class IpamConfig:
     requested_ips: tuple[Address, ...] = ()
 
 
-def _show(value) -> str:
-    return json.dumps(value)
-
-
 def _expect(value, kind: type, key: str):
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise invalid_config(f"{key} must be a {kind.__name__}, got {_show(value)}", key)
+        raise invalid_config(f"{key} must be a {kind.__name__}, got {json.dumps(value)}", key)
     return value
 
 
@@ -232,7 +228,7 @@ def _optional_path(ipam: dict, name: str) -> str | None:
     """A file name: no system call takes one with a NUL byte in it."""
     path = _optional_string(ipam, name, "ipam")
     if path is not None and "\0" in path:
-        raise invalid_config(f"ipam.{name} must not contain a NUL byte, got {_show(path)}", f"ipam.{name}")
+        raise invalid_config(f"ipam.{name} must not contain a NUL byte, got {json.dumps(path)}", f"ipam.{name}")
     return path
 
 

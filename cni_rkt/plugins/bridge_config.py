@@ -133,7 +133,7 @@ def _bridge_name(config: dict) -> str:
     if not isinstance(name, str) or not name:
         raise _bad("bridge", name, "must be a non-empty interface name")
     try:
-        size = len(name.encode())
+        size = spec.ifname_size(name)
     except UnicodeEncodeError:
         raise _bad("bridge", name, "an interface name must be valid Unicode text") from None
     if size > spec.MAX_IFNAME_LENGTH:
@@ -280,10 +280,10 @@ def _check_conflicts(conf: BridgeConfig) -> None:
         raise _conflict(
             f"cannot use IPAM (ipam.type {json.dumps(conf.ipam_type)}) when disableContainerInterface is set", "ipam"
         )
-    if len(conf.vlan_gateway_port) > spec.MAX_IFNAME_LENGTH:
+    if spec.ifname_size(conf.vlan_gateway_port) > spec.MAX_IFNAME_LENGTH:
         raise _conflict(
             f"isGateway with vlan {conf.vlan} needs a gateway port {json.dumps(conf.vlan_gateway_port)}, longer than "
-            f"{spec.MAX_IFNAME_LENGTH} characters: use a shorter bridge name",
+            f"{spec.MAX_IFNAME_LENGTH} bytes: use a shorter bridge name",
             "bridge",
         )
     if not conf.is_layer3 and spec.is_legacy_result(conf.cni_version):

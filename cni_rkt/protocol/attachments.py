@@ -17,16 +17,11 @@ def valid_attachments(config: dict) -> set[tuple[str, str]]:
     key = next((k for k in VALID_ATTACHMENTS_KEYS if k in config), VALID_ATTACHMENTS_KEYS[0])
     raw = config.get(key)
     if not isinstance(raw, list):
-        raise invalid_config(f"GC needs {key!r}: a list of {{containerID, ifname}} objects, got {_json(raw)}", key)
+        raise invalid_config(f"GC needs {key!r}: a list of {{containerID, ifname}} objects, got {json.dumps(raw)}", key)
     valid = set()
     for item in raw:
         if not (isinstance(item, dict) and isinstance(item.get("containerID"), str)
                 and isinstance(item.get("ifname", ""), str)):
-            raise invalid_config(f"{key}: invalid attachment {_json(item)}: needs a string containerID and ifname", key)
+            raise invalid_config(f"{key}: invalid attachment {json.dumps(item)}: needs a string containerID and ifname", key)
         valid.add((item["containerID"], item.get("ifname", "")))
     return valid
-
-
-def _json(value) -> str:
-    """The value as the config spells it (null, not Python's None)."""
-    return json.dumps(value)

@@ -147,7 +147,7 @@ def check_ifname(ifname: str) -> None:
     if not ifname:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
     try:
-        size = len(ifname.encode())  # bytes, as the kernel and Go count them
+        size = spec.ifname_size(ifname)
     except UnicodeEncodeError:  # bytes of the environment that are not UTF-8 (netlink takes text)
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is not valid UTF-8", ascii(ifname)) from None
     if size > spec.MAX_IFNAME_LENGTH:

@@ -19,6 +19,12 @@ VERBS: tuple[str, ...] = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
 MAX_IFNAME_LENGTH = 15
 
+
+def ifname_size(name: str) -> int:
+    """An interface name's length as the kernel and Go count it: UTF-8 bytes
+    (UnicodeEncodeError for text that has no UTF-8 form, a lone surrogate)."""
+    return len(name.encode())
+
 # Where GC finds the runtime's live attachments; libcni sends both, older ones only the second.
 VALID_ATTACHMENTS_KEYS: tuple[str, str] = ("cni.dev/valid-attachments", "cni.dev/attachments")
 

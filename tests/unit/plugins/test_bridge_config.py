@@ -224,3 +224,6 @@ def test_vlan_gateway_port_name_too_long_is_refused_naming_the_bridge():
     assert (caught.value.code, caught.value.details) == (ErrorCode.INVALID_NETWORK_CONFIG, "bridge")
     assert '"bbbbbbbbbbbb.4094"' in caught.value.msg
     assert load(bridge="b" * 12, vlan=4094).vlan == 4094  # no gateway, no port, no limit
+    with pytest.raises(CNIError) as caught:  # 15 characters but 16 bytes: the kernel would refuse it
+        load(bridge="abcdefghij\u00e9", vlan=100, isGateway=True)
+    assert caught.value.details == "bridge"
