@@ -78,7 +78,7 @@ def _kill_inside_the_lock(rng: random.Random, proc, lock_inode: int) -> bool:
         if proc.poll() is not None or time.monotonic() > deadline:
             return False
         time.sleep(0.0005)
-    time.sleep(rng.uniform(0.0, 0.003))  # the lock is held for milliseconds: a rebuild, or a claim and its fsync
+    time.sleep(rng.uniform(0.0, 0.003))  # the lock is held for a millisecond or so: a rebuild, or a claim
     if not _holds_flock(proc.pid, lock_inode):
         return False
     proc.send_signal(signal.SIGKILL)
