@@ -164,7 +164,13 @@ def attach_port(
     preserve_default_vlan: bool = True,
 ) -> None:
     """Enslave the host veth to the bridge, set its port flags and VLANs, bring it up."""
+    # Without port settings to make in between, one request does both: the kernel brings
+    # the link up, then enslaves it, which ends as the reference's two requests end.
+    plain = not (hairpin or isolated or vlan or trunk)
     with netlink_errors(f"failed to connect {port.name!r} to bridge {bridge.name}"):
+        if plain:
+            ipr.set_link(port.index, [("IFLA_MASTER", bridge.index)], flags=IFF_UP, change=IFF_UP)
+            return
         ipr.set_link(port.index, [("IFLA_MASTER", bridge.index)])
     if hairpin or isolated:
         with netlink_errors(f"failed to set port flags (hairpin, isolated) on {port.name}"):
