@@ -1,7 +1,7 @@
 """Pod network set-up: our plugins against Debian's Go plugins, in one run, in sandboxes.
 
     sudo .venv/bin/python benchmarks/pod_setup.py [--pods 30] [--parallel-pods 100] [--workers 4]
-                                                  [--python /usr/bin/python3]
+                                                  [--python /usr/bin/python3] [--rounds 1]
 
 Not a test. Each implementation gets its own sandbox (a host netns and pod netns, see
 tests/sandbox.py) and its own host-local dataDir; the config is the seed's
@@ -9,6 +9,9 @@ rkt.kubernetes.io bridge network at cniVersion 1.0.0, with ipMasq on and off. Sc
 sequential (ADD every pod, CHECK every pod, DEL every pod) and parallel (ADD then DEL
 `--parallel-pods` pods from `--workers` threads), plus VERSION probes. The two
 implementations alternate scenario by scenario, so that both see the same machine.
+`--rounds N` repeats the whole series (who goes first alternating too) and pools the
+samples: a virtual machine's speed drifts by tens of percent within minutes, and the
+spread of the rounds' ratios shows how much one round's ratio can be trusted.
 
 Each exec is timed alone, exec to exit, by benchmarks/execs.py running inside the sandbox
 host netns. Peak memory is each plugin process's own ru_maxrss (wait4); our worker's
@@ -100,20 +103,20 @@ def scenarios(args) -> list[tuple[str, str, bool]]:
     return out
 
 
-def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str) -> list[tuple[str, dict]]:
+def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str, round_no: int) -> list[tuple[str, dict]]:
     plugin = {"go": os.path.join(GO_DIR, "bridge"), "ours": os.path.join(ours_bin, "bridge")}
     cni_path = {"go": GO_DIR, "ours": ours_bin}
     rows = []
     base = {"workers": args.workers, "runs": args.version_runs}
     for number, (label, mode, masq) in enumerate(scenarios(args)):
-        order = IMPLEMENTATIONS if number % 2 == 0 else IMPLEMENTATIONS[::-1]
+        order = IMPLEMENTATIONS if (number + round_no) % 2 == 0 else IMPLEMENTATIONS[::-1]
         results = {}
         for impl in order:
             count = args.pods if mode == "sequential" else args.parallel_pods
             spec = dict(base, mode=mode, plugin=plugin[impl], cni_path=cni_path[impl],
-                        config=write_config(tmp, f"{impl}-{number}", masq), pods=pods[impl][:count],
-                        container_prefix=f"bench{number}-")
-            if impl == "ours" and number == 0:
+                        config=write_config(tmp, f"{impl}-{round_no}-{number}", masq), pods=pods[impl][:count],
+                        container_prefix=f"bench{round_no}-{number}-")
+            if impl == "ours" and number == 0 and round_no == 0:
                 warm = dict(spec, mode="warm-up", worker_socket=worker_socket(sockets, args.python),
                             config=write_config(tmp, "warm-up", False))
                 results["first"] = {"ours": run_in_sandbox(boxes[impl], warm)}
@@ -122,24 +125,41 @@ def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str
     return rows
 
 
-def print_table(rows: list[tuple[str, dict]]) -> None:
-    print("| scenario | verb | Go median | ours median | ratio | Go p95 | ours p95 | Go /s | ours /s "
-          "| Go peak MiB | ours peak MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+def pooled(runs: list[dict]) -> dict:
+    """The runs of one scenario and implementation in every round, as one run."""
+    verbs = runs[0]["samples"]
+    return {
+        "samples": {verb: [s for run in runs for s in run["samples"][verb]] for verb in verbs},
+        "wall": {verb: sum(run["wall"][verb] for run in runs) for verb in runs[0]["wall"]},
+        "memory": {verb: max(run["memory"][verb] for run in runs) for verb in runs[0]["memory"]},
+    }
+
+
+def round_ratios(runs: dict, verb: str) -> str:
+    """Each round's ratio of medians: how far one round's figure can be trusted."""
+    ratios = [summarize(ours, verb)["median"] / summarize(go, verb)["median"] for go, ours in zip(runs["go"], runs["ours"])]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x" if len(ratios) > 1 else ""
+
+
+def print_table(rounds: list[list[tuple[str, dict]]]) -> None:
+    print("| scenario | verb | Go median | ours median | ratio | ratio by round | Go p95 | ours p95 | Go /s "
+          "| ours /s | Go peak MiB | ours peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     failures = []
-    for label, results in rows:
+    for number, (label, results) in enumerate(rounds[0]):
         if "first" in results:
             first = results["first"]["ours"]["samples"]["first"][0]
-            print(f"| first exec, no worker yet: in-process | DEL | | {first['ms']:.1f} ms | | | | | | "
+            print(f"| first exec, no worker yet: in-process | DEL | | {first['ms']:.1f} ms | | | | | | | "
                   f"| {first['maxrss_kib'] / 1024:.1f} |")
-        run = results["run"]
+        runs = {impl: [rows[number][1]["run"][impl] for rows in rounds] for impl in IMPLEMENTATIONS}
+        run = {impl: pooled(runs[impl]) for impl in IMPLEMENTATIONS}
         for verb in run["go"]["samples"]:
             go, ours = summarize(run["go"], verb), summarize(run["ours"], verb)
             failures += [(label, verb, "go", f) for f in go["failures"][:2]]
             failures += [(label, verb, "ours", f) for f in ours["failures"][:2]]
             print(f"| {label} | {verb} | {go['median']:.1f} ms | {ours['median']:.1f} ms "
-                  f"| {ours['median'] / go['median']:.2f}x | {go['p95']:.1f} | {ours['p95']:.1f} "
-                  f"| {go['per_s']:.0f} | {ours['per_s']:.0f} | {go['peak']} | {ours['peak']} |")
+                  f"| {ours['median'] / go['median']:.2f}x | {round_ratios(runs, verb)} | {go['p95']:.1f} "
+                  f"| {ours['p95']:.1f} | {go['per_s']:.0f} | {ours['per_s']:.0f} | {go['peak']} | {ours['peak']} |")
     for label, verb, impl, failure in failures:
         print(f"FAILED {impl} {verb} in {label}: {failure}", file=sys.stderr)
 
@@ -160,6 +180,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="parallel execs in the parallel scenarios")
     parser.add_argument("--version-runs", type=int, default=30, help="VERSION execs per implementation")
     parser.add_argument("--python", default=sys.executable, help="interpreter our launchers name (default: this one)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every scenario this many times; the table pools the rounds' samples")
     args = parser.parse_args()
     if os.geteuid() != 0 or not os.path.exists(os.path.join(GO_DIR, "bridge")):
         print("needs root and Debian's containernetworking-plugins in /usr/lib/cni", file=sys.stderr)
@@ -174,7 +196,7 @@ def main() -> int:
                 boxes[impl] = Sandbox()
             count = max(args.pods, args.parallel_pods)
             pods = {impl: [boxes[impl].pod(str(i)) for i in range(count)] for impl in IMPLEMENTATIONS}
-            rows = measure(args, tmp, boxes, pods, sockets, ours_bin)
+            rounds = [measure(args, tmp, boxes, pods, sockets, ours_bin, r) for r in range(args.rounds)]
             memory = worker_memory(sockets, args.python)
         finally:
             end_background_workers(sockets)
@@ -182,7 +204,7 @@ def main() -> int:
                 box.close()
     print(f"machine: {machine()}; our launchers on {args.python}")
     print(f"ours: {memory}")
-    print_table(rows)
+    print_table(rounds)
     return 0
 
 
