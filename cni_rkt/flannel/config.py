@@ -17,6 +17,7 @@ from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.subnet_env import DEFAULT_SUBNET_FILE
 from cni_rkt.protocol.invocation import NETCONF_SCHEMA, config_version
 from cni_rkt.protocol.json_keys import respell_keys
+from cni_rkt.protocol.json_values import expect, expect_path
 
 DEFAULT_DATA_DIR = "/var/lib/cni/flannel"
 # Its keys, for respell_keys: the reference's decoder matches them ignoring case; what
@@ -35,15 +36,20 @@ class FlannelConfig:
     runtime_config: dict | None = None
 
 
-def _optional(config: dict, key: str, kind: type, default):
-    """The key's value, `default` when absent or null; code 7 naming the key otherwise."""
+def _path(config: dict, key: str, default: str) -> str:
+    """A file name; `default` when absent or null. "" is refused: the reference would open
+    "" (subnetFile) or write its saved configs into its working directory (dataDir)."""
     value = config.get(key)
     if value is None:
         return default
-    if not isinstance(value, kind) or (kind is str and not value) or (kind is str and "\0" in value):
-        expected = "a non-empty string without NUL bytes" if kind is str else "a JSON object"
-        raise invalid_config(f"flannel: {key!r} must be {expected}, got {value!r}")
+    if not expect_path(value, key):
+        raise invalid_config(f"{key} must not be empty", key)
     return value
+
+
+def _object(config: dict, key: str) -> dict | None:
+    value = config.get(key)
+    return None if value is None else expect(value, dict, key)
 
 
 def _written_version(config: dict) -> str:
@@ -58,9 +64,9 @@ def load_flannel_config(config: dict) -> FlannelConfig:
     return FlannelConfig(
         name=config["name"],
         cni_version=_written_version(config),
-        subnet_file=_optional(config, "subnetFile", str, DEFAULT_SUBNET_FILE),
-        data_dir=_optional(config, "dataDir", str, DEFAULT_DATA_DIR),
-        delegate=dict(_optional(config, "delegate", dict, {})),
-        ipam=_optional(config, "ipam", dict, None),
-        runtime_config=_optional(config, "runtimeConfig", dict, None),
+        subnet_file=_path(config, "subnetFile", DEFAULT_SUBNET_FILE),
+        data_dir=_path(config, "dataDir", DEFAULT_DATA_DIR),
+        delegate=dict(_object(config, "delegate") or {}),
+        ipam=_object(config, "ipam"),
+        runtime_config=_object(config, "runtimeConfig"),
     )

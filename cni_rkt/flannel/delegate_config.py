@@ -29,6 +29,7 @@ import re
 from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.config import FlannelConfig
 from cni_rkt.flannel.subnet_env import SubnetEnv
+from cni_rkt.protocol.json_values import expect
 
 DEFAULT_DELEGATE_TYPE = "bridge"
 DEFAULT_IPAM_TYPE = "host-local"
@@ -41,8 +42,8 @@ class _Struct(dict):
 
 
 def check_delegate(delegate: dict) -> None:
-    if "type" in delegate and not isinstance(delegate["type"], str):
-        raise invalid_config(f"flannel: delegate.type must be a string, got {delegate['type']!r}")
+    if "type" in delegate:
+        expect(delegate["type"], str, "delegate.type")
     for key in ("name", "ipam"):
         if key in delegate:
             raise invalid_config(
@@ -52,19 +53,18 @@ def check_delegate(delegate: dict) -> None:
 
 
 def _route(index: int, route) -> _Struct:
-    where = f"flannel: ipam.routes[{index}]"
-    if not isinstance(route, dict) or not isinstance(route.get("dst"), str):
-        raise invalid_config(f"{where} must be an object with a string 'dst', got {route!r}")
+    where = f"ipam.routes[{index}]"
+    expect(expect(route, dict, where).get("dst"), str, f"{where}.dst")
     try:
         out = _Struct(dst=str(ipaddress.ip_interface(route["dst"])))
         if route.get("gw"):
             out["gw"] = str(ipaddress.ip_address(route["gw"]))
     except ValueError as exc:
-        raise invalid_config(f"{where}: {exc}") from None
+        raise invalid_config(f"{where}: {exc}", where) from None
     for key in _ROUTE_INT_KEYS:
         value = route.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise invalid_config(f"{where}.{key} must be an integer, got {value!r}")
+        if value is not None:
+            expect(value, int, f"{where}.{key}")
         if value or (value == 0 and key in ("table", "scope")):
             out[key] = value
     return out
@@ -74,9 +74,7 @@ def build_ipam(ipam: dict | None, env: SubnetEnv) -> dict:
     out = copy.deepcopy(ipam) if ipam else {}
     out.setdefault("type", DEFAULT_IPAM_TYPE)
     out["ranges"] = [[{"subnet": subnet}] for subnet in (env.subnet, env.ipv6_subnet) if subnet]
-    routes = out.get("routes") or []
-    if not isinstance(routes, list):
-        raise invalid_config(f"flannel: ipam.routes must be a list, got {routes!r}")
+    routes = expect(out.get("routes") or [], list, "ipam.routes")
     out["routes"] = [_route(i, r) for i, r in enumerate(routes)]
     out["routes"] += [_Struct(dst=network) for network in (*env.networks, *env.ipv6_networks)]
     return out

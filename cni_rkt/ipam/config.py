@@ -9,7 +9,6 @@ The spec's JSON spelling lives here only.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from cni_rkt.ipam.ranges import (
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.args import parse_cni_args
 from cni_rkt.protocol.invocation import NETCONF_SCHEMA
+from cni_rkt.protocol.json_values import expect, expect_path, optional
 from cni_rkt.protocol.result import DNS, ROUTE_SCHEMA, Route
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
@@ -55,21 +55,9 @@ class IpamConfig:
     requested_ips: tuple[Address, ...] = ()
 
 
-def _expect(value, kind: type, key: str):
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise invalid_config(f"{key} must be a {kind.__name__}, got {json.dumps(value)}", key)
-    return value
-
-
-def _optional(obj: dict, name: str, kind: type, key: str):
-    """obj[name] checked against `kind`; a missing key or null is an empty `kind` (as Go's decoder)."""
-    value = obj.get(name)
-    return kind() if value is None else _expect(value, kind, key)
-
-
 def _optional_string(obj: dict, name: str, key: str) -> str | None:
     value = obj.get(name)
-    return None if value in (None, "") else _expect(value, str, f"{key}.{name}")
+    return None if value in (None, "") else expect(value, str, f"{key}.{name}")
 
 
 # --- requested IPs ------------------------------------------------------------------------
@@ -79,7 +67,7 @@ def _ip_list(values: list, key: str) -> list[Address]:
     addresses = []
     for i, text in enumerate(values):
         try:
-            addresses.append(parse_ip_maybe_prefix(_expect(text, str, f"{key}[{i}]")))
+            addresses.append(parse_ip_maybe_prefix(expect(text, str, f"{key}[{i}]")))
         except ValueError as exc:
             raise invalid_config(f"{key}[{i}]: {exc}", f"{key}[{i}]") from None
     return addresses
@@ -102,10 +90,10 @@ def _cni_args_ip(cni_args: str) -> list[Address]:
 def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
     """CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips, without repeats (as Go's map)."""
     requested = _cni_args_ip(cni_args)
-    cni = _optional(_optional(config, "args", dict, "args"), "cni", dict, "args.cni")
-    requested += _ip_list(_optional(cni, "ips", list, "args.cni.ips"), "args.cni.ips")
-    runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
-    requested += _ip_list(_optional(runtime, "ips", list, "runtimeConfig.ips"), "runtimeConfig.ips")
+    cni = optional(optional(config, "args", dict, "args"), "cni", dict, "args.cni")
+    requested += _ip_list(optional(cni, "ips", list, "args.cni.ips"), "args.cni.ips")
+    runtime = optional(config, "runtimeConfig", dict, "runtimeConfig")
+    requested += _ip_list(optional(runtime, "ips", list, "runtimeConfig.ips"), "runtimeConfig.ips")
     return tuple(dict.fromkeys(requested))
 
 
@@ -115,23 +103,23 @@ def load_requested_ips(config: dict, cni_args: str) -> tuple[Address, ...]:
 def _range_sources(config: dict, ipam: dict) -> list[tuple[str, list]]:
     """Each range set with the key it came from, in the reference's order."""
     sources: list[tuple[str, list]] = []
-    runtime = _optional(config, "runtimeConfig", dict, "runtimeConfig")
-    for i, raw in enumerate(_optional(runtime, "ipRanges", list, "runtimeConfig.ipRanges")):
+    runtime = optional(config, "runtimeConfig", dict, "runtimeConfig")
+    for i, raw in enumerate(optional(runtime, "ipRanges", list, "runtimeConfig.ipRanges")):
         sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
     if ipam.get("subnet") is not None:  # "" is an invalid subnet, as in Go, not an absent one
         sources.append(("ipam", [{k: ipam[k] for k in _RANGE_KEYS if k in ipam}]))
-    for i, raw in enumerate(_optional(ipam, "ranges", list, "ipam.ranges")):
+    for i, raw in enumerate(optional(ipam, "ranges", list, "ipam.ranges")):
         sources.append((f"ipam.ranges[{i}]", raw))
     return sources
 
 
 def _load_range_set(index: int, key: str, raw) -> RangeSet:
     ranges = []
-    for j, obj in enumerate(_expect(raw, list, key)):
+    for j, obj in enumerate(expect(raw, list, key)):
         range_key = key if key == "ipam" else f"{key}[{j}]"
-        _expect(obj, dict, range_key)
+        expect(obj, dict, range_key)
         subnet = obj.get("subnet")
-        subnet = None if subnet is None else _expect(subnet, str, f"{range_key}.subnet")
+        subnet = None if subnet is None else expect(subnet, str, f"{range_key}.subnet")
         try:
             if subnet is None:
                 raise RangeError("subnet", "subnet is required")
@@ -174,8 +162,8 @@ def load_range_sets(config: dict, ipam: dict, cni_version: str) -> tuple[RangeSe
 
 
 def _load_route(obj, key: str) -> Route:
-    _expect(obj, dict, key)
-    dst = _expect(obj.get("dst"), str, f"{key}.dst")
+    expect(obj, dict, key)
+    dst = expect(obj.get("dst"), str, f"{key}.dst")
     try:
         ip, prefix = parse_cidr(dst)
         gw = _optional_string(obj, "gw", key)
@@ -185,12 +173,12 @@ def _load_route(obj, key: str) -> Route:
     extras = {}
     for name in ("mtu", "advmss", "priority", "table", "scope"):
         if obj.get(name) is not None:
-            extras[name] = _expect(obj[name], int, f"{key}.{name}")
+            extras[name] = expect(obj[name], int, f"{key}.{name}")
     return Route(dst=f"{ip}/{prefix}", gw=gw_text, **extras)
 
 
 def load_routes(ipam: dict) -> tuple[Route, ...]:
-    raw = _optional(ipam, "routes", list, "ipam.routes")
+    raw = optional(ipam, "routes", list, "ipam.routes")
     return tuple(_load_route(obj, f"ipam.routes[{i}]") for i, obj in enumerate(raw))
 
 
@@ -225,11 +213,8 @@ def parse_resolv_conf(text: str) -> DNS:
 
 
 def _optional_path(ipam: dict, name: str) -> str | None:
-    """A file name: no system call takes one with a NUL byte in it."""
-    path = _optional_string(ipam, name, "ipam")
-    if path is not None and "\0" in path:
-        raise invalid_config(f"ipam.{name} must not contain a NUL byte, got {json.dumps(path)}", f"ipam.{name}")
-    return path
+    path = ipam.get(name)
+    return None if path in (None, "") else expect_path(path, f"ipam.{name}")
 
 
 def load_dns(path: str) -> DNS:
@@ -254,13 +239,13 @@ def load_ipam_config(config: dict, cni_args: str = "", cni_version: str | None =
     ipam = config.get("ipam")
     if ipam is None:
         raise invalid_config("IPAM config missing 'ipam' key", "ipam")
-    _expect(ipam, dict, "ipam")
+    expect(ipam, dict, "ipam")
     version = cni_version or config.get("cniVersion") or spec.IMPLICIT_VERSION
     requested = load_requested_ips(config, cni_args)
     routes = load_routes(ipam)
     range_sets = load_range_sets(config, ipam, version)
     return IpamConfig(
-        network=_expect(config.get("name"), str, "name"),
+        network=expect(config.get("name"), str, "name"),
         cni_version=version,
         range_sets=range_sets,
         routes=routes,

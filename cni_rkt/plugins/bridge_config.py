@@ -16,6 +16,7 @@ from cni_rkt.protocol import spec
 from cni_rkt.protocol.args import parse_cni_args
 from cni_rkt.protocol.invocation import NETCONF_SCHEMA
 from cni_rkt.protocol.json_keys import respell_keys
+from cni_rkt.protocol.json_values import optional
 from cni_rkt.protocol.result import DNS
 
 DEFAULT_BRIDGE = "cni0"
@@ -216,24 +217,14 @@ def _container_mac(config: dict, cni_args: str) -> str:
     env_mac = parse_cni_args(cni_args, _CNI_ARGS_KEYS).get("MAC")
     if env_mac:
         mac = _mac(env_mac, "CNI_ARGS MAC")
-    cni = _object(_object(config, "args", "args"), "cni", "args.cni")
+    # Another type is refused: Go cannot decode it, and its MAC would be silently lost.
+    cni = optional(optional(config, "args", dict, "args"), "cni", dict, "args.cni")
     if cni.get("mac"):
         mac = _mac(cni["mac"], "args.cni.mac")
-    runtime = _object(config, "runtimeConfig", "runtimeConfig")
+    runtime = optional(config, "runtimeConfig", dict, "runtimeConfig")
     if runtime.get("mac"):
         mac = _mac(runtime["mac"], "runtimeConfig.mac")
     return mac
-
-
-def _object(parent: dict, name: str, key: str) -> dict:
-    """parent[name] when it is an object, {} when absent or null; any other type is refused
-    (Go cannot decode it, and its MAC would be silently lost)."""
-    value = parent.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _bad(key, value, "must be an object")
-    return value
 
 
 def _dns(config: dict) -> DNS | None:

@@ -152,7 +152,7 @@ def test_input_is_not_mutated():
 
 @pytest.mark.parametrize(
     "delegate, key",
-    [({"name": "x"}, "'name'"), ({"ipam": {}}, "'ipam'"), ({"type": 5}, "delegate.type")],
+    [({"name": "x"}, "'name'"), ({"ipam": {}}, "ipam"), ({"type": 5}, "delegate.type")],
 )
 def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
     with pytest.raises(CNIError) as info:
@@ -163,12 +163,12 @@ def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
 @pytest.mark.parametrize(
     "config, named",
     [
-        ({"delegate": "bridge"}, "'delegate'"),
-        ({"ipam": []}, "'ipam'"),
-        ({"subnetFile": 3}, "'subnetFile'"),
-        ({"dataDir": ""}, "'dataDir'"),
-        ({"subnetFile": "/run/a\u0000b"}, "'subnetFile'"),
-        ({"runtimeConfig": [1]}, "'runtimeConfig'"),
+        ({"delegate": "bridge"}, "delegate"),
+        ({"ipam": []}, "ipam"),
+        ({"subnetFile": 3}, "subnetFile"),
+        ({"dataDir": ""}, "dataDir"),
+        ({"subnetFile": "/run/a\u0000b"}, "subnetFile"),
+        ({"runtimeConfig": [1]}, "runtimeConfig"),
         ({"ipam": {"routes": [{"gw": "1.2.3.4"}]}}, "ipam.routes[0]"),
         ({"ipam": {"routes": [{"dst": "nope"}]}}, "ipam.routes[0]"),
         ({"ipam": {"routes": {"dst": "0.0.0.0/0"}}}, "ipam.routes"),
@@ -178,7 +178,7 @@ def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
 def test_bad_config_is_code_7_naming_the_key(config, named):
     with pytest.raises(CNIError) as info:
         build({"name": "cbr", "type": "flannel", **config}, GUIDE_ENV)
-    assert info.value.code == 7 and named in info.value.msg
+    assert info.value.code == 7 and info.value.msg.startswith(named)
 
 
 def test_version_picked_from_cni_versions_is_copied_into_the_delegate():
