@@ -230,7 +230,10 @@ class DiskStore:
 
     def attachment_reservations(self, container_id: str, ifname: str) -> list[Reservation]:
         """The reference's release rule: exact (cid, ifname) files, else the legacy cid-only ones."""
-        return self._index.by_attachment(container_id, ifname) or self._index.by_attachment(container_id, None)
+        return self.exact_reservations(container_id, ifname) or self.legacy_reservations(container_id)
+
+    def exact_reservations(self, container_id: str, ifname: str) -> list[Reservation]:
+        return self._index.by_attachment(container_id, ifname)
 
     def legacy_reservations(self, container_id: str) -> list[Reservation]:
         """The files of versions before 2018, which name only the container."""

@@ -40,12 +40,11 @@ def add(inv: Invocation) -> Result:
 def delete(inv: Invocation) -> None:
     conf = load_config(inv)
     with open_store(conf.data_dir, conf.network) as store:
-        held = store.attachment_reservations(inv.container_id, inv.ifname)
-        if len(conf.range_sets) > 1:
-            # Go releases once per range set, each time "exact files, else legacy ones": from
-            # the second range set on, the exact ones are gone and the legacy ones go too.
-            held += [r for r in store.legacy_reservations(inv.container_id) if r not in held]
-        _release_all(store, held)
+        exact = store.exact_reservations(inv.container_id, inv.ifname)
+        legacy = store.legacy_reservations(inv.container_id)
+        # Go releases once per range set, each time "exact files, else legacy ones": from
+        # the second range set on, the exact ones are gone and the legacy ones go too.
+        _release_all(store, exact + legacy if len(conf.range_sets) > 1 else exact or legacy)
 
 
 def _release_all(store: DiskStore, reservations: list[Reservation]) -> None:
@@ -112,7 +111,7 @@ def _has_free_address(store: DiskStore, rng: Range) -> bool:
     taken = store.count_between(rng.version, int(rng.start), int(rng.end))
     if rng.contains(rng.gateway):  # size() leaves the gateway out: so must the count, if a file holds it
         gateway = int(rng.gateway)
-        taken -= len(store.taken_between(rng.version, gateway, gateway, 1))
+        taken -= store.count_between(rng.version, gateway, gateway)
     return taken < rng.size()
 
 
