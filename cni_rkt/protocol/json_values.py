@@ -14,10 +14,19 @@ from cni_rkt.errors import invalid_config
 _JSON_TYPE_NAMES = {dict: "a JSON object", list: "a list", str: "a string", int: "an integer", bool: "a boolean"}
 
 
+def type_mismatch(value, kind: type, key: str) -> str:
+    """What is wrong when `value` is not of JSON type `kind` (a boolean is no integer, as in
+    Go); "" when nothing is."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return ""
+    return f"{key} must be {_JSON_TYPE_NAMES[kind]}, got {json.dumps(value)}"
+
+
 def expect(value, kind: type, key: str):
-    """`value` if it is of JSON type `kind` (an integer is not a boolean, as in Go)."""
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise invalid_config(f"{key} must be {_JSON_TYPE_NAMES[kind]}, got {json.dumps(value)}", key)
+    """`value` if it is of JSON type `kind`, else code 7."""
+    wrong = type_mismatch(value, kind, key)
+    if wrong:
+        raise invalid_config(wrong, key)
     return value
 
 

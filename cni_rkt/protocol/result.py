@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.protocol import spec
 from cni_rkt.protocol.json_keys import Whole, respell_keys
+from cni_rkt.protocol.json_values import type_mismatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,17 +206,41 @@ class _BadResult(Exception):
     """What is wrong with a result being parsed; code 6 once we know whose result it is."""
 
 
-def _parse_route(obj: dict) -> Route:
+def _field(obj: dict, key: str, kind: type, where: str, default=None):
+    """obj[key] of JSON type `kind` (else the result is refused, as Go's decoder refuses it);
+    `default` when absent or null."""
+    value = obj.get(key)
+    if value is None:
+        return default
+    wrong = type_mismatch(value, kind, f"{where}.{key}")
+    if wrong:
+        raise _BadResult(wrong)
+    return value
+
+
+def _parse_route(obj: dict, where: str) -> Route:
     if not isinstance(obj, dict) or not isinstance(obj.get("dst"), str):
         raise _BadResult(f"route without dst: {json.dumps(obj)}")
     return Route(
         dst=obj["dst"],
-        gw=obj.get("gw", "") or "",
-        mtu=obj.get("mtu", 0) or 0,
-        advmss=obj.get("advmss", 0) or 0,
-        priority=obj.get("priority", 0) or 0,
-        table=obj.get("table"),
-        scope=obj.get("scope"),
+        gw=_field(obj, "gw", str, where, ""),
+        mtu=_field(obj, "mtu", int, where, 0),
+        advmss=_field(obj, "advmss", int, where, 0),
+        priority=_field(obj, "priority", int, where, 0),
+        table=_field(obj, "table", int, where),
+        scope=_field(obj, "scope", int, where),
+    )
+
+
+def _parse_interface(obj: dict, where: str) -> Interface:
+    # mtu, socketPath and pciID are 1.1.0's; Go's current decoder reads them in 1.0.0 too
+    return Interface(
+        name=_field(obj, "name", str, where, ""),
+        mac=_field(obj, "mac", str, where, ""),
+        mtu=_field(obj, "mtu", int, where, 0),
+        sandbox=_field(obj, "sandbox", str, where, ""),
+        socket_path=_field(obj, "socketPath", str, where, ""),
+        pci_id=_field(obj, "pciID", str, where, ""),
     )
 
 
@@ -229,7 +254,7 @@ def _parse_dns(obj: dict | None) -> DNS:
         if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
             raise _BadResult(f"dns.{key} must be a list of strings, got {json.dumps(items)}")
         lists[key] = tuple(items)
-    return DNS(domain=obj.get("domain", "") or "", **lists)
+    return DNS(domain=_field(obj, "domain", str, "dns", ""), **lists)
 
 
 def _check_ip(address, gateway) -> None:
@@ -273,15 +298,15 @@ def _parse(obj: dict, default_version: str) -> Result:
     return result
 
 
-def _objects(obj: dict, key: str) -> list[tuple[str, dict]]:
+def _objects(obj: dict, key: str, prefix: str = "") -> list[tuple[str, dict]]:
     """The entries of list `key` with where each is ("ips[1]"), each checked to be an object."""
     entries = obj.get(key) or []
     if not isinstance(entries, list):
-        raise _BadResult(f"{key} must be a list, got {json.dumps(entries)}")
+        raise _BadResult(f"{prefix}{key} must be a list, got {json.dumps(entries)}")
     for n, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise _BadResult(f"{key}[{n}] must be a JSON object, got {json.dumps(entry)}")
-    return [(f"{key}[{n}]", entry) for n, entry in enumerate(entries)]
+            raise _BadResult(f"{prefix}{key}[{n}] must be a JSON object, got {json.dumps(entry)}")
+    return [(f"{prefix}{key}[{n}]", entry) for n, entry in enumerate(entries)]
 
 
 def _required(obj: dict, key: str, where: str):
@@ -300,25 +325,19 @@ def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
                 continue
             if not isinstance(block, dict):
                 raise _BadResult(f"{key} must be a JSON object, got {json.dumps(block)}")
-            ips.append(IPConfig(address=_required(block, "ip", key), gateway=block.get("gateway", "") or ""))
-            routes.extend(_parse_route(r) for _where, r in _objects(block, "routes"))
+            ips.append(IPConfig(address=_required(block, "ip", key), gateway=_field(block, "gateway", str, key, "")))
+            routes.extend(_parse_route(r, where) for where, r in _objects(block, "routes", f"{key}."))
         return Result(version, (), tuple(ips), tuple(routes), _parse_dns(obj.get("dns")))
-    interfaces = tuple(
-        Interface(
-            name=i.get("name", ""),
-            mac=i.get("mac", "") or "",
-            mtu=i.get("mtu", 0) or 0,
-            sandbox=i.get("sandbox", "") or "",
-            socket_path=i.get("socketPath", "") or "",
-            pci_id=i.get("pciID", "") or "",
-        )
-        for _where, i in _objects(obj, "interfaces")
-    )
+    interfaces = tuple(_parse_interface(i, where) for where, i in _objects(obj, "interfaces"))
     ips = tuple(
-        IPConfig(address=_required(ip, "address", where), gateway=ip.get("gateway", "") or "", interface=ip.get("interface"))
+        IPConfig(
+            address=_required(ip, "address", where),
+            gateway=_field(ip, "gateway", str, where, ""),
+            interface=_field(ip, "interface", int, where),
+        )
         for where, ip in _objects(obj, "ips")
     )
-    routes = tuple(_parse_route(r) for _where, r in _objects(obj, "routes"))
+    routes = tuple(_parse_route(r, where) for where, r in _objects(obj, "routes"))
     return Result(version, interfaces, ips, routes, _parse_dns(obj.get("dns")))
 
 

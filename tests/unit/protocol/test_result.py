@@ -117,6 +117,17 @@ def test_a_malformed_delegate_result_is_a_decoding_error(result):
     ({"cniVersion": "0.2.0", "ip4": {"gateway": "10.0.0.1"}}, 'ip4 has no "ip"'),
     ({"cniVersion": "1.0.0", "dns": "x"}, 'dns must be a JSON object, got "x"'),
     ({"cniVersion": "1.0.0", "dns": {"nameservers": "1.1.1.1"}}, 'dns.nameservers must be a list of strings, got "1.1.1.1"'),
+    # fields of the wrong JSON type, which Go's decoder refuses (they used to reach the output)
+    ({"cniVersion": "1.0.0", "interfaces": [{"name": 5}]}, "interfaces[0].name must be a string, got 5"),
+    ({"cniVersion": "1.0.0", "interfaces": [{"name": "e", "mac": 7}]}, "interfaces[0].mac must be a string, got 7"),
+    ({"cniVersion": "1.1.0", "interfaces": [{"name": "e", "mtu": "x"}]}, 'interfaces[0].mtu must be an integer, got "x"'),
+    ({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "interface": "0"}]},
+     'ips[0].interface must be an integer, got "0"'),
+    ({"cniVersion": "1.0.0", "routes": [{"dst": "0.0.0.0/0", "gw": 5}]}, "routes[0].gw must be a string, got 5"),
+    ({"cniVersion": "1.0.0", "routes": [{"dst": "0.0.0.0/0", "table": True}]}, "routes[0].table must be an integer, got true"),
+    ({"cniVersion": "1.0.0", "dns": {"domain": ["a"]}}, 'dns.domain must be a string, got ["a"]'),
+    ({"cniVersion": "0.2.0", "ip4": {"ip": "10.0.0.2/24", "routes": [{"dst": "0.0.0.0/0", "mtu": "1"}]}},
+     'ip4.routes[0].mtu must be an integer, got "1"'),
 ])
 def test_a_broken_prev_result_is_named_down_to_the_field(result, names):
     """A runtime's CHECK or DEL with a prevResult it mangled: the message says what is wrong, where."""
