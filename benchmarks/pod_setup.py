@@ -173,6 +173,13 @@ def machine() -> str:
             f"containernetworking-plugins {go}")
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, default=30, help="pods in the sequential scenarios")
@@ -180,7 +187,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="parallel execs in the parallel scenarios")
     parser.add_argument("--version-runs", type=int, default=30, help="VERSION execs per implementation")
     parser.add_argument("--python", default=sys.executable, help="interpreter our launchers name (default: this one)")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--rounds", type=_at_least_one, default=1,
                         help="repeat every scenario this many times; the table pools the rounds' samples")
     args = parser.parse_args()
     if os.geteuid() != 0 or not os.path.exists(os.path.join(GO_DIR, "bridge")):

@@ -46,10 +46,9 @@ def check_delegate(delegate: dict) -> None:
         expect(delegate["type"], str, "delegate.type")
     for key in ("name", "ipam"):
         if key in delegate:
-            raise invalid_config(
-                f"flannel: delegate must not have {key!r}: flannel sets it (from the network's "
-                f"{'name' if key == 'name' else 'ipam and the node subnet'})"
-            )
+            source = "name" if key == "name" else "ipam and the node subnet"
+            raise invalid_config(f'delegate must not have "{key}": flannel sets it (from the network\'s {source})',
+                                 f"delegate.{key}")
 
 
 def _route(index: int, route) -> _Struct:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 
 from cni_rkt.errors import invalid_config
 from cni_rkt.protocol import spec
@@ -56,13 +57,14 @@ def network_dir(data_dir: str, network: str) -> str:
 
 
 def read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
-    """A small file's bytes; None for a symlink, a directory or anything unreadable."""
+    """A small file's bytes; None for a symlink, a directory, a FIFO (no wait for a writer)
+    or anything unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return None
     try:
-        return os.read(fd, 4096)
+        return os.read(fd, 4096) if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except OSError:
         return None
     finally:

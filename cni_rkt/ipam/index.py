@@ -139,16 +139,6 @@ class Index:
     def set_stamp(self, stamp: str) -> None:
         self._set_meta("stamp", stamp)
 
-    @property
-    def fine_mtimes(self) -> str:
-        """The file system (DiskStore's device and boot) found to give a change that follows
-        a stat a finer time than the clock tick, so that its probe is not made again."""
-        return self._meta("fine_mtimes") or ""
-
-    @fine_mtimes.setter
-    def fine_mtimes(self, file_system: str) -> None:
-        self._set_meta("fine_mtimes", file_system)
-
     def replace_all(self, reservations: Iterable[Reservation]) -> None:
         """Bulk load into a fresh file (whatever the old one holds, even damage, is never read):
         rows in primary-key order, secondary indexes built afterwards (much faster)."""

@@ -17,7 +17,8 @@ No fsync, as in the reference: a file is visible to every reader once written, a
 crash could lose it, which ends every pod that held an address along with it.
 `last_reserved_ip.N` is rewritten in place (no scratch and rename: on ext4 replacing a file
 flushes it, 0.3 ms a call); it is only where the next search starts, and the reference
-itself empties it before writing.
+itself empties it before writing. Anything but a regular file there (a symlink, a FIFO) is
+neither read nor written through, but replaced.
 """
 
 from __future__ import annotations
@@ -155,13 +156,11 @@ class DiskStore:
             return stamp  # the clock tick of our last change is over: any later change shows
         # A later change within this clock tick could keep this mtime, unless the file
         # system stamps a change after a stat with a finer time; else wait the tick out.
-        file_system = _file_system(stamp)
-        if self._index is not None and self._index.fine_mtimes == file_system:
-            return stamp  # probed before, on this file system in this boot
+        # (Probed every time: on 6.13+ a file system without such timestamps can still stamp
+        # the probe with a finer "floor" time that another file system's change set, so one
+        # answer must not be remembered.)
         stamp, fine = self._probe_fine_mtimes(mtime_ns, tick)
         if fine:
-            if self._index is not None:
-                self._index.fine_mtimes = file_system
             return stamp
         return stamp if _settle(_mtime_ns(stamp)) else ""
 
@@ -254,12 +253,12 @@ class DiskStore:
 
     # --- writing files ------------------------------------------------------------------------
 
-    def _write_scratch(self, name: str, data: bytes) -> str:
+    def _write_scratch(self, name: str, data: bytes, mode: int) -> str:
         scratch = os.path.join(self.directory, f"{SCRATCH_PREFIX}{name}.{os.getpid()}")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(scratch, flags, _IP_FILE_MODE)
+        fd = os.open(scratch, flags, mode)
         try:
-            os.fchmod(fd, _IP_FILE_MODE)
+            os.fchmod(fd, mode)
             os.write(fd, data)
         finally:
             os.close(fd)
@@ -269,7 +268,7 @@ class DiskStore:
         """Create the address file whole, or return False if it exists."""
         target = os.path.join(self.directory, name)
         try:
-            scratch = self._write_scratch(name, data)
+            scratch = self._write_scratch(name, data, _IP_FILE_MODE)
             try:
                 os.link(scratch, target)
             except FileExistsError:
@@ -285,24 +284,41 @@ class DiskStore:
         return True
 
     def _write_last_reserved(self, range_index: int, name: str) -> None:
-        """Overwrite in place, then cut to length (a longer old name must not trail it)."""
         target = f"{LAST_RESERVED_PREFIX}{range_index}"
+        path = os.path.join(self.directory, target)
         data = name.encode()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO: no hang
         try:
-            fd = os.open(os.path.join(self.directory, target), flags, _LAST_RESERVED_MODE)
-            try:
-                mode = os.fstat(fd).st_mode
-                if not stat.S_ISREG(mode):
-                    raise OSError(errno.EINVAL, "not a regular file")
-                if stat.S_IMODE(mode) != _LAST_RESERVED_MODE:
-                    os.fchmod(fd, _LAST_RESERVED_MODE)  # created under the caller's umask
-                os.pwrite(fd, data, 0)
-                os.ftruncate(fd, len(data))
-            finally:
-                os.close(fd)
+            if not _overwrite_plain_file(path, data, _LAST_RESERVED_MODE):
+                scratch = self._write_scratch(target, data, _LAST_RESERVED_MODE)
+                try:
+                    os.replace(scratch, path)  # a symlink or a FIFO there is replaced, not followed
+                except OSError:
+                    os.unlink(scratch)
+                    raise
         except OSError as exc:
             raise _io_error(f"write {target}", exc) from exc
+
+def _overwrite_plain_file(path: str, data: bytes, mode: int) -> bool:
+    """Write `data` over the regular file at `path` (created if absent) and cut it to length;
+    False, writing nothing, when something else is there (a symlink, a FIFO)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink; a FIFO nobody reads
+            return False
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        if stat.S_IMODE(info.st_mode) != mode:
+            os.fchmod(fd, mode)  # created under the caller's umask
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+    return True
 
 
 def _create_exclusive(path: str, data: bytes) -> bool:
@@ -323,12 +339,6 @@ def _create_exclusive(path: str, data: bytes) -> bool:
 
 def _mtime_ns(stamp: str) -> int:
     return int(stamp.split(":")[2])
-
-
-def _file_system(stamp: str) -> str:
-    """The device and boot of a stamp: a file system's timestamps are the same for both."""
-    device, _inode, _mtime, boot = stamp.split(":", 3)
-    return f"{device}:{boot}"
 
 
 def _settle(mtime_ns: int) -> bool:

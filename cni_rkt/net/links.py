@@ -164,8 +164,9 @@ def attach_port(
     preserve_default_vlan: bool = True,
 ) -> None:
     """Enslave the host veth to the bridge, set its port flags and VLANs, bring it up."""
-    # Without port settings to make in between, one request does both: the kernel brings
-    # the link up, then enslaves it, which ends as the reference's two requests end.
+    # Without port settings to make in between, one request does both: whichever the kernel
+    # applies first, the port ends enslaved and up, as after the reference's two requests
+    # (a failure may leave the veth up and unattached: the ADD's undo deletes it).
     plain = not (hairpin or isolated or vlan or trunk)
     with netlink_errors(f"failed to connect {port.name!r} to bridge {bridge.name}"):
         if plain:

@@ -2,7 +2,8 @@
 
 Verbs only; the rules live in cni_rkt/ipam/. DEL releases by (container, ifname), also
 legacy cid-only files, and succeeds when nothing is held. CHECK compares the
-reservation with prevResult. GC (1.1.0) releases what no valid attachment holds.
+reservation with prevResult when it can read one (the reference reads none). GC (1.1.0)
+releases what no valid attachment holds.
 STATUS answers 50 when a range set has no free address.
 """
 
@@ -65,7 +66,10 @@ def check(inv: Invocation) -> None:
         reservations = store.attachment_reservations(inv.container_id, inv.ifname)
     if not reservations:
         raise internal(f"host-local: Failed to find address added by container {inv.container_id}")
-    previous = prev_result(inv.config, inv.cni_version)
+    try:
+        previous = prev_result(inv.config, inv.cni_version)
+    except CNIError:
+        return  # one it cannot read is not compared: the reference reads no prevResult at all
     if previous is None:
         return
     # Both sides only within the configured ranges: a file left from an older range is no mismatch.

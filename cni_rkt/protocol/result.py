@@ -206,55 +206,70 @@ class _BadResult(Exception):
     """What is wrong with a result being parsed; code 6 once we know whose result it is."""
 
 
-def _field(obj: dict, key: str, kind: type, where: str, default=None):
-    """obj[key] of JSON type `kind` (else the result is refused, as Go's decoder refuses it);
-    `default` when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        return default
-    wrong = type_mismatch(value, kind, f"{where}.{key}")
-    if wrong:
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """How Go decodes the fields of a result of one version, read from one source.
+
+    Fields that came with spec 1.1.0 (an interface's mtu, socketPath and pciID, a route's
+    mtu, advmss, priority, table and scope) are checked in a 1.1.0 result only: in an
+    older one, the reference of Debian's package ignores them (a later Go reads them),
+    so one of the wrong type is left out rather than refused. A prevResult reaches Go
+    through a map it encodes again, which turns 1500.0 into 1500: there whole floats are
+    integers.
+    """
+
+    v1_1: bool
+    whole_floats: bool
+
+    def field(self, obj: dict, key: str, kind: type, where: str, default=None, since_1_1: bool = False):
+        """obj[key] of JSON type `kind`, else the result is refused, as Go's decoder refuses
+        it; `default` when absent or null."""
+        value = obj.get(key)
+        if value is None:
+            return default
+        if kind is int and self.whole_floats and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        wrong = type_mismatch(value, kind, f"{where}.{key}")
+        if not wrong:
+            return value
+        if since_1_1 and not self.v1_1:
+            return default
         raise _BadResult(wrong)
-    return value
 
+    def route(self, obj: dict, where: str) -> Route:
+        if not isinstance(obj, dict) or not isinstance(obj.get("dst"), str):
+            raise _BadResult(f"route without dst: {json.dumps(obj)}")
+        return Route(
+            dst=obj["dst"],
+            gw=self.field(obj, "gw", str, where, ""),
+            mtu=self.field(obj, "mtu", int, where, 0, since_1_1=True),
+            advmss=self.field(obj, "advmss", int, where, 0, since_1_1=True),
+            priority=self.field(obj, "priority", int, where, 0, since_1_1=True),
+            table=self.field(obj, "table", int, where, since_1_1=True),
+            scope=self.field(obj, "scope", int, where, since_1_1=True),
+        )
 
-def _parse_route(obj: dict, where: str) -> Route:
-    if not isinstance(obj, dict) or not isinstance(obj.get("dst"), str):
-        raise _BadResult(f"route without dst: {json.dumps(obj)}")
-    return Route(
-        dst=obj["dst"],
-        gw=_field(obj, "gw", str, where, ""),
-        mtu=_field(obj, "mtu", int, where, 0),
-        advmss=_field(obj, "advmss", int, where, 0),
-        priority=_field(obj, "priority", int, where, 0),
-        table=_field(obj, "table", int, where),
-        scope=_field(obj, "scope", int, where),
-    )
+    def interface(self, obj: dict, where: str) -> Interface:
+        return Interface(
+            name=self.field(obj, "name", str, where, ""),
+            mac=self.field(obj, "mac", str, where, ""),
+            mtu=self.field(obj, "mtu", int, where, 0, since_1_1=True),
+            sandbox=self.field(obj, "sandbox", str, where, ""),
+            socket_path=self.field(obj, "socketPath", str, where, "", since_1_1=True),
+            pci_id=self.field(obj, "pciID", str, where, "", since_1_1=True),
+        )
 
-
-def _parse_interface(obj: dict, where: str) -> Interface:
-    # mtu, socketPath and pciID are 1.1.0's; Go's current decoder reads them in 1.0.0 too
-    return Interface(
-        name=_field(obj, "name", str, where, ""),
-        mac=_field(obj, "mac", str, where, ""),
-        mtu=_field(obj, "mtu", int, where, 0),
-        sandbox=_field(obj, "sandbox", str, where, ""),
-        socket_path=_field(obj, "socketPath", str, where, ""),
-        pci_id=_field(obj, "pciID", str, where, ""),
-    )
-
-
-def _parse_dns(obj: dict | None) -> DNS:
-    obj = obj or {}
-    if not isinstance(obj, dict):
-        raise _BadResult(f"dns must be a JSON object, got {json.dumps(obj)}")
-    lists = {}
-    for key in ("nameservers", "search", "options"):
-        items = obj.get(key) or ()
-        if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
-            raise _BadResult(f"dns.{key} must be a list of strings, got {json.dumps(items)}")
-        lists[key] = tuple(items)
-    return DNS(domain=_field(obj, "domain", str, "dns", ""), **lists)
+    def dns(self, obj: dict | None) -> DNS:
+        obj = obj or {}
+        if not isinstance(obj, dict):
+            raise _BadResult(f"dns must be a JSON object, got {json.dumps(obj)}")
+        lists = {}
+        for key in ("nameservers", "search", "options"):
+            items = obj.get(key) or ()
+            if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+                raise _BadResult(f"dns.{key} must be a list of strings, got {json.dumps(items)}")
+            lists[key] = tuple(items)
+        return DNS(domain=self.field(obj, "domain", str, "dns", ""), **lists)
 
 
 def _check_ip(address, gateway) -> None:
@@ -275,22 +290,23 @@ def parse_result(obj: dict, default_version: str) -> Result:
     Whatever a delegate printed: anything but a well-formed result is code 6.
     """
     try:
-        return _parse(obj, default_version)
+        return _parse(obj, default_version, whole_floats=False)
     except _BadResult as exc:
         raise CNIError(ErrorCode.DECODING_FAILURE, f"failed to parse result: {exc}") from None
 
 
-def _parse(obj: dict, default_version: str) -> Result:
+def _parse(obj: dict, default_version: str, whole_floats: bool) -> Result:
     if not isinstance(obj, dict):
         raise _BadResult("not a JSON object")
     obj = respell_keys(obj, _RESULT_SCHEMA)
     version = obj.get("cniVersion") or default_version
     try:
         legacy = spec.is_legacy_result(version)
+        read = _Reader(v1_1=spec.is_v1_1(version), whole_floats=whole_floats)
     except (AttributeError, ValueError):
         raise _BadResult(f"unknown cniVersion {json.dumps(version)}") from None
     try:
-        result = _parse_fields(obj, version, legacy)
+        result = _parse_fields(obj, version, legacy, read)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise _BadResult(f"{type(exc).__name__}: {exc}") from None
     for ip in result.ips:
@@ -315,7 +331,7 @@ def _required(obj: dict, key: str, where: str):
     return obj[key]
 
 
-def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
+def _parse_fields(obj: dict, version: str, legacy: bool, read: _Reader) -> Result:
     if legacy:
         ips: list[IPConfig] = []
         routes: list[Route] = []
@@ -325,20 +341,19 @@ def _parse_fields(obj: dict, version: str, legacy: bool) -> Result:
                 continue
             if not isinstance(block, dict):
                 raise _BadResult(f"{key} must be a JSON object, got {json.dumps(block)}")
-            ips.append(IPConfig(address=_required(block, "ip", key), gateway=_field(block, "gateway", str, key, "")))
-            routes.extend(_parse_route(r, where) for where, r in _objects(block, "routes", f"{key}."))
-        return Result(version, (), tuple(ips), tuple(routes), _parse_dns(obj.get("dns")))
-    interfaces = tuple(_parse_interface(i, where) for where, i in _objects(obj, "interfaces"))
-    ips = tuple(
-        IPConfig(
-            address=_required(ip, "address", where),
-            gateway=_field(ip, "gateway", str, where, ""),
-            interface=_field(ip, "interface", int, where),
-        )
-        for where, ip in _objects(obj, "ips")
-    )
-    routes = tuple(_parse_route(r, where) for where, r in _objects(obj, "routes"))
-    return Result(version, interfaces, ips, routes, _parse_dns(obj.get("dns")))
+            ips.append(IPConfig(address=_required(block, "ip", key), gateway=read.field(block, "gateway", str, key, "")))
+            routes.extend(read.route(r, where) for where, r in _objects(block, "routes", f"{key}."))
+        return Result(version, (), tuple(ips), tuple(routes), read.dns(obj.get("dns")))
+    interfaces = tuple(read.interface(i, where) for where, i in _objects(obj, "interfaces"))
+    ips = []
+    for where, ip in _objects(obj, "ips"):
+        if spec.has_ip_version_field(version):
+            read.field(ip, "version", str, where)  # not kept (the address tells), but decoded by Go
+        address = _required(ip, "address", where)
+        gateway = read.field(ip, "gateway", str, where, "")
+        ips.append(IPConfig(address=address, gateway=gateway, interface=read.field(ip, "interface", int, where)))
+    routes = tuple(read.route(r, where) for where, r in _objects(obj, "routes"))
+    return Result(version, interfaces, tuple(ips), routes, read.dns(obj.get("dns")))
 
 
 def prev_result(config: dict, config_version: str) -> Result | None:
@@ -347,6 +362,6 @@ def prev_result(config: dict, config_version: str) -> Result | None:
     if raw is None or raw == {}:
         return None
     try:
-        return _parse(raw, config_version)
+        return _parse(raw, config_version, whole_floats=True)
     except _BadResult as exc:
         raise CNIError(ErrorCode.DECODING_FAILURE, f"failed to parse prevResult: {exc}") from None

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import signal
 import stat
 from ipaddress import ip_address
 
@@ -81,15 +82,27 @@ def test_last_reserved_is_rewritten_whole_and_0644_whatever_the_umask(data_dir):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
-def test_a_fifo_as_last_reserved_fails_the_reservation_instead_of_hanging(data_dir):
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_last_reserved_that_is_no_regular_file_is_replaced_not_followed(data_dir, tmp_path, kind):
+    """A FIFO must not hang the call (reading or writing it), a symlink must not be written through."""
     reserve(data_dir, "10.1.0.2")
     path = os.path.join(data_dir, "net1", "last_reserved_ip.0")
     os.unlink(path)
-    os.mkfifo(path)
-    with pytest.raises(CNIError) as caught:
-        reserve(data_dir, "10.1.0.3", cid="c2")
-    assert caught.value.code == 5 and "last_reserved_ip.0" in caught.value.msg
-    assert "10.1.0.3" not in os.listdir(os.path.join(data_dir, "net1"))  # released again
+    outside = tmp_path / "outside"
+    outside.write_text("10.1.0.200")
+    os.mkfifo(path) if kind == "fifo" else os.symlink(outside, path)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the call hung"))
+    signal.alarm(10)
+    try:
+        with open_store(data_dir, "net1") as store:
+            assert store.last_reserved(0) is None  # as an unreadable file: round-robin starts over
+            assert store.reserve(ip_address("10.1.0.3"), "c2", "eth0", 0)
+    finally:
+        signal.alarm(0)
+    assert stat.S_ISREG(os.lstat(path).st_mode)
+    with open(path, "rb") as f:
+        assert f.read() == b"10.1.0.3"
+    assert outside.read_text() == "10.1.0.200"
 
 
 def test_a_data_dir_that_is_a_file_is_an_io_error_naming_path_and_reason(tmp_path):
@@ -287,42 +300,6 @@ def test_fine_grained_timestamps_need_no_wait_for_the_clock_tick(monkeypatch, tm
     assert _finish(tmp_path) == "1:2:1000123456:boot"
     assert clock.settled == []
     assert os.listdir(tmp_path) == []  # the probe file is gone
-
-
-class _Meta:
-    fine_mtimes = ""
-
-
-def test_a_file_system_found_fine_grained_is_not_probed_again_in_that_boot(monkeypatch, tmp_path):
-    index = _Meta()
-    _Clock(monkeypatch, ticks=[1_000_000_001, 1_000_000_001], mtimes=[1_000_000_001, 1_000_123_456])
-    assert DiskStore(str(tmp_path), index).finish() == "1:2:1000123456:boot"
-    assert index.fine_mtimes == "1:boot"
-    probes = []
-    monkeypatch.setattr(DiskStore, "_probe_fine_mtimes", lambda *args: probes.append(args))
-    clock = _Clock(monkeypatch, ticks=[1_000_200_000], mtimes=[1_000_200_000])
-    assert DiskStore(str(tmp_path), index).finish() == "1:2:1000200000:boot"
-    assert probes == [] and clock.settled == []
-    index.fine_mtimes = "1:an earlier boot"
-    monkeypatch.setattr(DiskStore, "_probe_fine_mtimes", lambda *args: probes.append(args) or ("1:2:3:boot", True))
-    _Clock(monkeypatch, ticks=[1_000_300_000], mtimes=[1_000_300_000])
-    assert DiskStore(str(tmp_path), index).finish() == "1:2:3:boot"
-    assert len(probes) == 1 and index.fine_mtimes == "1:boot"
-
-
-def test_fine_grained_timestamps_are_remembered_in_the_index(data_dir, monkeypatch):
-    reserve(data_dir, "10.1.0.2")
-    index = index_module.Index(index_path(data_dir, "net1"))
-    try:
-        index.fine_mtimes = "7:boot"
-        assert index.fine_mtimes == "7:boot"
-    finally:
-        index.close()
-    index = index_module.Index(index_path(data_dir, "net1"))
-    try:
-        assert index.fine_mtimes == "7:boot"
-    finally:
-        index.close()
 
 
 @pytest.mark.parametrize(

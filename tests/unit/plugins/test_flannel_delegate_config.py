@@ -152,12 +152,13 @@ def test_input_is_not_mutated():
 
 @pytest.mark.parametrize(
     "delegate, key",
-    [({"name": "x"}, "'name'"), ({"ipam": {}}, "ipam"), ({"type": 5}, "delegate.type")],
+    [({"name": "x"}, "delegate.name"), ({"ipam": {}}, "delegate.ipam"), ({"type": 5}, "delegate.type")],
 )
 def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
     with pytest.raises(CNIError) as info:
         build({"name": "cbr", "type": "flannel", "delegate": delegate}, GUIDE_ENV)
-    assert info.value.code == 7 and key in info.value.msg
+    assert (info.value.code, info.value.details) == (7, key)
+    assert info.value.msg.startswith(("delegate must not have", "delegate.type must be a string"))
 
 
 @pytest.mark.parametrize(
@@ -178,7 +179,7 @@ def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
 def test_bad_config_is_code_7_naming_the_key(config, named):
     with pytest.raises(CNIError) as info:
         build({"name": "cbr", "type": "flannel", **config}, GUIDE_ENV)
-    assert info.value.code == 7 and info.value.msg.startswith(named)
+    assert info.value.code == 7 and info.value.msg.startswith(named) and info.value.details.startswith(named)
 
 
 def test_version_picked_from_cni_versions_is_copied_into_the_delegate():

@@ -271,6 +271,14 @@ def test_check_compares_the_reservation_with_prev_result(data_dir):
         999, "host-local: Failed to find address added by container c1")
 
 
+@pytest.mark.parametrize("broken", [{"interfaces": [{"name": 5}]}, {"ips": "x"}, {"dns": []}])
+def test_check_does_not_fail_on_a_prev_result_it_cannot_read(data_dir, broken):
+    """The reference reads no prevResult; ours compares the one it can read, and only then."""
+    conf = config(data_dir)
+    out, _ = invoke("ADD", conf)
+    assert invoke("CHECK", conf, prevResult={**json.loads(out), **broken}) == (b"", 0)
+
+
 def test_check_ignores_a_reservation_outside_the_configured_ranges(data_dir):
     """A file left from an older range (or written by hand) is not the prevResult's business."""
     conf = config(data_dir, subnet="10.1.0.0/24", rangeStart="10.1.0.10", rangeEnd="10.1.0.20")

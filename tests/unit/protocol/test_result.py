@@ -124,16 +124,38 @@ def test_a_malformed_delegate_result_is_a_decoding_error(result):
     ({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "interface": "0"}]},
      'ips[0].interface must be an integer, got "0"'),
     ({"cniVersion": "1.0.0", "routes": [{"dst": "0.0.0.0/0", "gw": 5}]}, "routes[0].gw must be a string, got 5"),
-    ({"cniVersion": "1.0.0", "routes": [{"dst": "0.0.0.0/0", "table": True}]}, "routes[0].table must be an integer, got true"),
+    ({"cniVersion": "1.1.0", "routes": [{"dst": "0.0.0.0/0", "table": True}]}, "routes[0].table must be an integer, got true"),
+    ({"cniVersion": "0.4.0", "ips": [{"version": 4, "address": "10.0.0.2/24"}]}, "ips[0].version must be a string, got 4"),
     ({"cniVersion": "1.0.0", "dns": {"domain": ["a"]}}, 'dns.domain must be a string, got ["a"]'),
-    ({"cniVersion": "0.2.0", "ip4": {"ip": "10.0.0.2/24", "routes": [{"dst": "0.0.0.0/0", "mtu": "1"}]}},
-     'ip4.routes[0].mtu must be an integer, got "1"'),
+    ({"cniVersion": "0.2.0", "ip4": {"ip": "10.0.0.2/24", "routes": [{"dst": "0.0.0.0/0", "gw": 1}]}},
+     "ip4.routes[0].gw must be a string, got 1"),
 ])
 def test_a_broken_prev_result_is_named_down_to_the_field(result, names):
     """A runtime's CHECK or DEL with a prevResult it mangled: the message says what is wrong, where."""
     with pytest.raises(CNIError) as caught:
         prev_result({"prevResult": result}, "1.0.0")
     assert (caught.value.code, caught.value.msg) == (6, f"failed to parse prevResult: {names}")
+
+
+def test_fields_of_spec_1_1_are_only_checked_in_a_1_1_result():
+    """Debian's Go reference predates them and ignores them in older results: a wrong one is left out."""
+    result = {"cniVersion": "1.0.0", "interfaces": [{"name": "e", "mtu": "x", "pciID": 3}],
+              "routes": [{"dst": "0.0.0.0/0", "table": True, "mtu": 1400}]}
+    parsed = parse_result(result, "1.0.0")
+    assert (parsed.interfaces[0].mtu, parsed.interfaces[0].pci_id) == (0, "")
+    assert (parsed.routes[0].table, parsed.routes[0].mtu) == (None, 1400)  # a good one is kept
+
+
+def test_whole_floats_are_integers_in_a_prev_result_only():
+    # Go re-encodes a prevResult from a map (1500.0 becomes 1500); a delegate's stdout it decodes directly
+    result = {"cniVersion": "1.1.0", "interfaces": [{"name": "e", "mtu": 1500.0}],
+              "ips": [{"address": "10.0.0.2/24", "interface": 0.0}]}
+    parsed = prev_result({"prevResult": result}, "1.1.0")
+    assert (parsed.interfaces[0].mtu, parsed.ips[0].interface) == (1500, 0)
+    assert type(parsed.ips[0].interface) is int
+    with pytest.raises(CNIError) as caught:
+        parse_result(result, "1.1.0")
+    assert caught.value.msg == "failed to parse result: interfaces[0].mtu must be an integer, got 1500.0"
 
 
 @pytest.mark.parametrize("prev", [False, 0, "", []])
