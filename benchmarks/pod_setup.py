@@ -38,6 +38,7 @@ from sandbox import Sandbox  # noqa: E402
 from worker_process import end_background_workers, worker_socket  # noqa: E402
 
 from cni_rkt.launcher import install_launchers  # noqa: E402
+from cni_rkt.worker.control import describe_workers  # noqa: E402
 
 GO_DIR = "/usr/lib/cni"
 SEED_CONFIG = os.path.join(REPO, "examples", "rkt", "net.d", "10-rkt.kubernetes.io.conf")
@@ -83,15 +84,15 @@ def summarize(run: dict, verb: str) -> dict:
     }
 
 
-def worker_memory(sockets: str, interpreter: str) -> str:
-    try:
-        with open(worker_socket(sockets, interpreter) + ".pid") as f:
-            pid = f.read().strip()
-        with open(f"/proc/{pid}/status") as f:
-            fields = dict(line.split(":", 1) for line in f if line.startswith(("VmHWM", "VmRSS")))
-    except (OSError, ValueError):
+def worker_memory(sockets: str) -> str:
+    """The worker's and its children's resident memory, read before they are ended."""
+    workers = describe_workers(sockets)
+    if not workers:
         return "no worker running"
-    return f"worker pid {pid}: peak resident {fields['VmHWM'].strip()}, now {fields['VmRSS'].strip()}"
+    worker = workers[0]
+    children = ", ".join(f"{kib / 1024:.1f}" for kib in worker.children.values()) or "none"
+    return (f"worker pid {worker.pid}: resident {worker.resident_kib / 1024:.1f} MiB "
+            f"(peak {worker.peak_resident_kib / 1024:.1f}); its children: {children} MiB")
 
 
 def scenarios(args) -> list[tuple[str, str, bool]]:
@@ -204,7 +205,7 @@ def main() -> int:
             count = max(args.pods, args.parallel_pods)
             pods = {impl: [boxes[impl].pod(str(i)) for i in range(count)] for impl in IMPLEMENTATIONS}
             rounds = [measure(args, tmp, boxes, pods, sockets, ours_bin, r) for r in range(args.rounds)]
-            memory = worker_memory(sockets, args.python)
+            memory = worker_memory(sockets)
         finally:
             end_background_workers(sockets)
             for box in boxes.values():

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("cni_rkt.cli.validate", "lint CNI net.d files offline (schemas, plugin rules, rkt rules)"),
     "exec": ("cni_rkt.cli.exec", "run a configured network's plugins against a netns, like cnitool"),
     "ipam": ("cni_rkt.cli.ipam", "list and reclaim host-local IPAM reservations in a data dir"),
+    "worker": ("cni_rkt.cli.worker", "show or stop the pre-loaded worker the plugins start"),
 }
 
 

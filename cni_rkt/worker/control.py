@@ -1,4 +1,5 @@
-"""Ending workers by PID: for the demo, tests and benchmarks that give theirs a private socket dir.
+"""Finding, describing and ending workers by PID: for `cni-rkt worker`, the demo, and the
+tests and benchmarks that give theirs a private socket dir.
 
 Workers are found by their command line (the bootstrap names the socket path), not by a
 pid file, so that one still importing its modules is found too; only the worker itself
@@ -11,8 +12,26 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import dataclass, field
 
 _SERVER_MODULE = b"cni_rkt.worker.server"
+# The bootstrap's argv (client.start_worker): python -IS -c CODE SOCKET IDLE ROOTS...
+_SOCKET_ARG, _IDLE_ARG = 4, 5
+
+
+@dataclass
+class WorkerInfo:
+    pid: int
+    socket: str
+    idle_seconds: float
+    uptime_seconds: float
+    resident_kib: int
+    peak_resident_kib: int
+    children: dict[int, int] = field(default_factory=dict)  # pid -> resident KiB
+
+    @property
+    def listening(self) -> bool:
+        return os.path.exists(self.socket)  # gone once it retired (idle, stopped, code changed)
 
 
 def stop_workers(directory: str, wait_seconds: float = 30.0) -> list[int]:
@@ -32,8 +51,37 @@ def stop_workers(directory: str, wait_seconds: float = 30.0) -> list[int]:
 
 def worker_pids(directory: str) -> list[int]:
     """The workers (not their children) whose socket is in `directory`."""
+    return sorted(_workers_and_children(directory)[0])
+
+
+def describe_workers(directory: str) -> list[WorkerInfo]:
+    """What each worker serving a socket in `directory` is, from /proc (those that vanish
+    while being read are left out)."""
+    workers, children = _workers_and_children(directory)
+    described = []
+    for pid, argv in sorted(workers.items()):
+        try:
+            resident, peak = _memory_kib(pid)
+            info = WorkerInfo(
+                pid=pid,
+                socket=argv[_SOCKET_ARG].decode(errors="surrogateescape"),
+                idle_seconds=float(argv[_IDLE_ARG]),
+                uptime_seconds=_uptime_seconds(pid),
+                resident_kib=resident,
+                peak_resident_kib=peak,
+            )
+            for child in children.get(pid, ()):
+                info.children[child] = _memory_kib(child)[0]
+        except (OSError, IndexError, ValueError):
+            continue
+        described.append(info)
+    return described
+
+
+def _workers_and_children(directory: str) -> tuple[dict[int, list[bytes]], dict[int, list[int]]]:
+    """{worker pid: its argv} and {worker pid: its children's pids} (children run the same argv)."""
     inside = os.path.join(os.path.abspath(directory), "").encode()
-    parents: dict[int, int] = {}
+    found: dict[int, tuple[int, list[bytes]]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -45,8 +93,28 @@ def worker_pids(directory: str) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
         if any(_SERVER_MODULE in arg for arg in argv) and any(arg.startswith(inside) for arg in argv):
-            parents[int(name)] = ppid
-    return sorted(pid for pid, ppid in parents.items() if ppid not in parents)
+            found[int(name)] = (ppid, argv)
+    workers = {pid: argv for pid, (ppid, argv) in found.items() if ppid not in found}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _argv) in sorted(found.items()):
+        if ppid in workers:
+            children.setdefault(ppid, []).append(pid)
+    return workers, children
+
+
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """VmRSS and VmHWM of `pid`, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def _uptime_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        started_ticks = int(f.read().rsplit(") ", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        since_boot = float(f.read().split()[0])
+    return since_boot - started_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _running(pid: int) -> bool:

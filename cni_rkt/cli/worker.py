@@ -1,0 +1,96 @@
+"""`cni-rkt worker status|stop`: see and end the pre-loaded workers the plugins started.
+
+    cni-rkt worker status [--socket-dir DIR] [--json]
+    cni-rkt worker stop [--socket-dir DIR]
+
+The socket dir is the one the launchers use: CNI_RKT_WORKER_SOCKET_DIR, else /run/cni-rkt
+(a launcher installed with another one names it itself). `stop` sends SIGTERM: a worker
+stops taking requests at once and ends when its running requests have replied; the next
+plugin exec runs in-process and starts a new one, unless the worker is switched off.
+
+Exit status: `status` 0 when a worker runs, 3 when none does (as `systemctl status`);
+`stop` 0, also when none ran, and 1 when one did not end within --wait seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+NONE_RUNNING = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cni_rkt.worker import identity
+
+    default_dir = os.environ.get("CNI_RKT_WORKER_SOCKET_DIR") or identity.DEFAULT_SOCKET_DIR
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    status = actions.add_parser("status", help="show the running workers, their memory and children")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    stop = actions.add_parser("stop", help="end the running workers (their running requests finish first)")
+    stop.add_argument("--wait", type=float, default=30.0, help="seconds to wait for them to end (default: 30)")
+    for sub in (status, stop):
+        sub.add_argument("--socket-dir", default=default_dir, help=f"where their sockets are (default: {default_dir})")
+
+
+def execute(args: argparse.Namespace) -> int:
+    return _status(args) if args.action == "status" else _stop(args)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from cni_rkt.worker import control, identity
+
+    workers = control.describe_workers(args.socket_dir)
+    switched_off = os.path.exists(identity.NO_WORKER_FLAG)
+    if args.json:
+        print(json.dumps({
+            "socketDir": args.socket_dir,
+            "switchedOff": switched_off,
+            "workers": [_as_json(w) for w in workers],
+        }, indent=2))
+        return 0 if workers else NONE_RUNNING
+    if switched_off:
+        print(f"the worker is switched off ({identity.NO_WORKER_FLAG} exists): plugins run in-process")
+    if not workers:
+        print(f"no cni-rkt worker serves sockets in {args.socket_dir}")
+        return NONE_RUNNING
+    for worker in workers:
+        state = "listening" if worker.listening else "retired, finishing its requests"
+        children = ", ".join(f"{pid} ({kib / 1024:.1f} MiB)" for pid, kib in worker.children.items()) or "none"
+        print(f"worker {worker.pid}: {state} on {worker.socket}")
+        print(f"  up {worker.uptime_seconds:.0f} s, ends after {worker.idle_seconds:g} s without a request")
+        print(f"  resident {worker.resident_kib / 1024:.1f} MiB (peak {worker.peak_resident_kib / 1024:.1f} MiB)")
+        print(f"  children: {children}")
+    return 0
+
+
+def _as_json(worker) -> dict:
+    return {
+        "pid": worker.pid,
+        "socket": worker.socket,
+        "listening": worker.listening,
+        "uptimeSeconds": round(worker.uptime_seconds, 1),
+        "idleSeconds": worker.idle_seconds,
+        "residentKiB": worker.resident_kib,
+        "peakResidentKiB": worker.peak_resident_kib,
+        "children": [{"pid": pid, "residentKiB": kib} for pid, kib in worker.children.items()],
+    }
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from cni_rkt.worker import control
+
+    pids = control.stop_workers(args.socket_dir, wait_seconds=args.wait)
+    if not pids:
+        print(f"no cni-rkt worker serves sockets in {args.socket_dir}")
+        return 0
+    left = [pid for pid in control.worker_pids(args.socket_dir) if pid in pids]  # not one started since
+    for pid in pids:
+        print(f"worker {pid}: {'still running' if pid in left else 'ended'}")
+    if left:
+        print(f"cni-rkt worker: {len(left)} did not end within {args.wait:g} s", file=sys.stderr)
+        return 1
+    return 0

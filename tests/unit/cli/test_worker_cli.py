@@ -1,0 +1,13 @@
+"""`cni-rkt worker` when no worker runs: a clear word and status 3 (as `systemctl status`)."""
+
+import json
+
+from cni_rkt.cli.main import main
+
+
+def test_status_and_stop_without_a_worker(tmp_path, capsys):
+    assert main(["worker", "status", "--socket-dir", str(tmp_path)]) == 3
+    assert main(["worker", "stop", "--socket-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"no cni-rkt worker serves sockets in {tmp_path}\n" * 2
+    assert main(["worker", "status", "--socket-dir", str(tmp_path), "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["workers"] == []
