@@ -3,8 +3,10 @@ tests and benchmarks that give theirs a private socket dir.
 
 Workers are found by their command line (the bootstrap names the socket path), not by a
 pid file, so that one still importing its modules is found too; only the worker itself
-is signalled, not its spare children (they end with it), and never a process that merely
-happens to have a recycled PID.
+is signalled, not its children (spares end with it, and one still serving a caller after
+its worker died must finish, not be interrupted), and never a process that merely happens
+to have a recycled PID. Children share the worker's command line; their process name
+(/proc/<pid>/comm, what ps and top show) tells them apart, even once orphaned.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 _SERVER_MODULE = b"cni_rkt.worker.server"
+WORKER_NAME, CHILD_NAME = "cni-rkt-worker", "cni-rkt-child"  # at most 15 bytes (TASK_COMM_LEN)
 # The bootstrap's argv (client.start_worker): python -IS -c CODE SOCKET IDLE ROOTS...
 _SOCKET_ARG, _IDLE_ARG = 4, 5
 
@@ -78,25 +81,36 @@ def describe_workers(directory: str) -> list[WorkerInfo]:
     return described
 
 
+def name_this_process(name: str) -> None:
+    """Best effort: set the name ps, top and this module see (Linux lets a process rename itself)."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name)
+    except OSError:
+        pass
+
+
 def _workers_and_children(directory: str) -> tuple[dict[int, list[bytes]], dict[int, list[int]]]:
     """{worker pid: its argv} and {worker pid: its children's pids} (children run the same argv)."""
     inside = os.path.join(os.path.abspath(directory), "").encode()
-    found: dict[int, tuple[int, list[bytes]]] = {}
+    found: dict[int, tuple[int, str, list[bytes]]] = {}  # pid -> (parent pid, name, argv)
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
+            if not (any(_SERVER_MODULE in arg for arg in argv) and any(arg.startswith(inside) for arg in argv)):
+                continue
             with open(f"/proc/{name}/stat") as f:
-                ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+                command, fields = f.read().split(" (", 1)[1].rsplit(") ", 1)
+            found[int(name)] = (int(fields.split()[1]), command, argv)
         except (OSError, IndexError, ValueError):
             continue
-        if any(_SERVER_MODULE in arg for arg in argv) and any(arg.startswith(inside) for arg in argv):
-            found[int(name)] = (ppid, argv)
-    workers = {pid: argv for pid, (ppid, argv) in found.items() if ppid not in found}
+    # A child: named so, or (forked a moment ago, not named yet) the child of a match.
+    workers = {pid: argv for pid, (ppid, command, argv) in found.items() if command != CHILD_NAME and ppid not in found}
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _argv) in sorted(found.items()):
+    for pid, (ppid, _command, _argv) in sorted(found.items()):
         if ppid in workers:
             children.setdefault(ppid, []).append(pid)
     return workers, children

@@ -87,10 +87,12 @@ def fork_child(inherited_fds: list[int], rehearse: bool = True) -> Child:
 
 
 def _serve(control: socket.socket, rehearse: bool) -> int:
+    from cni_rkt.worker.control import CHILD_NAME, name_this_process
     from cni_rkt.worker.request import OwnContext
     from cni_rkt.worker.warmup import own_memory
     from cni_rkt.worker.warmup import rehearse as warm_up
 
+    name_this_process(CHILD_NAME)
     signal.set_wakeup_fd(-1)  # the worker's; closed in this child
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until a request runs: nothing to undo
     gc.disable()  # collected between requests, off their path

@@ -27,7 +27,7 @@ import time
 from dataclasses import replace
 
 from cni_rkt import __version__
-from cni_rkt.worker import admission, identity, lost, namespaces, warmup, wire
+from cni_rkt.worker import admission, control, identity, lost, namespaces, warmup, wire
 from cni_rkt.worker.codewatch import CodeWatch
 from cni_rkt.worker.pool import CHILD_NO_GO, CHILD_READY, CHILD_REPLYING, CHILD_RUNNING, RESULT, Child, close_all, fork_child
 from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fields, parse_request
@@ -39,6 +39,7 @@ SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2
 
 
 def main(path: str, idle: float, roots: list[str]) -> None:
+    control.name_this_process(control.WORKER_NAME)
     if os.geteuid() == 0:
         namespaces.leave_caller_namespaces()
     package_dir = os.path.dirname(sys.modules["cni_rkt"].__file__)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 from conftest import needs_root
 from worker_process import running_worker
 
 from cni_rkt.cli.main import main
+from cni_rkt.worker import control
 
 
 def _status(capsys, sockets: str) -> tuple[int, dict]:
@@ -47,3 +50,40 @@ def _switched_off() -> bool:
     from cni_rkt.worker.identity import NO_WORKER_FLAG
 
     return os.path.exists(NO_WORKER_FLAG)
+
+
+@needs_root
+def test_names_in_ps_and_an_orphaned_child_is_not_stopped(tmp_path, capsys):
+    """A child still serving a caller after its worker died must finish, not be interrupted."""
+    sockets = str(tmp_path / "sockets")
+    with running_worker(sockets) as (proc, path):
+        deadline = time.monotonic() + 30
+        while not control.describe_workers(sockets)[0].children and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child = next(iter(control.describe_workers(sockets)[0].children))
+        assert _comm(proc.pid) == control.WORKER_NAME and _comm(child) == control.CHILD_NAME
+    # the same command line as a worker's child, named as one, its worker gone
+    orphan = subprocess.Popen([sys.executable, "-c", ORPHAN, control._SERVER_MODULE.decode(), path])
+    try:
+        deadline = time.monotonic() + 30
+        while _comm(orphan.pid) != control.CHILD_NAME and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert control.describe_workers(sockets) == [] and control.worker_pids(sockets) == []
+        assert main(["worker", "stop", "--socket-dir", sockets, "--wait", "1"]) == 0
+        assert orphan.poll() is None  # not signalled
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+ORPHAN = (
+    "import time, sys\n"
+    "from cni_rkt.worker.control import CHILD_NAME, name_this_process\n"
+    "name_this_process(CHILD_NAME)\n"
+    "time.sleep(60)\n"
+)
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
