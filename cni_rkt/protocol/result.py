@@ -357,7 +357,11 @@ def _parse_fields(obj: dict, version: str, legacy: bool, read: _Reader) -> Resul
 
 
 def prev_result(config: dict, config_version: str) -> Result | None:
-    """The config's prevResult, decoded at the config's version (as the reference does)."""
+    """The config's prevResult, read by its own cniVersion (the config's when it names none).
+
+    The reference refuses one of another version than the config's (a runtime's slip, as
+    libcni converts it); ours reads it, so that DEL and CHECK do not fail on the version alone.
+    """
     raw = config.get("prevResult")
     if raw is None or raw == {}:
         return None

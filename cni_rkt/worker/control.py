@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 _SERVER_MODULE = b"cni_rkt.worker.server"
 WORKER_NAME, CHILD_NAME = "cni-rkt-worker", "cni-rkt-child"  # at most 15 bytes (TASK_COMM_LEN)
 # The bootstrap's argv (client.start_worker): python -IS -c CODE SOCKET IDLE ROOTS...
-_SOCKET_ARG, _IDLE_ARG = 4, 5
+_FLAGS_ARGS, _CODE_ARG, _SOCKET_ARG, _IDLE_ARG = slice(1, 3), 3, 4, 5
 
 
 @dataclass
@@ -30,26 +30,37 @@ class WorkerInfo:
     uptime_seconds: float
     resident_kib: int
     peak_resident_kib: int
+    listening: bool  # it holds its socket's lock: it has not retired (idle, stopped, code changed)
     children: dict[int, int] = field(default_factory=dict)  # pid -> resident KiB
-
-    @property
-    def listening(self) -> bool:
-        return os.path.exists(self.socket)  # gone once it retired (idle, stopped, code changed)
 
 
 def stop_workers(directory: str, wait_seconds: float = 30.0) -> list[int]:
-    """SIGTERM every worker serving a socket in `directory`; wait for them; return their PIDs."""
-    pids = worker_pids(directory)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    """SIGTERM every worker serving a socket in `directory` that we may signal; wait for
+    them; return the PIDs signalled (another user's worker is left alone)."""
+    signalled = [pid for pid in worker_pids(directory) if _terminate(pid, directory)]
     deadline = time.monotonic() + wait_seconds
-    for pid in pids:
+    for pid in signalled:
         while _running(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-    return pids
+    return signalled
+
+
+def _terminate(pid: int, directory: str) -> bool:
+    """SIGTERM through a pidfd, after checking that the process it names is still that worker:
+    the PID may have been recycled since the scan."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        if not _is_worker_argv(_argv(pid), _inside(directory)):
+            return False
+        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        return True
+    except (OSError, ValueError):  # gone, or not ours to signal
+        return False
+    finally:
+        os.close(pidfd)
 
 
 def worker_pids(directory: str) -> list[int]:
@@ -58,25 +69,24 @@ def worker_pids(directory: str) -> list[int]:
 
 
 def describe_workers(directory: str) -> list[WorkerInfo]:
-    """What each worker serving a socket in `directory` is, from /proc (those that vanish
-    while being read are left out)."""
+    """What each worker serving a socket in `directory` is, from /proc (a process that
+    ends while being read is left out)."""
     workers, children = _workers_and_children(directory)
     described = []
     for pid, argv in sorted(workers.items()):
+        socket_path = os.fsdecode(argv[_SOCKET_ARG])
         try:
             resident, peak = _memory_kib(pid)
-            info = WorkerInfo(
-                pid=pid,
-                socket=argv[_SOCKET_ARG].decode(errors="surrogateescape"),
-                idle_seconds=float(argv[_IDLE_ARG]),
-                uptime_seconds=_uptime_seconds(pid),
-                resident_kib=resident,
-                peak_resident_kib=peak,
-            )
-            for child in children.get(pid, ()):
-                info.children[child] = _memory_kib(child)[0]
-        except (OSError, IndexError, ValueError):
+            info = WorkerInfo(pid=pid, socket=socket_path, idle_seconds=float(argv[_IDLE_ARG]),
+                              uptime_seconds=_uptime_seconds(pid), resident_kib=resident,
+                              peak_resident_kib=peak, listening=_holds_lock(pid, socket_path + ".lock"))
+        except (OSError, ValueError):
             continue
+        for child in children.get(pid, ()):
+            try:
+                info.children[child] = _memory_kib(child)[0]
+            except (OSError, ValueError):
+                continue
         described.append(info)
     return described
 
@@ -90,17 +100,35 @@ def name_this_process(name: str) -> None:
         pass
 
 
+def _inside(directory: str) -> bytes:
+    return os.fsencode(os.path.abspath(directory))
+
+
+def _argv(pid: int) -> list[bytes]:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")
+
+
+def _is_worker_argv(argv: list[bytes], directory: bytes) -> bool:
+    """The bootstrap's command line (of any version), for a socket directly in `directory`."""
+    return (
+        len(argv) > _IDLE_ARG
+        and argv[_FLAGS_ARGS] == [b"-IS", b"-c"]
+        and _SERVER_MODULE in argv[_CODE_ARG]
+        and os.path.dirname(argv[_SOCKET_ARG]) == directory
+    )
+
+
 def _workers_and_children(directory: str) -> tuple[dict[int, list[bytes]], dict[int, list[int]]]:
     """{worker pid: its argv} and {worker pid: its children's pids} (children run the same argv)."""
-    inside = os.path.join(os.path.abspath(directory), "").encode()
+    inside = _inside(directory)
     found: dict[int, tuple[int, str, list[bytes]]] = {}  # pid -> (parent pid, name, argv)
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-            if not (any(_SERVER_MODULE in arg for arg in argv) and any(arg.startswith(inside) for arg in argv)):
+            argv = _argv(int(name))
+            if not _is_worker_argv(argv, inside):
                 continue
             with open(f"/proc/{name}/stat") as f:
                 command, fields = f.read().split(" (", 1)[1].rsplit(") ", 1)
@@ -110,16 +138,18 @@ def _workers_and_children(directory: str) -> tuple[dict[int, list[bytes]], dict[
     # A child: named so, or (forked a moment ago, not named yet) the child of a match.
     workers = {pid: argv for pid, (ppid, command, argv) in found.items() if command != CHILD_NAME and ppid not in found}
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _command, _argv) in sorted(found.items()):
+    for pid, (ppid, _name, _args) in sorted(found.items()):
         if ppid in workers:
             children.setdefault(ppid, []).append(pid)
     return workers, children
 
 
 def _memory_kib(pid: int) -> tuple[int, int]:
-    """VmRSS and VmHWM of `pid`, in KiB."""
+    """VmRSS and VmHWM of `pid`, in KiB (ValueError for a zombie, which has none)."""
     with open(f"/proc/{pid}/status") as f:
         fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    if len(fields) != 2:
+        raise ValueError(f"process {pid} has no memory left")
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
@@ -129,6 +159,21 @@ def _uptime_seconds(pid: int) -> float:
     with open("/proc/uptime") as f:
         since_boot = float(f.read().split()[0])
     return since_boot - started_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _holds_lock(pid: int, path: str) -> bool:
+    """Whether `pid` holds the flock on `path` (/proc/locks: ... FLOCK ... PID MAJ:MIN:INODE ...)."""
+    try:
+        inode = os.stat(path).st_ino
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[4] == str(pid) and fields[5].endswith(f":{inode}"):
+            return True
+    return False
 
 
 def _running(pid: int) -> bool:

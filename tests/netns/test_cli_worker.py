@@ -13,6 +13,7 @@ from conftest import needs_root
 from worker_process import running_worker
 
 from cni_rkt.cli.main import main
+from cni_rkt.launcher import import_roots
 from cni_rkt.worker import control
 
 
@@ -62,8 +63,8 @@ def test_names_in_ps_and_an_orphaned_child_is_not_stopped(tmp_path, capsys):
             time.sleep(0.1)
         child = next(iter(control.describe_workers(sockets)[0].children))
         assert _comm(proc.pid) == control.WORKER_NAME and _comm(child) == control.CHILD_NAME
-    # the same command line as a worker's child, named as one, its worker gone
-    orphan = subprocess.Popen([sys.executable, "-c", ORPHAN, control._SERVER_MODULE.decode(), path])
+    # a worker's command line, named as its child, its worker gone
+    orphan = subprocess.Popen([sys.executable, "-IS", "-c", ORPHAN, path, "120", *import_roots()])
     try:
         deadline = time.monotonic() + 30
         while _comm(orphan.pid) != control.CHILD_NAME and time.monotonic() < deadline:
@@ -77,11 +78,57 @@ def test_names_in_ps_and_an_orphaned_child_is_not_stopped(tmp_path, capsys):
 
 
 ORPHAN = (
-    "import time, sys\n"
-    "from cni_rkt.worker.control import CHILD_NAME, name_this_process\n"
+    "import sys, time\n"
+    "sys.path[:0] = sys.argv[3:]\n"
+    "from cni_rkt.worker.control import CHILD_NAME, name_this_process  # as cni_rkt.worker.server's child\n"
     "name_this_process(CHILD_NAME)\n"
     "time.sleep(60)\n"
 )
+
+
+@needs_root
+def test_only_workers_of_that_socket_dir_are_found_and_a_vanished_child_is_skipped(tmp_path, monkeypatch):
+    sockets = str(tmp_path / "sockets")
+    with running_worker(sockets) as (proc, _path):
+        # the interpreter's and the import roots' directories are in its command line too
+        for elsewhere in (os.path.dirname(sys.executable), *import_roots(), str(tmp_path)):
+            assert control.worker_pids(elsewhere) == []
+        zombie = os.fork()
+        if zombie == 0:
+            os._exit(0)
+        try:
+            time.sleep(0.2)  # it exited and is not reaped: no memory to read
+            real = control._workers_and_children
+            monkeypatch.setattr(control, "_workers_and_children",
+                                lambda d: (real(d)[0], {proc.pid: [zombie, 2 ** 22 + 1]}))  # and one long gone
+            (worker,) = control.describe_workers(sockets)
+            assert worker.pid == proc.pid and worker.children == {} and worker.listening
+        finally:
+            os.waitpid(zombie, 0)
+
+
+@needs_root
+def test_stop_leaves_another_users_worker_alone_and_says_so(tmp_path):
+    sockets = str(tmp_path / "sockets")
+    with running_worker(sockets) as (proc, _path):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # as nobody, with everything already imported
+            code = 2
+            try:
+                sys.stdout = open(write_end, "w")  # pytest's capture of the parent is no use here
+                os.setgid(65534)
+                os.setuid(65534)
+                code = main(["worker", "stop", "--socket-dir", sockets, "--wait", "1"])
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end) as out:
+            said = out.read()
+        _, status = os.waitpid(pid, 0)
+        assert (os.waitstatus_to_exitcode(status), said) == (1, f"worker {proc.pid}: not stopped: not ours to signal\n")
+        assert proc.poll() is None
 
 
 def _comm(pid: int) -> str:

@@ -11,3 +11,8 @@ def test_status_and_stop_without_a_worker(tmp_path, capsys):
     assert capsys.readouterr().out == f"no cni-rkt worker serves sockets in {tmp_path}\n" * 2
     assert main(["worker", "status", "--socket-dir", str(tmp_path), "--json"]) == 3
     assert json.loads(capsys.readouterr().out)["workers"] == []
+
+
+def test_a_socket_dir_that_is_not_utf8_is_shown_escaped(capsys):
+    assert main(["worker", "status", "--socket-dir", "/nonexistent/\udcff"]) == 3
+    assert capsys.readouterr().out == "no cni-rkt worker serves sockets in /nonexistent/\\xff\n"
