@@ -298,6 +298,7 @@ class DiskStore:
         except OSError as exc:
             raise _io_error(f"write {target}", exc) from exc
 
+
 def _overwrite_plain_file(path: str, data: bytes, mode: int) -> bool:
     """Write `data` over the regular file at `path` (created if absent) and cut it to length;
     False, writing nothing, when something else is there (a symlink, a FIFO)."""
