@@ -30,11 +30,10 @@ from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.config import FlannelConfig
 from cni_rkt.flannel.subnet_env import SubnetEnv
 from cni_rkt.protocol.json_values import expect
+from cni_rkt.protocol.result import ROUTE_INT_KEYS
 
 DEFAULT_DELEGATE_TYPE = "bridge"
 DEFAULT_IPAM_TYPE = "host-local"
-# Keys of the Go Route type, in its declared order; others are dropped as Go drops them.
-_ROUTE_INT_KEYS = ("mtu", "advmss", "priority", "table", "scope")
 
 
 class _Struct(dict):
@@ -60,7 +59,7 @@ def _route(index: int, route) -> _Struct:
             out["gw"] = str(ipaddress.ip_address(route["gw"]))
     except ValueError as exc:
         raise invalid_config(f"{where}: {exc}", where) from None
-    for key in _ROUTE_INT_KEYS:
+    for key in ROUTE_INT_KEYS:  # in Go's order; other keys are dropped, as Go drops them
         value = route.get(key)
         if value is not None:
             expect(value, int, f"{where}.{key}")

@@ -28,7 +28,7 @@ from cni_rkt.protocol import spec
 from cni_rkt.protocol.args import parse_cni_args
 from cni_rkt.protocol.invocation import NETCONF_SCHEMA
 from cni_rkt.protocol.json_values import expect, expect_path, optional
-from cni_rkt.protocol.result import DNS, ROUTE_SCHEMA, Route
+from cni_rkt.protocol.result import DNS, ROUTE_INT_KEYS, ROUTE_SCHEMA, Route
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _RANGE_KEYS = ("subnet", "rangeStart", "rangeEnd", "gateway")
@@ -171,7 +171,7 @@ def _load_route(obj, key: str) -> Route:
     except ValueError as exc:
         raise invalid_config(f"{key}: {exc}", key) from None
     extras = {}
-    for name in ("mtu", "advmss", "priority", "table", "scope"):
+    for name in ROUTE_INT_KEYS:
         if obj.get(name) is not None:
             extras[name] = expect(obj[name], int, f"{key}.{name}")
     return Route(dst=f"{ip}/{prefix}", gw=gw_text, **extras)

@@ -188,7 +188,9 @@ def render_result(result: Result, version: str) -> bytes:
 # --- parsing --------------------------------------------------------------------------
 
 
-ROUTE_SCHEMA = Whole.fromkeys(("dst", "gw", "mtu", "advmss", "priority", "table", "scope"))
+# A route's integer fields (spec 1.1.0), in the order of Go's Route type.
+ROUTE_INT_KEYS = ("mtu", "advmss", "priority", "table", "scope")
+ROUTE_SCHEMA = Whole.fromkeys(("dst", "gw", *ROUTE_INT_KEYS))
 DNS_SCHEMA = dict.fromkeys(("nameservers", "domain", "search", "options"))
 # Every key of a result in any version: Go decodes a (prev)result into structs, so it
 # reads "IPs" or "Address" as ips and address.
