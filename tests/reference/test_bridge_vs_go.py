@@ -301,3 +301,35 @@ def test_del_after_the_pod_netns_is_gone_removes_the_rules_the_reference_leaks(s
         leftovers[side.name] = [r for r in state["iptables"] if r.startswith("-A")]
     assert len(leftovers["go"]) == 3
     assert leftovers["ours"] == []
+
+
+# ---- CHECK with a prevResult a runtime mangled ---------------------------------------------
+
+def _first_interface(result: dict, **changes) -> dict:
+    interfaces = [dict(result["interfaces"][0], **changes), *result["interfaces"][1:]]
+    return dict(result, interfaces=interfaces)
+
+
+# (mutation of the ADD's own result, Go's exit code, ours): Go's decoder ignores a field its
+# types for that version lack, re-encodes a prevResult (1.0 is then 1), and refuses a wrong
+# type with a plain error (999), where ours says decoding failure (6).
+PREV_RESULT_CASES = {
+    "interface-mtu-not-a-number-in-1.0.0": (lambda r: _first_interface(r, mtu="x"), 0, 0),
+    "interface-pciID-not-a-string-in-1.0.0": (lambda r: _first_interface(r, pciID=7), 0, 0),
+    "ip-interface-whole-float": (lambda r: dict(r, ips=[dict(r["ips"][0], interface=float(r["ips"][0]["interface"]))]), 0, 0),
+    "interface-name-not-a-string": (lambda r: _first_interface(r, name=5), 999, 6),
+    "route-gw-not-a-string": (lambda r: dict(r, routes=[dict(r["routes"][0], gw=1)]), 999, 6),
+}
+
+
+@pytest.mark.parametrize("name", PREV_RESULT_CASES)
+def test_check_with_a_mangled_prev_result_gives_go_s_outcome(sides, name):
+    mutate, go_code, our_code = PREV_RESULT_CASES[name]
+    codes = {}
+    for side in sides:
+        config = side.config(cniVersion="1.0.0")
+        pod = side.sandbox.pod()
+        added = side.cni("ADD", config, pod)
+        assert added.returncode == 0, added.stdout
+        codes[side.name] = exit_code(side.cni("CHECK", dict(config, prevResult=mutate(added.json())), pod))
+    assert codes == {"go": go_code, "ours": our_code}
