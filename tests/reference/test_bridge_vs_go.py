@@ -52,6 +52,13 @@ class Side:
         directory = plugin_dir or self.plugin_dir
         return run_plugin(self.sandbox, directory, "bridge", command, config, cid, pod, ifname, **env)
 
+    def added_pod(self, config: dict) -> tuple[str, dict]:
+        """A new pod ADDed with `config`: its netns and the ADD's result."""
+        pod = self.sandbox.pod()
+        added = self.cni("ADD", config, pod)
+        assert added.returncode == 0, f"{self.name} ADD: {added.stdout!r}"
+        return pod, added.json()
+
     def state(self) -> dict:
         """The sandbox's links, addresses, routes, rules and IPAM files, without what is random."""
         self.settle()
@@ -290,11 +297,9 @@ def test_del_after_the_pod_netns_is_gone_removes_the_rules_the_reference_leaks(s
     leftovers = {}
     for side in sides:
         config = side.config(cniVersion="1.0.0")
-        pod = side.sandbox.pod()
-        added = side.cni("ADD", config, pod)
-        assert added.returncode == 0, added.stdout
+        pod, added = side.added_pod(config)
         side.sandbox.remove_pod(pod)
-        deleted = side.cni("DEL", dict(config, prevResult=added.json()), pod)
+        deleted = side.cni("DEL", dict(config, prevResult=added), pod)
         assert deleted.returncode == 0, deleted.stdout
         state = side.state()
         assert reservations(state) == [], f"{side.name} kept a reservation"
@@ -328,8 +333,6 @@ def test_check_with_a_mangled_prev_result_gives_go_s_outcome(sides, name):
     codes = {}
     for side in sides:
         config = side.config(cniVersion="1.0.0")
-        pod = side.sandbox.pod()
-        added = side.cni("ADD", config, pod)
-        assert added.returncode == 0, added.stdout
-        codes[side.name] = exit_code(side.cni("CHECK", dict(config, prevResult=mutate(added.json())), pod))
+        pod, added = side.added_pod(config)
+        codes[side.name] = exit_code(side.cni("CHECK", dict(config, prevResult=mutate(added)), pod))
     assert codes == {"go": go_code, "ours": our_code}
