@@ -115,7 +115,7 @@ def _is_worker_argv(argv: list[bytes], directory: bytes) -> bool:
         len(argv) > _IDLE_ARG
         and argv[_FLAGS_ARGS] == [b"-IS", b"-c"]
         and _SERVER_MODULE in argv[_CODE_ARG]
-        and os.path.dirname(argv[_SOCKET_ARG]) == directory
+        and os.path.normpath(os.path.dirname(argv[_SOCKET_ARG])) == directory  # as _inside spells it
     )
 
 
