@@ -44,9 +44,9 @@ class Side:
         return config
 
     def cni(self, command: str, config: dict, pod: str, cid: str = CID, ifname: str = "eth0",
-            plugin_dir: str | None = None, **env: str) -> PluginRun:
+            plugin_dir: str | None = None, plugin: str = "bridge", **env: str) -> PluginRun:
         directory = plugin_dir or self.plugin_dir
-        return run_plugin(self.sandbox, directory, "bridge", command, config, cid, pod, ifname, **env)
+        return run_plugin(self.sandbox, directory, plugin, command, config, cid, pod, ifname, **env)
 
     def added_pod(self, config: dict) -> tuple[str, dict]:
         """A new pod ADDed with `config`: its netns and the ADD's result."""
