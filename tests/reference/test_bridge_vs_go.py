@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import needs_go_plugins
+from conftest import GO_PLUGIN_DIR, needs_go_plugins
 from go_sides import CID, RKT_CONFIG, Side, normalise, reservations
 from plugin_calls import cni_env
 from sandbox import PluginRun
@@ -172,6 +172,40 @@ def test_error_cases_give_the_recorded_code(sides, name):
     go_run, our_run = run_error_case(go, case), run_error_case(ours, case)
     assert exit_code(go_run) == case.go_code, f"the Go plugin changed: {go_run.stdout!r}"
     assert exit_code(our_run) == case.our_code, our_run.stdout.decode()
+
+
+# ---- an IPAM plugin of Go's, exec'd by each bridge -----------------------------------
+
+# podman's ipam-static network (corpus: podman-libnetwork__ipam-static.conflist), in the static
+# plugin's own address format
+STATIC_IPAM = {"type": "static", "addresses": [{"address": "10.89.0.89/16", "gateway": "10.89.0.1"}],
+               "routes": [{"dst": "0.0.0.0/0"}], "dns": {"nameservers": ["10.89.0.1"]}}
+
+
+def test_go_static_ipam_under_each_bridge_gives_the_same_pod(sides):
+    """Our bridge finds a Go IPAM plugin on CNI_PATH, execs it and uses its result as Go's
+    bridge does: same result, same host state, CHECK passes, DEL leaves the same state."""
+    outcomes = {}
+    for side in sides:
+        config = side.config(cniVersion="0.4.0", bridge="cni-podman125", hairpinMode=True, mtu=None,
+                             ipam=STATIC_IPAM)
+        cni_path = {"CNI_PATH": f"{side.plugin_dir}:{GO_PLUGIN_DIR}"}
+        pod = side.sandbox.pod()
+        add = side.cni("ADD", config, pod, **cni_path)
+        assert add.returncode == 0, f"{side.name}: {add.stdout!r} {add.stderr!r}"
+        result, added = normalise(add.stdout.decode(), side.sandbox.prefix), side.state()
+        check = side.cni("CHECK", dict(config, prevResult=add.json()), pod, **cni_path)
+        delete = side.cni("DEL", dict(config, prevResult=add.json()), pod, **cni_path)
+        outcomes[side.name] = {"result": json.loads(result), "added": added, "check": check.returncode,
+                               "del": delete.returncode, "after": side.state()}
+    # Debian's Go bridge (1.1.1) prints the config's dns, here none, dropping IPAM's; ours passes
+    # IPAM's on when the config sets none, as upstream's bridge does since v1.2.0 (plugins#733)
+    assert outcomes["go"]["result"].pop("dns") == {}
+    assert outcomes["ours"]["result"].pop("dns") == STATIC_IPAM["dns"]
+    for step in ("result", "added", "check", "del", "after"):
+        assert outcomes["ours"][step] == outcomes["go"][step], step
+    assert outcomes["ours"]["result"]["ips"][0]["address"] == "10.89.0.89/16"
+    assert (outcomes["ours"]["check"], outcomes["ours"]["del"]) == (0, 0)
 
 
 # ---- each implementation's DEL cleans up the other's attachment ------------------------
