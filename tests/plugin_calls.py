@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 from sandbox import PluginRun, Sandbox
@@ -57,3 +58,35 @@ def nat_rules(sandbox: Sandbox, version: int = 4) -> list[str]:
     tool = "iptables-save" if version == 4 else "ip6tables-save"
     lines = sandbox.sh(f"{tool} -t nat").splitlines()
     return [line.split(" [")[0] for line in lines if line.startswith((":", "-A"))]
+
+
+_SERVE_ONCE = """
+import socket, sys
+with socket.create_server(("0.0.0.0", int(sys.argv[1]))) as listener:
+    listener.settimeout(20)
+    print("listening", flush=True)
+    conn, (peer, _) = listener.accept()
+    conn.sendall(b"pod saw " + peer.encode())
+    conn.close()
+"""
+_FETCH = """
+import socket, sys
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as conn:
+    sys.stdout.buffer.write(conn.recv(100))
+"""
+
+
+def fetch_through_published_port(sandbox: Sandbox, pod: str, pod_port: int, address: str, port: int) -> bytes:
+    """Serve once on `pod_port` in the pod, connect from the sandbox host to address:port
+    (a port a portmap plugin published); what the pod's server sent: b"pod saw <peer>"."""
+    server = subprocess.Popen(["ip", "netns", "exec", os.path.basename(pod), sys.executable, "-c", _SERVE_ONCE,
+                               str(pod_port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert server.stdout.readline() == b"listening\n"
+        fetched = sandbox.run([sys.executable, "-c", _FETCH, address, str(port)])
+        assert fetched.returncode == 0, fetched.stderr
+        return fetched.stdout
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()

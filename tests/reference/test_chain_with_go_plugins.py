@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 from conftest import GO_PLUGIN_DIR, needs_go_plugins
-from plugin_calls import REPO_ROOT
+from plugin_calls import REPO_ROOT, fetch_through_published_port
 from go_sides import normalise
 
 from bridge_harness import pod_name
@@ -76,37 +75,6 @@ class Chain:
         assert run.returncode == 0 or not must_pass, f"{self.side.name} {verb}: {run.stdout!r} {run.stderr!r}"
         return run
 
-    def fetch_through_host_port(self, pod: str) -> bytes:
-        """Connect from the sandbox host to the gateway's published port; what the pod's
-        server (listening on POD_PORT) sent back."""
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", pod_name(pod), sys.executable, "-c", SERVE_ONCE, str(POD_PORT)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            assert server.stdout.readline() == b"listening\n"
-            fetched = self.side.sandbox.run([sys.executable, "-c", FETCH, GATEWAY, str(HOST_PORT)])
-            assert fetched.returncode == 0, fetched.stderr
-            return fetched.stdout
-        finally:
-            server.kill()
-            server.wait()
-
-
-SERVE_ONCE = """
-import socket, sys
-with socket.create_server(("0.0.0.0", int(sys.argv[1]))) as listener:
-    listener.settimeout(20)
-    print("listening", flush=True)
-    conn, (peer, _) = listener.accept()
-    conn.sendall(b"pod saw " + peer.encode())
-    conn.close()
-"""
-FETCH = """
-import socket, sys
-with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as conn:
-    sys.stdout.buffer.write(conn.recv(100))
-"""
-
 
 @pytest.mark.parametrize("cni_version", ["0.4.0", "1.0.0"])
 def test_podman_chain_behaves_the_same_with_our_bridge(sides, tmp_path, cni_version):
@@ -126,7 +94,7 @@ def test_podman_chain_behaves_the_same_with_our_bridge(sides, tmp_path, cni_vers
         added[name] = chain.side.state()
         tuned[name] = chain.side.sandbox.sh("cat /proc/sys/net/ipv4/conf/eth0/arp_notify", netns=pod_name(pod))
         checked[name] = chain.exec("check", pod, must_pass=False)
-        fetched[name] = chain.fetch_through_host_port(pod)
+        fetched[name] = fetch_through_published_port(chain.side.sandbox, pod, POD_PORT, GATEWAY, HOST_PORT)
         chain.exec("del", pod)
         after[name] = chain.side.state()
 
