@@ -53,7 +53,7 @@ class Chain:
     """One side: a plugin dir (its bridge and host-local, Go's other plugins), a conf dir, a
     cache dir and a data dir, driven by `cni-rkt exec` inside its own sandbox."""
 
-    def __init__(self, side, bridge_dir: str, root, cni_version: str) -> None:
+    def __init__(self, side, bridge_dir: str, root, cni_version: str, break_tuning: bool = False) -> None:
         self.side = side
         self.plugin_dir = root / "bin"
         self.plugin_dir.mkdir()
@@ -63,7 +63,10 @@ class Chain:
             os.symlink(os.path.join(GO_PLUGIN_DIR, plugin), self.plugin_dir / plugin)
         conf_dir = root / "net.d"
         conf_dir.mkdir()
-        (conf_dir / "87-podman-bridge.conflist").write_text(json.dumps(podman_conflist(cni_version, side.data_dir)))
+        conflist = podman_conflist(cni_version, side.data_dir)
+        if break_tuning:  # a sysctl the kernel does not have: tuning's ADD fails after bridge and firewall
+            conflist["plugins"][2]["sysctl"] = {"net.ipv4.conf.eth0.no_such_setting": "1"}
+        (conf_dir / "87-podman-bridge.conflist").write_text(json.dumps(conflist))
         self.conf_dir, self.cache_dir = str(conf_dir), str(root / "cache")
 
     def exec(self, verb: str, pod: str, must_pass: bool = True):
@@ -113,3 +116,23 @@ def test_podman_chain_behaves_the_same_with_our_bridge(sides, tmp_path, cni_vers
     for run in checked.values():
         assert run.returncode == 0 or b'plugin type="portmap" failed (check)' in run.stderr, run.stderr
     assert after["ours"] == after["go"]
+
+
+def test_a_later_plugin_failing_then_podman_s_del_leaves_the_same_state(sides, tmp_path):
+    """podman DELs the whole list after a failed ADD: the bridge's DEL (without a prevResult,
+    as the ADD never finished) must clean up as Go's does."""
+    failed, after = {}, {}
+    for side in sides:
+        root = tmp_path / f"chain-{side.name}"
+        root.mkdir()
+        chain = Chain(side, side.plugin_dir, root, "1.0.0", break_tuning=True)
+        side.sandbox.sh("printf '*nat\\n:POSTROUTING ACCEPT [0:0]\\nCOMMIT\\n' | iptables-restore --noflush")
+        pod = side.sandbox.pod()
+        add = chain.exec("add", pod, must_pass=False)
+        failed[side.name] = (add.returncode, add.stdout)
+        chain.exec("del", pod)
+        after[side.name] = side.state()
+    assert failed["ours"] == failed["go"]
+    assert failed["ours"][0] == 1 and b"no_such_setting" in failed["ours"][1]
+    assert after["ours"] == after["go"]
+    assert after["ours"]["files"] == ["podman/last_reserved_ip.0", "podman/lock"]  # the reservation is gone
