@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cni_rkt.launcher import PLUGIN_NAMES, install_launchers
+from cni_rkt.protocol.delegate import own_launcher_plugin
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    plugins = tuple(args.plugin or PLUGIN_NAMES)
+    foreign = [path for path in (os.path.join(args.dir, plugin) for plugin in plugins) if _is_other_plugin(path)]
     try:
-        paths = install_launchers(args.dir, args.python, tuple(args.plugin or PLUGIN_NAMES))
+        paths = install_launchers(args.dir, args.python, plugins)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"cni-rkt install: {exc}", file=sys.stderr)
         return 1
     for path in paths:
         print(path)
+    for path in foreign:  # a plugin dir is often shared with the Go plugins: say what went
+        print(f"cni-rkt install: replaced {path}, which was not a cni-rkt launcher "
+              "(reinstall its package to get it back)", file=sys.stderr)
     return 0
+
+
+def _is_other_plugin(path: str) -> bool:
+    """An existing file at `path` that is not one of our launchers (of any version)."""
+    return os.path.lexists(path) and own_launcher_plugin(path) is None

@@ -25,6 +25,19 @@ def test_install_writes_executable_launchers_with_absolute_interpreter(tmp_path,
     assert capsys.readouterr().out.split() == [str(tmp_path / p) for p in ("bridge", "host-local", "flannel")]
 
 
+def test_install_says_which_other_plugins_it_replaced(tmp_path, capsys):
+    """A plugin dir is often shared with the Go plugins: replacing one is reported, our own
+    launchers (of any version) are replaced silently."""
+    (tmp_path / "bridge").write_bytes(b"\x7fELF the Go bridge")
+    cli_main(["install", "--dir", str(tmp_path), "--plugin", "host-local"])
+    capsys.readouterr()
+    assert cli_main(["install", "--dir", str(tmp_path), "--plugin", "bridge", "--plugin", "host-local"]) == 0
+    err = capsys.readouterr().err
+    assert f"replaced {tmp_path / 'bridge'}, which was not a cni-rkt launcher" in err
+    assert "host-local" not in err
+    assert own_launcher_plugin(str(tmp_path / "bridge")) == f"bridge {__version__}"
+
+
 def test_launcher_answers_version_with_an_empty_environment(tmp_path):
     cli_main(["install", "--dir", str(tmp_path), "--plugin", "bridge"])
     proc = subprocess.run([str(tmp_path / "bridge")], env={"CNI_COMMAND": "VERSION"},
