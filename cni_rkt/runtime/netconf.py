@@ -44,14 +44,27 @@ def _flag(value: object, key: str) -> bool:
     raise invalid_config(f"{key} must be true or false, got {json.dumps(value)}", key)
 
 
-def _list_version(config: dict) -> str:
-    version = config.get("cniVersion")
-    if isinstance(version, str) and version:
+def _list_version(path: str, config: dict) -> str:
+    """libcni's pick: the highest known of `cniVersions` and `cniVersion` together; a value
+    that is not a version string is an error, never a silent 0.1.0."""
+    version = config.get("cniVersion", "")
+    if not isinstance(version, str):
+        raise invalid_config(f"{path}: cniVersion must be a string, got {json.dumps(version)}", "cniVersion")
+    if "cniVersions" not in config:
         return version
-    versions = config.get("cniVersions")
-    if isinstance(versions, list) and versions:
-        return spec.highest_supported([v for v in versions if isinstance(v, str)]) or ""
-    return ""
+    versions = config["cniVersions"]
+    if not isinstance(versions, list) or not all(isinstance(v, str) and _is_version(v) for v in versions):
+        raise invalid_config(f"{path}: cniVersions must be a list of versions, got {json.dumps(versions)}",
+                             "cniVersions")
+    return spec.highest_supported(versions + [version]) or version
+
+
+def _is_version(text: str) -> bool:
+    try:
+        spec.version_tuple(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_network_file(path: str, raw: bytes) -> dict:
@@ -76,7 +89,7 @@ def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
             raise invalid_config(f"{path}: a plugin config has no type", "type")
     return NetworkList(
         name=name,
-        cni_version=_list_version(config),
+        cni_version=_list_version(path, config),
         plugins=tuple(plugins),
         path=path,
         raw=raw,

@@ -111,3 +111,28 @@ def test_invalid_list_names_the_key(tmp_path, bad, key):
         load_network(str(tmp_path), "net")
     assert info.value.code == 7 and key in str(info.value)
 
+
+
+@pytest.mark.parametrize("versions, expected", [
+    ({"cniVersion": "1.0.0", "cniVersions": ["0.4.0", "1.1.0"]}, "1.1.0"),
+    ({"cniVersion": "1.1.0", "cniVersions": ["0.4.0"]}, "1.1.0"),
+    ({"cniVersion": "1.0.0", "cniVersions": ["9.0.0"]}, "1.0.0"),
+])
+def test_cni_version_and_cni_versions_together_run_at_the_highest(tmp_path, versions, expected):
+    """libcni's NetworkConfFromBytes sorts cniVersions with cniVersion and takes the highest it knows."""
+    write(tmp_path, "10.conflist", {**versions, "name": "net", "plugins": [{"type": "bridge"}]})
+    assert load_network(str(tmp_path), "net").cni_version == expected
+
+
+@pytest.mark.parametrize("versions, key", [
+    ({"cniVersion": 1.0}, "cniVersion"),
+    ({"cniVersions": "1.1.0"}, "cniVersions"),
+    ({"cniVersions": ["1.0.0", 1.1]}, "cniVersions"),
+    ({"cniVersions": ["1.1.0", "latest"]}, "cniVersions"),
+])
+def test_a_version_that_is_not_a_version_string_is_refused(tmp_path, versions, key):
+    """libcni refuses these; the list must not quietly run at 0.1.0 instead."""
+    write(tmp_path, "10.conflist", {**versions, "name": "net", "plugins": [{"type": "bridge"}]})
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.code == 7 and key in str(info.value)
