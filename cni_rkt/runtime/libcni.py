@@ -163,7 +163,7 @@ def add(net: NetworkList, attachment: Attachment, rt: Runtime) -> dict:
         for plugin in net.plugins:
             stdin = build_plugin_config(net, plugin, result, attachment.capability_args)
             result = decode_result(_run(rt, plugin["type"], "ADD", stdin, attachment), net.cni_version)
-    cache.write_entry(rt.cache_dir, attachment, net.raw, result)
+    cache.write_entry(rt.cache_dir, attachment, net.raw if rt.rkt else net.list_bytes, result)
     return result
 
 

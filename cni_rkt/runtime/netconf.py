@@ -30,9 +30,17 @@ class NetworkList:
     cni_version: str  # "" when the file names none (libcni injects it as found)
     plugins: tuple[dict, ...]
     path: str
-    raw: bytes  # the file's bytes: rkt's stdin, and what the cache records
+    raw: bytes  # the file's bytes: rkt's stdin, and what rkt's cache records
     disable_check: bool = False
     disable_gc: bool = False
+
+    @property
+    def list_bytes(self) -> bytes:
+        """What libcni caches as the config: a conflist's bytes, or a .conf wrapped as a list."""
+        if self.path.endswith(".conflist"):
+            return self.raw
+        wrapped = {"cniVersion": self.cni_version, "name": self.name, "plugins": list(self.plugins)}
+        return json.dumps(wrapped, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _flag(value: object, key: str) -> bool:
@@ -47,9 +55,7 @@ def _flag(value: object, key: str) -> bool:
 def _list_version(path: str, config: dict) -> str:
     """libcni's pick: the highest known of `cniVersions` and `cniVersion` together; a value
     that is not a version string is an error, never a silent 0.1.0."""
-    version = config.get("cniVersion", "")
-    if not isinstance(version, str):
-        raise invalid_config(f"{path}: cniVersion must be a string, got {json.dumps(version)}", "cniVersion")
+    version = _cni_version(path, config)
     if "cniVersions" not in config:
         return version
     versions = config["cniVersions"]
@@ -57,6 +63,13 @@ def _list_version(path: str, config: dict) -> str:
         raise invalid_config(f"{path}: cniVersions must be a list of versions, got {json.dumps(versions)}",
                              "cniVersions")
     return spec.highest_supported(versions + [version]) or version
+
+
+def _cni_version(path: str, config: dict) -> str:
+    version = config.get("cniVersion", "")
+    if not isinstance(version, str):
+        raise invalid_config(f"{path}: cniVersion must be a string, got {json.dumps(version)}", "cniVersion")
+    return version
 
 
 def _is_version(text: str) -> bool:
@@ -76,17 +89,17 @@ def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
     name = config.get("name")
     if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
         raise invalid_config(f"{path}: invalid network name {json.dumps(name)}", "name")
-    if path.endswith(".conflist"):
-        plugins = config.get("plugins")
-        if not isinstance(plugins, list) or not plugins:
-            raise invalid_config(f"{path}: no plugins in list", "plugins")
-        if not all(isinstance(p, dict) for p in plugins):
-            raise invalid_config(f"{path}: every entry of plugins must be an object", "plugins")
-    else:
-        plugins = [config]
-    for plugin in plugins:
-        if not isinstance(plugin.get("type"), str) or not plugin["type"]:
-            raise invalid_config(f"{path}: a plugin config has no type", "type")
+    if not path.endswith(".conflist"):
+        # libcni wraps it as {name, cniVersion, plugins: [it]}: its cniVersions, disableCheck
+        # and disableGC are no list keys there and do nothing (cri-o/ocicni#74)
+        _check_types(path, [config])
+        return NetworkList(name=name, cni_version=_cni_version(path, config), plugins=(config,), path=path, raw=raw)
+    plugins = config.get("plugins")
+    if not isinstance(plugins, list) or not plugins:
+        raise invalid_config(f"{path}: no plugins in list", "plugins")
+    if not all(isinstance(p, dict) for p in plugins):
+        raise invalid_config(f"{path}: every entry of plugins must be an object", "plugins")
+    _check_types(path, plugins)
     return NetworkList(
         name=name,
         cni_version=_list_version(path, config),
@@ -96,6 +109,12 @@ def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
         disable_check=_flag(config.get("disableCheck", False), "disableCheck"),
         disable_gc=_flag(config.get("disableGC", False), "disableGC"),
     )
+
+
+def _check_types(path: str, plugins: list[dict]) -> None:
+    for plugin in plugins:
+        if not isinstance(plugin.get("type"), str) or not plugin["type"]:
+            raise invalid_config(f"{path}: a plugin config has no type", "type")
 
 
 def _read(path: str) -> bytes:

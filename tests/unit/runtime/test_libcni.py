@@ -273,3 +273,15 @@ def test_del_with_an_unreadable_cached_result_runs_without_it_and_drops_it(plugi
     libcni.delete(make_list("1.0.0", "a"), ATTACHMENT, rt)
     assert plugins.commands() == [("a", "DEL")] and "prevResult" not in plugins.calls[0]["stdin"]
     assert os.listdir(rt.cache_dir) == []
+
+
+def test_add_of_a_single_conf_caches_it_wrapped_as_libcni_does(plugins, rt):
+    """libcni caches the list's bytes, for a .conf its wrapped form: runtimes that tear down
+    from the cached config read it back with ConfListFromBytes (CRI-O's ocicni)."""
+    plugin = {"cniVersion": "1.0.0", "name": "net", "type": "a", "bridge": "br9"}
+    raw = json.dumps(plugin).encode()
+    plugins.expect("a", RESULT_A)
+    libcni.add(network_list("/etc/cni/net.d/10-net.conf", raw, plugin), ATTACHMENT, rt)
+    with open(cache.cache_path(rt.cache_dir, ATTACHMENT)) as f:
+        recorded = base64.b64decode(json.load(f)["config"])
+    assert json.loads(recorded) == {"cniVersion": "1.0.0", "name": "net", "plugins": [plugin]}

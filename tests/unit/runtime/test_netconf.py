@@ -136,3 +136,11 @@ def test_a_version_that_is_not_a_version_string_is_refused(tmp_path, versions, k
     with pytest.raises(CNIError) as info:
         load_network(str(tmp_path), "net")
     assert info.value.code == 7 and key in str(info.value)
+
+
+def test_a_single_conf_keeps_only_name_and_cni_version_at_list_level(tmp_path):
+    """libcni's ConfListFromConf wraps a .conf as {name, cniVersion, plugins: [it]}: its
+    disableCheck, disableGC and cniVersions are not list keys and do nothing (cri-o/ocicni#74)."""
+    write(tmp_path, "10.conf", conf("net", disableCheck=True, disableGC=True, cniVersions=["1.1.0"]))
+    net = load_network(str(tmp_path), "net")
+    assert (net.cni_version, net.disable_check, net.disable_gc) == ("1.0.0", False, False)
