@@ -43,6 +43,8 @@ def test_default_container_id_is_stable_per_netns_like_cnitools():
     (["add", "net", "/x", "--valid", "c1"], "--valid is for gc only"),
     (["add", "net", "/x", "--args", "IP"], "invalid CNI_ARGS pair 'IP'"),
     (["add", "net", "/x", "--args", "A=1=2"], "invalid CNI_ARGS pair 'A=1=2'"),
+    (["add", "net", "/x", "--args", "IgnoreUnknown=1;IP="], "invalid CNI_ARGS pair 'IP='"),  # cnitool: no empty
+    (["add", "net", "/x", "--args", "=10.1.0.5"], "invalid CNI_ARGS pair '=10.1.0.5'"),  # key or value
     (["add", "net", "/x", "--cap-args", "{"], "--cap-args: not JSON"),
     (["add", "net", "/x", "--cap-args", "[1]"], "must be a JSON object"),
     (["gc", "net", "--valid", ":eth0"], "names no container id"),
