@@ -144,6 +144,8 @@ def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkLi
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}")
     files = config_files(conf_dir, runtime)
+    if not files and runtime == "libcni":
+        raise invalid_config(f"no net configurations found in {conf_dir}", "name")  # libcni's NoConfigsFoundError
     if runtime == "rkt":
         # rkt parses every .conf before it looks at names.
         parsed = [(p, raw, parse_network_file(p, raw)) for p, raw in ((p, _read(p)) for p in files)]

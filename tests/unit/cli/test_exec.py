@@ -90,9 +90,11 @@ def test_plugin_error_is_printed_as_cni_error_json_with_exit_1(setup, capsys, fp
 
 def test_unknown_network_and_missing_plugin_are_cni_errors(setup, capsys, fp):
     tmp_path, argv = setup
+    assert main(argv("del", "net", "/x")) == 1
+    assert json.loads(capsys.readouterr().out)["msg"] == f"no net configurations found in {tmp_path / 'net.d'}"
+    (tmp_path / "net.d" / "10-net.conf").write_text('{"cniVersion": "1.0.0", "name": "net", "type": "absent"}')
     assert main(argv("del", "nowhere", "/x")) == 1
     assert json.loads(capsys.readouterr().out)["msg"].startswith('no net configuration with name "nowhere"')
-    (tmp_path / "net.d" / "10-net.conf").write_text('{"cniVersion": "1.0.0", "name": "net", "type": "absent"}')
     assert main(argv("del", "net", "/x")) == 1
     assert 'failed to find plugin "absent"' in json.loads(capsys.readouterr().out)["msg"]
 

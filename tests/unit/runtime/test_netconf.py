@@ -82,10 +82,21 @@ def test_rkt_any_broken_conf_breaks_every_network(tmp_path):
     assert info.value.code == 6 and "99-broken.conf" in info.value.msg
 
 
-def test_missing_directory_is_not_found(tmp_path):
+@pytest.mark.parametrize("directory", ["nope", "empty"])
+def test_missing_or_empty_directory_says_it_holds_no_configs(tmp_path, directory):
+    """libcni's NoConfigsFoundError: a wrong --conf-dir is told apart from a wrong name."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README").write_text("not a config")
     with pytest.raises(CNIError) as info:
-        load_network(str(tmp_path / "nope"), "net")
-    assert "no net configuration" in info.value.msg
+        load_network(str(tmp_path / directory), "net")
+    assert info.value.code == 7 and info.value.msg == f"no net configurations found in {tmp_path / directory}"
+
+
+def test_directory_without_the_name_says_so(tmp_path):
+    write(tmp_path, "10-other.conflist", conflist("other", "bridge"))
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.msg == f'no net configuration with name "net" in {tmp_path}'
 
 
 def test_cni_versions_picks_the_highest_supported(tmp_path):
