@@ -3,8 +3,8 @@
 The read order is validate's loader model (cni_rkt/validate/directory.py), so what
 `cni-rkt validate DIR` warns about is exactly what `cni-rkt exec` does:
 - libcni: sorted `*.conflist` first, then `*.conf`/`*.json`; the first file with the name
-  wins; a file that cannot be parsed ends the lookup with an error; a single-plugin file is
-  run as a one-plugin list.
+  wins; a file before it that libcni's loader refuses (bad JSON, no plugins, a plugin without
+  type, ...) ends the lookup with an error; a single-plugin file is run as a one-plugin list.
 - rkt: only `*.conf`, sorted; every file is parsed first (one broken file breaks every
   network); the first file with the name wins; the plugin gets the file's bytes unchanged.
 """
@@ -43,13 +43,13 @@ class NetworkList:
         return json.dumps(wrapped, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _flag(value: object, key: str) -> bool:
+def _flag(path: str, value: object, key: str) -> bool:
     """libcni reads disableCheck/disableGC as a bool or the strings true/false."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise invalid_config(f"{key} must be true or false, got {json.dumps(value)}", key)
+    raise invalid_config(f"{path}: {key} must be true or false, got {json.dumps(value)}", key)
 
 
 def _list_version(path: str, config: dict) -> str:
@@ -86,8 +86,17 @@ def parse_network_file(path: str, raw: bytes) -> dict:
 
 def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
     """A conflist as is; a single-plugin config as a one-plugin list (libcni's ConfListFromConf)."""
-    name = config.get("name")
-    if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
+    net = _loaded(path, raw, config)
+    if not spec.NAME_PATTERN.match(net.name):
+        raise invalid_config(f"{path}: invalid network name {json.dumps(net.name)}", "name")
+    return net
+
+
+def _loaded(path: str, raw: bytes, config: dict) -> NetworkList:
+    """The file as libcni's loader reads it, whatever its name; the errors that loader fails with
+    (the name's pattern is checked only when the network runs)."""
+    name = config.get("name", None if path.endswith(".conflist") else "")
+    if not isinstance(name, str):
         raise invalid_config(f"{path}: invalid network name {json.dumps(name)}", "name")
     if not path.endswith(".conflist"):
         # libcni wraps it as {name, cniVersion, plugins: [it]}: its cniVersions, disableCheck
@@ -106,8 +115,8 @@ def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
         plugins=tuple(plugins),
         path=path,
         raw=raw,
-        disable_check=_flag(config.get("disableCheck", False), "disableCheck"),
-        disable_gc=_flag(config.get("disableGC", False), "disableGC"),
+        disable_check=_flag(path, config.get("disableCheck", False), "disableCheck"),
+        disable_gc=_flag(path, config.get("disableGC", False), "disableGC"),
     )
 
 
@@ -158,10 +167,11 @@ def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkLi
 
 
 def _libcni_lookup(files: list[str], name: str):
-    """Files parsed one at a time; a parse error ends the lookup, as in libcni."""
+    """Files loaded one at a time; a file libcni cannot load ends the lookup, as in libcni."""
     for path in files:
         raw = _read(path)
         config = parse_network_file(path, raw)
+        _loaded(path, raw, config)
         yield path, raw, config
         if config.get("name") == name:
             return

@@ -155,3 +155,26 @@ def test_a_single_conf_keeps_only_name_and_cni_version_at_list_level(tmp_path):
     write(tmp_path, "10.conf", conf("net", disableCheck=True, disableGC=True, cniVersions=["1.1.0"]))
     net = load_network(str(tmp_path), "net")
     assert (net.cni_version, net.disable_check, net.disable_gc) == ("1.0.0", False, False)
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("10-a.conflist", conflist("a", "bridge") | {"plugins": [{"bridge": "br0"}]}),
+    ("10-a.conflist", {"cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}),
+    ("10-a.conflist", conflist("a", "bridge", disableCheck="sometimes")),
+    ("10-a.conf", {"cniVersion": "1.0.0", "name": "a", "bridge": "br0"}),
+])
+def test_libcni_lookup_stops_at_a_file_its_loader_refuses(tmp_path, name, broken):
+    """libcni loads every file before it compares names: cnitool and containerd fail on a broken
+    file sorted before the network asked for, so exec must not quietly run the later one."""
+    broken_path = write(tmp_path, name, broken)
+    write(tmp_path, "20-net.conf", conf("net"))
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.code == 7 and broken_path in info.value.msg
+
+
+def test_libcni_lookup_passes_a_file_whose_name_is_only_unusable(tmp_path):
+    """The name pattern is checked when a network runs, not when a file is loaded."""
+    write(tmp_path, "10-a.conflist", conflist("my net", "bridge"))
+    write(tmp_path, "20-net.conflist", conflist("net", "bridge"))
+    assert load_network(str(tmp_path), "net").name == "net"
