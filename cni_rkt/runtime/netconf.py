@@ -1,7 +1,7 @@
 """A conf dir -> the network a runtime would run, under libcni's or rkt's lookup rules.
 
-The read order is validate's loader model (cni_rkt/validate/directory.py), so what
-`cni-rkt validate DIR` warns about is exactly what `cni-rkt exec` does:
+The read order is validate's loader model (cni_rkt/validate/directory.py), so
+`cni-rkt validate DIR` and `cni-rkt exec` read the same files in the same order:
 - libcni: sorted `*.conflist` first, then `*.conf`/`*.json`; the first file with the name
   wins; a file before it that libcni's loader refuses (bad JSON, no plugins, a plugin without
   type, ...) ends the lookup with an error; a single-plugin file is run as a one-plugin list.
