@@ -59,11 +59,11 @@ def default_container_id(netns: str) -> str:
 
 
 def parse_args_pairs(raw: str) -> tuple[tuple[str, str], ...]:
-    """CNI_ARGS as pairs; each item needs exactly one '=' (as cnitool reads it)."""
+    """CNI_ARGS as pairs; each item needs exactly one '=' between a key and a value (as cnitool reads it)."""
     pairs = []
     for item in raw.split(";") if raw else ():
         key, sep, value = item.partition("=")
-        if not sep or "=" in value:
+        if not (sep and key and value) or "=" in value:
             raise UsageError(f"--args: invalid CNI_ARGS pair {item!r} (want KEY=VALUE)")
         pairs.append((key, value))
     return tuple(pairs)

@@ -3,7 +3,8 @@
     add:    plugins in order; each gets the previous one's result as prevResult; the last
             result is cached and returned (libcni AddNetworkList)
     check:  (0.4.0+) plugins in order with the cached result as prevResult
-    delete: plugins in reverse with the cached result as prevResult (0.4.0+); cache removed
+    delete: plugins in reverse with the cached result as prevResult (0.4.0+; one that cannot be
+            read is dropped, as libcni does); cache removed
     gc:     (libcni GCNetworkList) DEL of every cached attachment not in the valid set, then,
             at 1.1.0+, GC to every plugin with `cni.dev/valid-attachments`
     status: (1.1.0+) STATUS to every plugin, stopping at the first error
@@ -162,7 +163,7 @@ def add(net: NetworkList, attachment: Attachment, rt: Runtime) -> dict:
         for plugin in net.plugins:
             stdin = build_plugin_config(net, plugin, result, attachment.capability_args)
             result = decode_result(_run(rt, plugin["type"], "ADD", stdin, attachment), net.cni_version)
-    cache.write_entry(rt.cache_dir, attachment, net.raw, result)
+    cache.write_entry(rt.cache_dir, attachment, net.raw if rt.rkt else net.list_bytes, result)
     return result
 
 
@@ -195,11 +196,21 @@ def delete(net: NetworkList, attachment: Attachment, rt: Runtime) -> None:
         finally:
             cache.remove_entry(rt.cache_dir, attachment)  # rkt drops its copy even when DEL fails
         return
-    previous = _prev_result(net, attachment, rt) if version_of(net) >= (0, 4, 0) else None
+    previous = _deletable_prev_result(net, attachment, rt) if version_of(net) >= (0, 4, 0) else None
     for plugin in reversed(net.plugins):
         _run(rt, plugin["type"], "DEL", build_plugin_config(net, plugin, previous, attachment.capability_args),
              attachment)
     cache.remove_entry(rt.cache_dir, attachment)
+
+
+def _deletable_prev_result(net: NetworkList, attachment: Attachment, rt: Runtime) -> dict | None:
+    """As libcni's DEL: a cached result it cannot read or convert is dropped, and DEL runs
+    without prevResult rather than failing on every retry (a 0-byte file, cni#1066)."""
+    try:
+        return _prev_result(net, attachment, rt)
+    except CNIError:
+        cache.remove_entry(rt.cache_dir, attachment)
+        return None
 
 
 def gc(net: NetworkList, valid: Iterable[tuple[str, str]], rt: Runtime) -> None:

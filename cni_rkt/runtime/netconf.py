@@ -1,10 +1,10 @@
 """A conf dir -> the network a runtime would run, under libcni's or rkt's lookup rules.
 
-The read order is validate's loader model (cni_rkt/validate/directory.py), so what
-`cni-rkt validate DIR` warns about is exactly what `cni-rkt exec` does:
+The read order is validate's loader model (cni_rkt/validate/directory.py), so
+`cni-rkt validate DIR` and `cni-rkt exec` read the same files in the same order:
 - libcni: sorted `*.conflist` first, then `*.conf`/`*.json`; the first file with the name
-  wins; a file that cannot be parsed ends the lookup with an error; a single-plugin file is
-  run as a one-plugin list.
+  wins; a file before it that libcni's loader refuses (bad JSON, no plugins, a plugin without
+  type, ...) ends the lookup with an error; a single-plugin file is run as a one-plugin list.
 - rkt: only `*.conf`, sorted; every file is parsed first (one broken file breaks every
   network); the first file with the name wins; the plugin gets the file's bytes unchanged.
 """
@@ -30,28 +30,54 @@ class NetworkList:
     cni_version: str  # "" when the file names none (libcni injects it as found)
     plugins: tuple[dict, ...]
     path: str
-    raw: bytes  # the file's bytes: rkt's stdin, and what the cache records
+    raw: bytes  # the file's bytes: rkt's stdin, and what rkt's cache records
     disable_check: bool = False
     disable_gc: bool = False
 
+    @property
+    def list_bytes(self) -> bytes:
+        """What libcni caches as the config: a conflist's bytes, or a .conf wrapped as a list."""
+        if self.path.endswith(".conflist"):
+            return self.raw
+        wrapped = {"cniVersion": self.cni_version, "name": self.name, "plugins": list(self.plugins)}
+        return json.dumps(wrapped, sort_keys=True, separators=(",", ":")).encode()
 
-def _flag(value: object, key: str) -> bool:
+
+def _flag(path: str, value: object, key: str) -> bool:
     """libcni reads disableCheck/disableGC as a bool or the strings true/false."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise invalid_config(f"{key} must be true or false, got {json.dumps(value)}", key)
+    raise invalid_config(f"{path}: {key} must be true or false, got {json.dumps(value)}", key)
 
 
-def _list_version(config: dict) -> str:
-    version = config.get("cniVersion")
-    if isinstance(version, str) and version:
+def _list_version(path: str, config: dict) -> str:
+    """libcni's pick: the highest known of `cniVersions` and `cniVersion` together; a value
+    that is not a version string is an error, never a silent 0.1.0."""
+    version = _cni_version(path, config)
+    if "cniVersions" not in config:
         return version
-    versions = config.get("cniVersions")
-    if isinstance(versions, list) and versions:
-        return spec.highest_supported([v for v in versions if isinstance(v, str)]) or ""
-    return ""
+    versions = config["cniVersions"]
+    if not isinstance(versions, list) or not all(isinstance(v, str) and _is_version(v) for v in versions):
+        raise invalid_config(f"{path}: cniVersions must be a list of versions, got {json.dumps(versions)}",
+                             "cniVersions")
+    return spec.highest_supported(versions + [version]) or version
+
+
+def _cni_version(path: str, config: dict) -> str:
+    version = config.get("cniVersion", "")
+    if not isinstance(version, str):
+        raise invalid_config(f"{path}: cniVersion must be a string, got {json.dumps(version)}", "cniVersion")
+    return version
+
+
+def _is_version(text: str) -> bool:
+    try:
+        spec.version_tuple(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_network_file(path: str, raw: bytes) -> dict:
@@ -60,29 +86,44 @@ def parse_network_file(path: str, raw: bytes) -> dict:
 
 def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
     """A conflist as is; a single-plugin config as a one-plugin list (libcni's ConfListFromConf)."""
-    name = config.get("name")
-    if not isinstance(name, str) or not spec.NAME_PATTERN.match(name):
+    net = _loaded(path, raw, config)
+    if not spec.NAME_PATTERN.match(net.name):
+        raise invalid_config(f"{path}: invalid network name {json.dumps(net.name)}", "name")
+    return net
+
+
+def _loaded(path: str, raw: bytes, config: dict) -> NetworkList:
+    """The file as libcni's loader reads it, whatever its name; the errors that loader fails with
+    (the name's pattern is checked only when the network runs)."""
+    name = config.get("name", None if path.endswith(".conflist") else "")
+    if not isinstance(name, str):
         raise invalid_config(f"{path}: invalid network name {json.dumps(name)}", "name")
-    if path.endswith(".conflist"):
-        plugins = config.get("plugins")
-        if not isinstance(plugins, list) or not plugins:
-            raise invalid_config(f"{path}: no plugins in list", "plugins")
-        if not all(isinstance(p, dict) for p in plugins):
-            raise invalid_config(f"{path}: every entry of plugins must be an object", "plugins")
-    else:
-        plugins = [config]
-    for plugin in plugins:
-        if not isinstance(plugin.get("type"), str) or not plugin["type"]:
-            raise invalid_config(f"{path}: a plugin config has no type", "type")
+    if not path.endswith(".conflist"):
+        # libcni wraps it as {name, cniVersion, plugins: [it]}: its cniVersions, disableCheck
+        # and disableGC are no list keys there and do nothing (cri-o/ocicni#74)
+        _check_types(path, [config])
+        return NetworkList(name=name, cni_version=_cni_version(path, config), plugins=(config,), path=path, raw=raw)
+    plugins = config.get("plugins")
+    if not isinstance(plugins, list) or not plugins:
+        raise invalid_config(f"{path}: no plugins in list", "plugins")
+    if not all(isinstance(p, dict) for p in plugins):
+        raise invalid_config(f"{path}: every entry of plugins must be an object", "plugins")
+    _check_types(path, plugins)
     return NetworkList(
         name=name,
-        cni_version=_list_version(config),
+        cni_version=_list_version(path, config),
         plugins=tuple(plugins),
         path=path,
         raw=raw,
-        disable_check=_flag(config.get("disableCheck", False), "disableCheck"),
-        disable_gc=_flag(config.get("disableGC", False), "disableGC"),
+        disable_check=_flag(path, config.get("disableCheck", False), "disableCheck"),
+        disable_gc=_flag(path, config.get("disableGC", False), "disableGC"),
     )
+
+
+def _check_types(path: str, plugins: list[dict]) -> None:
+    for plugin in plugins:
+        if not isinstance(plugin.get("type"), str) or not plugin["type"]:
+            raise invalid_config(f"{path}: a plugin config has no type", "type")
 
 
 def _read(path: str) -> bytes:
@@ -112,6 +153,8 @@ def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkLi
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}")
     files = config_files(conf_dir, runtime)
+    if not files and runtime == "libcni":
+        raise invalid_config(f"no net configurations found in {conf_dir}", "name")  # libcni's NoConfigsFoundError
     if runtime == "rkt":
         # rkt parses every .conf before it looks at names.
         parsed = [(p, raw, parse_network_file(p, raw)) for p, raw in ((p, _read(p)) for p in files)]
@@ -124,10 +167,11 @@ def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkLi
 
 
 def _libcni_lookup(files: list[str], name: str):
-    """Files parsed one at a time; a parse error ends the lookup, as in libcni."""
+    """Files loaded one at a time; a file libcni cannot load ends the lookup, as in libcni."""
     for path in files:
         raw = _read(path)
         config = parse_network_file(path, raw)
+        _loaded(path, raw, config)
         yield path, raw, config
         if config.get("name") == name:
             return

@@ -43,6 +43,8 @@ def test_default_container_id_is_stable_per_netns_like_cnitools():
     (["add", "net", "/x", "--valid", "c1"], "--valid is for gc only"),
     (["add", "net", "/x", "--args", "IP"], "invalid CNI_ARGS pair 'IP'"),
     (["add", "net", "/x", "--args", "A=1=2"], "invalid CNI_ARGS pair 'A=1=2'"),
+    (["add", "net", "/x", "--args", "IgnoreUnknown=1;IP="], "invalid CNI_ARGS pair 'IP='"),  # cnitool: no empty
+    (["add", "net", "/x", "--args", "=10.1.0.5"], "invalid CNI_ARGS pair '=10.1.0.5'"),  # key or value
     (["add", "net", "/x", "--cap-args", "{"], "--cap-args: not JSON"),
     (["add", "net", "/x", "--cap-args", "[1]"], "must be a JSON object"),
     (["gc", "net", "--valid", ":eth0"], "names no container id"),
@@ -88,9 +90,11 @@ def test_plugin_error_is_printed_as_cni_error_json_with_exit_1(setup, capsys, fp
 
 def test_unknown_network_and_missing_plugin_are_cni_errors(setup, capsys, fp):
     tmp_path, argv = setup
+    assert main(argv("del", "net", "/x")) == 1
+    assert json.loads(capsys.readouterr().out)["msg"] == f"no net configurations found in {tmp_path / 'net.d'}"
+    (tmp_path / "net.d" / "10-net.conf").write_text('{"cniVersion": "1.0.0", "name": "net", "type": "absent"}')
     assert main(argv("del", "nowhere", "/x")) == 1
     assert json.loads(capsys.readouterr().out)["msg"].startswith('no net configuration with name "nowhere"')
-    (tmp_path / "net.d" / "10-net.conf").write_text('{"cniVersion": "1.0.0", "name": "net", "type": "absent"}')
     assert main(argv("del", "net", "/x")) == 1
     assert 'failed to find plugin "absent"' in json.loads(capsys.readouterr().out)["msg"]
 

@@ -257,3 +257,31 @@ def test_reads_a_cache_entry_written_by_libcni(tmp_path):
     assert (attachment.container_id, attachment.ifname, attachment.cni_args) == ("cnitool-0123", "eth0",
                                                                                  (("IP", "10.1.0.9"),))
     assert cache.cached_result(str(tmp_path), attachment) == RESULT_A
+
+
+UNREADABLE_RESULT = b'{"kind": "cniCacheV1", "result": {"cniVersion": "0.3.1", "ips": [{"address": "x"}]}}'
+
+
+@pytest.mark.parametrize("entry", [b"", UNREADABLE_RESULT])
+def test_del_with_an_unreadable_cached_result_runs_without_it_and_drops_it(plugins, rt, entry):
+    """libcni's DelNetworkList: a cached result it cannot read or convert is removed and DEL
+    runs without prevResult; a 0-byte cache file (cni#1066) must not make DEL fail forever."""
+    os.makedirs(rt.cache_dir)
+    with open(cache.cache_path(rt.cache_dir, ATTACHMENT), "wb") as f:
+        f.write(entry)
+    plugins.expect("a")
+    libcni.delete(make_list("1.0.0", "a"), ATTACHMENT, rt)
+    assert plugins.commands() == [("a", "DEL")] and "prevResult" not in plugins.calls[0]["stdin"]
+    assert os.listdir(rt.cache_dir) == []
+
+
+def test_add_of_a_single_conf_caches_it_wrapped_as_libcni_does(plugins, rt):
+    """libcni caches the list's bytes, for a .conf its wrapped form: runtimes that tear down
+    from the cached config read it back with ConfListFromBytes (CRI-O's ocicni)."""
+    plugin = {"cniVersion": "1.0.0", "name": "net", "type": "a", "bridge": "br9"}
+    raw = json.dumps(plugin).encode()
+    plugins.expect("a", RESULT_A)
+    libcni.add(network_list("/etc/cni/net.d/10-net.conf", raw, plugin), ATTACHMENT, rt)
+    with open(cache.cache_path(rt.cache_dir, ATTACHMENT)) as f:
+        recorded = base64.b64decode(json.load(f)["config"])
+    assert json.loads(recorded) == {"cniVersion": "1.0.0", "name": "net", "plugins": [plugin]}

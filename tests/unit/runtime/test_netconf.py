@@ -82,10 +82,21 @@ def test_rkt_any_broken_conf_breaks_every_network(tmp_path):
     assert info.value.code == 6 and "99-broken.conf" in info.value.msg
 
 
-def test_missing_directory_is_not_found(tmp_path):
+@pytest.mark.parametrize("directory", ["nope", "empty"])
+def test_missing_or_empty_directory_says_it_holds_no_configs(tmp_path, directory):
+    """libcni's NoConfigsFoundError: a wrong --conf-dir is told apart from a wrong name."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README").write_text("not a config")
     with pytest.raises(CNIError) as info:
-        load_network(str(tmp_path / "nope"), "net")
-    assert "no net configuration" in info.value.msg
+        load_network(str(tmp_path / directory), "net")
+    assert info.value.code == 7 and info.value.msg == f"no net configurations found in {tmp_path / directory}"
+
+
+def test_directory_without_the_name_says_so(tmp_path):
+    write(tmp_path, "10-other.conflist", conflist("other", "bridge"))
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.msg == f'no net configuration with name "net" in {tmp_path}'
 
 
 def test_cni_versions_picks_the_highest_supported(tmp_path):
@@ -111,3 +122,59 @@ def test_invalid_list_names_the_key(tmp_path, bad, key):
         load_network(str(tmp_path), "net")
     assert info.value.code == 7 and key in str(info.value)
 
+
+
+@pytest.mark.parametrize("versions, expected", [
+    ({"cniVersion": "1.0.0", "cniVersions": ["0.4.0", "1.1.0"]}, "1.1.0"),
+    ({"cniVersion": "1.1.0", "cniVersions": ["0.4.0"]}, "1.1.0"),
+    ({"cniVersion": "1.0.0", "cniVersions": ["9.0.0"]}, "1.0.0"),
+])
+def test_cni_version_and_cni_versions_together_run_at_the_highest(tmp_path, versions, expected):
+    """libcni's NetworkConfFromBytes sorts cniVersions with cniVersion and takes the highest it knows."""
+    write(tmp_path, "10.conflist", {**versions, "name": "net", "plugins": [{"type": "bridge"}]})
+    assert load_network(str(tmp_path), "net").cni_version == expected
+
+
+@pytest.mark.parametrize("versions, key", [
+    ({"cniVersion": 1.0}, "cniVersion"),
+    ({"cniVersions": "1.1.0"}, "cniVersions"),
+    ({"cniVersions": ["1.0.0", 1.1]}, "cniVersions"),
+    ({"cniVersions": ["1.1.0", "latest"]}, "cniVersions"),
+])
+def test_a_version_that_is_not_a_version_string_is_refused(tmp_path, versions, key):
+    """libcni refuses these; the list must not quietly run at 0.1.0 instead."""
+    write(tmp_path, "10.conflist", {**versions, "name": "net", "plugins": [{"type": "bridge"}]})
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.code == 7 and key in str(info.value)
+
+
+def test_a_single_conf_keeps_only_name_and_cni_version_at_list_level(tmp_path):
+    """libcni's ConfListFromConf wraps a .conf as {name, cniVersion, plugins: [it]}: its
+    disableCheck, disableGC and cniVersions are not list keys and do nothing (cri-o/ocicni#74)."""
+    write(tmp_path, "10.conf", conf("net", disableCheck=True, disableGC=True, cniVersions=["1.1.0"]))
+    net = load_network(str(tmp_path), "net")
+    assert (net.cni_version, net.disable_check, net.disable_gc) == ("1.0.0", False, False)
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("10-a.conflist", conflist("a", "bridge") | {"plugins": [{"bridge": "br0"}]}),
+    ("10-a.conflist", {"cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}),
+    ("10-a.conflist", conflist("a", "bridge", disableCheck="sometimes")),
+    ("10-a.conf", {"cniVersion": "1.0.0", "name": "a", "bridge": "br0"}),
+])
+def test_libcni_lookup_stops_at_a_file_its_loader_refuses(tmp_path, name, broken):
+    """libcni loads every file before it compares names: cnitool and containerd fail on a broken
+    file sorted before the network asked for, so exec must not quietly run the later one."""
+    broken_path = write(tmp_path, name, broken)
+    write(tmp_path, "20-net.conf", conf("net"))
+    with pytest.raises(CNIError) as info:
+        load_network(str(tmp_path), "net")
+    assert info.value.code == 7 and broken_path in info.value.msg
+
+
+def test_libcni_lookup_passes_a_file_whose_name_is_only_unusable(tmp_path):
+    """The name pattern is checked when a network runs, not when a file is loaded."""
+    write(tmp_path, "10-a.conflist", conflist("my net", "bridge"))
+    write(tmp_path, "20-net.conflist", conflist("net", "bridge"))
+    assert load_network(str(tmp_path), "net").name == "net"
