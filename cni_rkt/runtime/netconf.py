@@ -92,6 +92,17 @@ def network_list(path: str, raw: bytes, config: dict) -> NetworkList:
     return net
 
 
+def libcni_load_error(path: str, config: object) -> CNIError | None:
+    """Why libcni's loader refuses this parsed file, which ends its lookup; None if it loads."""
+    if not isinstance(config, dict):
+        return invalid_config(f"{path}: the configuration is not a JSON object", "")
+    try:
+        _loaded(path, b"", config)
+    except CNIError as error:
+        return error
+    return None
+
+
 def _loaded(path: str, raw: bytes, config: dict) -> NetworkList:
     """The file as libcni's loader reads it, whatever its name; the errors that loader fails with
     (the name's pattern is checked only when the network runs)."""

@@ -4,7 +4,8 @@ rkt (networking/podenv.go): only `*.conf`, sorted; every file is parsed before -
 so one malformed file breaks every pod; the first file with a name wins; user networks replace
 the built-in `default` / `default-restricted`.
 libcni (LoadNetworkConf): sorted `.conflist` first, then `.conf` / `.json`; the first file with a
-name wins; the lookup stops at the first file it cannot parse.
+name wins; the lookup stops at the first file it cannot parse or load (no plugins, a plugin
+without type, ...).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def check_directory(directory: str, schemas: SchemaSet, profile: Profile,
             continue
         docs.append(doc)
         summaries.append(check_document(doc, schemas, profile))
-        if doc.syntax_error is not None and model.runtime == "libcni":
+        if model.runtime == "libcni":
             report_aborted_lookup(doc)  # rkt's equivalent (RKT402) is a per-file rule
     check_names(summaries, model.runtime)
     check_overlaps(summaries, profile)
@@ -86,9 +87,19 @@ def directory_finding(path: str, rule: str, message: str) -> Finding:
 
 
 def report_aborted_lookup(doc: Document) -> None:
-    position = doc.syntax_error.position
-    doc.emit_at("CNI304", position.line, position.col, "libcni stops its lookup at the first file it cannot "
-                "parse: networks defined after this file cannot be found")
+    """CNI304 on a file libcni cannot parse or load (as `cni-rkt exec` reads it, runtime/netconf.py)."""
+    from cni_rkt.runtime.netconf import libcni_load_error
+
+    consequence = "networks defined after this file cannot be found"
+    if doc.syntax_error is not None:
+        position = doc.syntax_error.position
+        doc.emit_at("CNI304", position.line, position.col,
+                    f"libcni stops its lookup at the first file it cannot parse: {consequence}")
+        return
+    error = libcni_load_error(doc.path, doc.value)
+    if error is not None:
+        reason = error.msg.removeprefix(f"{doc.path}: ")
+        doc.emit("CNI304", "", f"libcni stops its lookup at the first file it cannot load ({reason}): {consequence}")
 
 
 def check_names(summaries: list[NetworkSummary], runtime: str) -> None:

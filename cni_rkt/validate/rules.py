@@ -61,7 +61,7 @@ _TABLE = [
     ("CNI301", W, "two networks use overlapping subnets (duplicate pod addresses)"),
     ("CNI302", E, "one bridge shared by networks with different subnets"),
     ("CNI303", I, "a file the runtime's loader will not read"),
-    ("CNI304", E, "an unreadable file aborts the runtime's whole network lookup"),
+    ("CNI304", E, "a file the runtime cannot parse or load ends its whole network lookup"),
     # rkt
     ("RKT400", W, "no network named rkt.kubernetes.io (the kubelet's rkt runtime joins pods to it)"),
     ("RKT401", E, "cniVersion 0.3.0 or later in rkt's net.d (rkt reads only the 0.1/0.2 ip4 result)"),

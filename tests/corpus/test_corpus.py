@@ -163,11 +163,22 @@ def test_rkt_guide_files_pass_in_rkt_mode(name):
         assert warnings == set()
 
 
-def test_corpus_as_one_directory_does_not_crash_and_flags_every_broken_file():
+# Valid JSON that libcni's loader still refuses, which ends its lookup as a syntax error does:
+# no name, no plugins, or a .json without a top-level type (a list or a bare ipam block in a
+# file libcni reads as a single plugin config).
+UNLOADABLE_BY_LIBCNI = {
+    "podman-libnetwork__noname.conflist", "podman-libnetwork__noplugin.conflist",
+    "plugins__bandwidth-conflist.json", "plugins__firewall-bridge-firewalld.json",
+    "plugins__host-local-legacy-v6-resolvConf.json", "plugins__host-local-ranges-dualstack.json",
+    "plugins__portmap-ptp-conflist.json", "plugins__static-ipam-dualstack.json",
+}
+
+
+def test_corpus_as_one_directory_does_not_crash_and_flags_every_file_that_ends_libcni_s_lookup():
     report = validate([CORPUS], Options(config=ProjectConfig()))
     broken_read = {n for n, v in EXPECTED.items() if isinstance(v, Broken) and not n.endswith(".tmpl")}
     aborting = {os.path.basename(f.path) for f in report.findings if f.rule == "CNI304"}
-    assert aborting == broken_read
+    assert aborting == broken_read | UNLOADABLE_BY_LIBCNI
     assert any(f.rule == "CNI300" and f.path.endswith("crio__11-crio-ipv4-bridge.conflist") for f in report.findings)
 
 
