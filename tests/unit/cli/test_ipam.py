@@ -171,3 +171,27 @@ def test_list_skips_a_network_dir_that_leads_out_of_the_data_dir(populated, caps
     code, out, err = ipam(capsys, "list", "--data-dir", populated, "--json")
     assert code == 0 and [n["name"] for n in json.loads(out)["networks"]] == [NETWORK]
     assert "skipping escape" in err and "resolves outside" in err
+
+
+def test_list_and_dry_run_skip_what_is_no_address_file_as_reclaim_does(populated, capsys):
+    """A directory or a FIFO named like an address is no reservation to the store: list and
+    --dry-run neither fail on it nor wait for a FIFO's writer, and agree with a real reclaim."""
+    network_dir = os.path.join(populated, NETWORK)
+    os.mkdir(os.path.join(network_dir, "10.5.0.20"))
+    fifo = os.path.join(network_dir, "10.5.0.21")
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a pending write: an old reader would list it
+    try:
+        os.write(writer, b"c9\r\neth0")
+        code, out, err = ipam(capsys, "list", "--data-dir", populated, "--json")
+        assert (code, err) == (0, "")
+        listed = [r["address"] for r in json.loads(out)["networks"][0]["reservations"]]
+        assert listed == ["10.5.0.2", "10.5.0.3", "10.5.0.4", "10.5.0.9", "10.5.0.10", "10.5.0.11"]
+        code, dry, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--valid", "c1", "--dry-run", "--json")
+        code_done, done, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--valid", "c1", "--json")
+        assert code == code_done == 0
+        assert json.loads(dry)["released"] == json.loads(done)["released"]
+        assert [r["address"] for r in json.loads(done)["released"]] == ["10.5.0.4", "10.5.0.9", "10.5.0.11"]
+    finally:
+        os.close(writer)
+
