@@ -11,6 +11,7 @@ through the store under its lock and releases exactly what host-local would:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable
@@ -79,14 +80,20 @@ def list_reservations(data_dir: str, network: str) -> list[Listed]:
 
 def read_address_file(path: str) -> tuple[bytes, float] | None:
     """Its bytes and time; None for what the store does not count either: a file gone
-    meanwhile, a symlink, a directory, a FIFO (opened without waiting for a writer)."""
+    meanwhile, a symlink, a directory, a FIFO (opened without waiting for a writer), a socket.
+    A file that cannot be read (the store's are 0600) fails: leaving it out would show an
+    address as free."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+            return None
+        raise CNIError(ErrorCode.IO_FAILURE, f"cannot read {path}: {exc.strerror}") from exc
     try:
         info = os.fstat(fd)
         return (os.read(fd, 4096), info.st_mtime) if stat.S_ISREG(info.st_mode) else None
+    except OSError as exc:
+        raise CNIError(ErrorCode.IO_FAILURE, f"cannot read {path}: {exc.strerror}") from exc
     finally:
         os.close(fd)
 

@@ -195,3 +195,25 @@ def test_list_and_dry_run_skip_what_is_no_address_file_as_reclaim_does(populated
     finally:
         os.close(writer)
 
+
+@pytest.fixture
+def unreadable_file(populated, monkeypatch):
+    """10.5.0.3 cannot be opened, as the store's 0600 files for a user who is not root."""
+    denied = os.path.join(populated, NETWORK, "10.5.0.3")
+    real_open = os.open
+
+    def open_denied(path, *args, **kwargs):
+        if path == denied:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_denied)
+    return denied
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", NETWORK], ["list", "--json"],
+                                  ["reclaim", NETWORK, "--valid", "c1", "--dry-run"]])
+def test_an_unreadable_address_file_fails_instead_of_being_left_out(populated, unreadable_file, capsys, args):
+    code, out, err = ipam(capsys, *args, "--data-dir", populated)
+    assert code == 1 and out == ""
+    assert err == f"cni-rkt ipam: cannot read {unreadable_file}: Permission denied\n"
