@@ -92,8 +92,13 @@ def list_networks(args: argparse.Namespace) -> int:
 def reclaim(args: argparse.Namespace) -> int:
     from cni_rkt.ipam import inventory
 
-    if args.ifname and not args.container:
+    if args.ifname is not None and args.container is None:
         raise ValueError("--ifname goes with --container")
+    # An empty value (an unset "$VAR") must not widen the release to a whole container.
+    if args.container == "":
+        raise ValueError("--container: an empty container id")
+    if args.ifname == "":
+        raise ValueError("--ifname: an empty interface name")
     if args.valid:
         select = partial(inventory.stale, valid=parse_valid(args.valid))
     else:

@@ -158,6 +158,19 @@ def test_bad_reclaim_arguments_exit_2(populated, capsys, args, message):
     assert code == 2 and message in err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--container", "c1", "--ifname", ""], "--ifname: an empty interface name"),
+    (["--container", "", "--ifname", "eth0"], "--container: an empty container id"),
+    (["--valid", "c1", "--ifname", ""], "--ifname goes with --container"),
+])
+def test_an_empty_container_or_ifname_is_refused_not_widened(populated, capsys, args, message):
+    """`--ifname "$IF"` with IF unset must not release every interface's reservations."""
+    before = address_files(populated)
+    code, _, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, *args)
+    assert code == 2 and message in err
+    assert address_files(populated) == before
+
+
 def test_reclaim_needs_valid_or_container(populated, capsys):
     with pytest.raises(SystemExit) as info:
         main(["ipam", "reclaim", NETWORK, "--data-dir", populated])
