@@ -230,3 +230,22 @@ def test_an_unreadable_address_file_fails_instead_of_being_left_out(populated, u
     code, out, err = ipam(capsys, *args, "--data-dir", populated)
     assert code == 1 and out == ""
     assert err == f"cni-rkt ipam: cannot read {unreadable_file}: Permission denied\n"
+
+
+def test_a_file_of_bytes_that_are_not_utf8_breaks_neither_host_local_nor_list_nor_reclaim(populated, capsys):
+    """Garbage in one file (a crash, a bad disk) neither blocks reclaiming it nor host-local."""
+    with open(os.path.join(populated, NETWORK, "10.5.0.12"), "wb") as f:
+        f.write(b"c\xff\xfe4\r\neth0")
+    assert json.loads(host_local("ADD", populated, "c5"))["ips"][0]["address"] == "10.5.0.5/24"
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated)
+    assert code == 0
+    out.encode("utf-8")  # no lone surrogates: a terminal or pipe with strict UTF-8 takes it
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated, "--json")
+    assert json.loads(out)["networks"][0]["reservations"][-1]["containerID"] == "c\ufffd\ufffd4"
+    code, out, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated,
+                          "--valid", "c1", "--valid", "c2", "--valid", "c3", "--valid", "c5")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["released 10.5.0.11 (container old, legacy file without ifname)",
+                                "released 10.5.0.12 (container c\ufffd\ufffd4, eth0)",
+                                "net1: released 2 reservations"]
+    assert "10.5.0.12" not in address_files(populated)
