@@ -62,7 +62,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def list_networks(args: argparse.Namespace) -> int:
-    from cni_rkt.errors import CNIError
+    from cni_rkt.errors import CNIError, ErrorCode
     from cni_rkt.ipam.inventory import list_reservations, network_names
 
     if args.network:
@@ -73,6 +73,8 @@ def list_networks(args: argparse.Namespace) -> int:
             try:
                 listed[name] = list_reservations(args.data_dir, name)
             except CNIError as exc:  # e.g. a symlink out of the data dir: say so, list the others
+                if exc.code == ErrorCode.IO_FAILURE:
+                    raise  # unreadable: a listing without it would show its addresses as free
                 print(f"cni-rkt ipam: skipping {name}: {exc}", file=sys.stderr)
     if args.json:
         networks = [{"name": name, "reservations": [entry_dict(e) for e in entries]}
@@ -90,8 +92,13 @@ def list_networks(args: argparse.Namespace) -> int:
 def reclaim(args: argparse.Namespace) -> int:
     from cni_rkt.ipam import inventory
 
-    if args.ifname and not args.container:
+    if args.ifname is not None and args.container is None:
         raise ValueError("--ifname goes with --container")
+    # An empty value (an unset "$VAR") must not widen the release to a whole container.
+    if args.container == "":
+        raise ValueError("--container: an empty container id")
+    if args.ifname == "":
+        raise ValueError("--ifname: an empty interface name")
     if args.valid:
         select = partial(inventory.stale, valid=parse_valid(args.valid))
     else:

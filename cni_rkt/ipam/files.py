@@ -26,8 +26,12 @@ def file_content(container_id: str, ifname: str) -> bytes:
 
 
 def parse_content(data: bytes) -> tuple[str, str | None]:
-    """(container id, ifname), ifname None for a legacy file; trimmed as the reference does."""
-    text = data.decode("utf-8", errors="surrogateescape").strip()
+    """(container id, ifname), ifname None for a legacy file; trimmed as the reference does.
+
+    Bytes that are not UTF-8 (garbage after a crash) become U+FFFD: such a file then matches
+    no valid container id, yet can be indexed (SQLite refuses lone surrogates), listed and
+    released."""
+    text = data.decode("utf-8", errors="replace").strip()
     container_id, sep, ifname = text.partition(LINE_BREAK)
     return (container_id, ifname) if sep else (text, None)
 

@@ -11,7 +11,9 @@ through the store under its lock and releases exactly what host-local would:
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -67,18 +69,33 @@ def list_reservations(data_dir: str, network: str) -> list[Listed]:
         address = address_of_name(name)
         if address is None:
             continue  # lock, last_reserved_ip.*, a scratch file
-        try:
-            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue  # gone meanwhile, or a symlink: never an address file
-        try:
-            data = os.read(fd, 4096)
-            mtime = os.fstat(fd).st_mtime
-        finally:
-            os.close(fd)
+        read = read_address_file(os.path.join(directory, name))
+        if read is None:
+            continue
+        data, mtime = read
         container_id, ifname = parse_content(data)
         found.append(Listed(network, Reservation(name, address[0], address[1], container_id, ifname), mtime))
     return sorted(found, key=lambda e: (e.reservation.family, e.reservation.number))
+
+
+def read_address_file(path: str) -> tuple[bytes, float] | None:
+    """Its bytes and time; None for what the store does not count either: a file gone
+    meanwhile, a symlink, a directory, a FIFO (opened without waiting for a writer), a socket.
+    A file that cannot be read (the store's are 0600) fails: leaving it out would show an
+    address as free."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+            return None
+        raise CNIError(ErrorCode.IO_FAILURE, f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        return (os.read(fd, 4096), info.st_mtime) if stat.S_ISREG(info.st_mode) else None
+    except OSError as exc:
+        raise CNIError(ErrorCode.IO_FAILURE, f"cannot read {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 def stale(held: Iterable[Held], valid: Iterable[tuple[str, str | None]]) -> list:

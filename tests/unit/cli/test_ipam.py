@@ -158,6 +158,19 @@ def test_bad_reclaim_arguments_exit_2(populated, capsys, args, message):
     assert code == 2 and message in err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--container", "c1", "--ifname", ""], "--ifname: an empty interface name"),
+    (["--container", "", "--ifname", "eth0"], "--container: an empty container id"),
+    (["--valid", "c1", "--ifname", ""], "--ifname goes with --container"),
+])
+def test_an_empty_container_or_ifname_is_refused_not_widened(populated, capsys, args, message):
+    """`--ifname "$IF"` with IF unset must not release every interface's reservations."""
+    before = address_files(populated)
+    code, _, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, *args)
+    assert code == 2 and message in err
+    assert address_files(populated) == before
+
+
 def test_reclaim_needs_valid_or_container(populated, capsys):
     with pytest.raises(SystemExit) as info:
         main(["ipam", "reclaim", NETWORK, "--data-dir", populated])
@@ -171,3 +184,68 @@ def test_list_skips_a_network_dir_that_leads_out_of_the_data_dir(populated, caps
     code, out, err = ipam(capsys, "list", "--data-dir", populated, "--json")
     assert code == 0 and [n["name"] for n in json.loads(out)["networks"]] == [NETWORK]
     assert "skipping escape" in err and "resolves outside" in err
+
+
+def test_list_and_dry_run_skip_what_is_no_address_file_as_reclaim_does(populated, capsys):
+    """A directory or a FIFO named like an address is no reservation to the store: list and
+    --dry-run neither fail on it nor wait for a FIFO's writer, and agree with a real reclaim."""
+    network_dir = os.path.join(populated, NETWORK)
+    os.mkdir(os.path.join(network_dir, "10.5.0.20"))
+    fifo = os.path.join(network_dir, "10.5.0.21")
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a pending write: an old reader would list it
+    try:
+        os.write(writer, b"c9\r\neth0")
+        code, out, err = ipam(capsys, "list", "--data-dir", populated, "--json")
+        assert (code, err) == (0, "")
+        listed = [r["address"] for r in json.loads(out)["networks"][0]["reservations"]]
+        assert listed == ["10.5.0.2", "10.5.0.3", "10.5.0.4", "10.5.0.9", "10.5.0.10", "10.5.0.11"]
+        code, dry, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--valid", "c1", "--dry-run", "--json")
+        code_done, done, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--valid", "c1", "--json")
+        assert code == code_done == 0
+        assert json.loads(dry)["released"] == json.loads(done)["released"]
+        assert [r["address"] for r in json.loads(done)["released"]] == ["10.5.0.4", "10.5.0.9", "10.5.0.11"]
+    finally:
+        os.close(writer)
+
+
+@pytest.fixture
+def unreadable_file(populated, monkeypatch):
+    """10.5.0.3 cannot be opened, as the store's 0600 files for a user who is not root."""
+    denied = os.path.join(populated, NETWORK, "10.5.0.3")
+    real_open = os.open
+
+    def open_denied(path, *args, **kwargs):
+        if path == denied:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_denied)
+    return denied
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", NETWORK], ["list", "--json"],
+                                  ["reclaim", NETWORK, "--valid", "c1", "--dry-run"]])
+def test_an_unreadable_address_file_fails_instead_of_being_left_out(populated, unreadable_file, capsys, args):
+    code, out, err = ipam(capsys, *args, "--data-dir", populated)
+    assert code == 1 and out == ""
+    assert err == f"cni-rkt ipam: cannot read {unreadable_file}: Permission denied\n"
+
+
+def test_a_file_of_bytes_that_are_not_utf8_breaks_neither_host_local_nor_list_nor_reclaim(populated, capsys):
+    """Garbage in one file (a crash, a bad disk) neither blocks reclaiming it nor host-local."""
+    with open(os.path.join(populated, NETWORK, "10.5.0.12"), "wb") as f:
+        f.write(b"c\xff\xfe4\r\neth0")
+    assert json.loads(host_local("ADD", populated, "c5"))["ips"][0]["address"] == "10.5.0.5/24"
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated)
+    assert code == 0
+    out.encode("utf-8")  # no lone surrogates: a terminal or pipe with strict UTF-8 takes it
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated, "--json")
+    assert json.loads(out)["networks"][0]["reservations"][-1]["containerID"] == "c\ufffd\ufffd4"
+    code, out, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated,
+                          "--valid", "c1", "--valid", "c2", "--valid", "c3", "--valid", "c5")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["released 10.5.0.11 (container old, legacy file without ifname)",
+                                "released 10.5.0.12 (container c\ufffd\ufffd4, eth0)",
+                                "net1: released 2 reservations"]
+    assert "10.5.0.12" not in address_files(populated)
