@@ -56,6 +56,8 @@ def execute(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cni-rkt ipam: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # our reader went away: cli.main stops quietly
     except (CNIError, OSError) as exc:
         print(f"cni-rkt ipam: {exc}", file=sys.stderr)
         return 1

@@ -36,7 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(only=argv[0] if argv and argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    return module.execute(args)
+    try:
+        code = module.execute(args)
+        sys.stdout.flush()  # so that a reader gone away shows up here, not at exit
+    except BrokenPipeError:
+        return _reader_went_away()
+    return code
+
+
+# A shell's status for a writer that SIGPIPE ended (`cni-rkt ipam list | head`, with pipefail).
+BROKEN_PIPE_STATUS = 128 + 13
+
+
+def _reader_went_away() -> int:
+    """Stop quietly, as Unix tools do, without a traceback or a flush that fails again at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_STATUS
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""`cni-rkt` itself: what every subcommand shares."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from plugin_calls import REPO_ROOT
+
+
+@pytest.mark.parametrize("argv", [["validate", "--list-rules"], ["ipam", "list", "--data-dir", "/nonexistent-dir"]])
+def test_a_reader_gone_away_ends_the_command_quietly(argv):
+    """`cni-rkt ... | head`: no traceback, no error message, the status a shell gives SIGPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cni_rkt.cli.main", *argv], stdout=write_end,
+                              stderr=subprocess.PIPE, env={"PYTHONPATH": REPO_ROOT}, check=False)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, b"")
