@@ -127,3 +127,21 @@ def children_holding(parent: int, path: str) -> set[int]:
         except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+PR_CAPBSET_DROP = 24
+CAP_NET_ADMIN = 12
+
+
+def prctl(*args: int) -> None:
+    """prctl(2) for a test process that confines itself (OSError on failure)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(*(ctypes.c_ulong(a) for a in args)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl")
+
+
+def drop_net_admin_from_bounding_set() -> None:
+    """Make this (root) process less privileged than a worker: what it execs lacks CAP_NET_ADMIN."""
+    prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0)

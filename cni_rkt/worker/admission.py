@@ -10,17 +10,38 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import socket
 
 STALE = "stale"
 STALE_CODE = f"{STALE}: the code changed since this worker started"
 
 
-def peer_refusal(pid: int, uid: int) -> str:
-    """Why the process at the other end (SO_PEERCRED) may not use this worker, or ""."""
+SO_PEERPIDFD = 77  # Linux 6.5; not in Python 3.11's socket module
+
+
+def caller_pidfd(conn: socket.socket, pid: int) -> int | None:
+    """A handle on the process that connected, taken before its request is read (None if
+    it is gone): its PID alone could name another process by the time we look at it."""
+    try:
+        return conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+    except OSError:
+        pass  # an older kernel: the process with that PID now, a moment after the connect
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, ValueError):
+        return None
+
+
+def peer_refusal(pid: int, uid: int, pidfd: int | None) -> str:
+    """Why the process at the other end (SO_PEERCRED, `pidfd` from caller_pidfd) may not
+    use this worker, or ""."""
     if uid != os.geteuid():
         return f"uid {uid} may not use a worker of uid {os.geteuid()}"
     if pid == 0:
         return "caller is in another pid namespace"
+    if pidfd is None:
+        return "caller is gone"
     own_user_namespace, own_privileges = _own_identity()
     try:
         if os.readlink(f"/proc/{pid}/ns/user") != own_user_namespace:
@@ -31,6 +52,10 @@ def peer_refusal(pid: int, uid: int) -> str:
             return f"caller has other capabilities or confinement ({', '.join(differing)})"
     except OSError as exc:
         return f"cannot inspect the caller: {exc.strerror}"
+    try:
+        signal.pidfd_send_signal(pidfd, 0)  # still there: /proc/<pid> above was the caller
+    except OSError:
+        return "caller exited before it could be checked"
     return ""
 
 

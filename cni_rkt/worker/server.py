@@ -211,11 +211,13 @@ class Worker:
             return
         conn.settimeout(REQUEST_READ_TIMEOUT)
         fds: list[int] = []
+        pidfd = None
         try:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             pid, uid, gid = (int.from_bytes(creds[i : i + 4], sys.byteorder) for i in (0, 4, 8))
+            pidfd = admission.caller_pidfd(conn, pid)
             fields, fds = wire.receive_frame_with_fds(conn)
-            reason = admission.peer_refusal(pid, uid)
+            reason = admission.peer_refusal(pid, uid, pidfd)
             request = None if reason else parse_request(fields, fds, uid, gid)
             reason = reason or self._key_refusal(request.key) or admission.plugin_refusal(request.plugin)
             if reason:
@@ -226,6 +228,9 @@ class Worker:
             close_all(fds)
             conn.close()
             return
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         self._dispatch(request, conn)
         self.code.rewalk_if_due()  # the child has the request: this delays nobody
 

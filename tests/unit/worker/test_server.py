@@ -79,9 +79,38 @@ def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
 
 
 def test_refusal_names_the_reason_for_other_users_and_hidden_callers():
-    assert admission.peer_refusal(os.getpid(), os.geteuid()) == ""
-    assert "uid 12345 may not use" in admission.peer_refusal(os.getpid(), 12345)
-    assert "another pid namespace" in admission.peer_refusal(0, os.geteuid())
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        assert admission.peer_refusal(os.getpid(), os.geteuid(), pidfd) == ""
+        assert "uid 12345 may not use" in admission.peer_refusal(os.getpid(), 12345, pidfd)
+        assert "another pid namespace" in admission.peer_refusal(0, os.geteuid(), None)
+    finally:
+        os.close(pidfd)
+
+
+def test_the_caller_is_known_by_a_handle_on_the_process_that_connected():
+    """Not by its PID alone, which another process may have by the time it is looked at."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        pidfd = admission.caller_pidfd(ours, os.getpid())
+    try:
+        assert os.get_inheritable(pidfd) is False  # a child forked later must not hold it
+        assert admission.peer_refusal(os.getpid(), os.geteuid(), pidfd) == ""
+    finally:
+        os.close(pidfd)
+    assert "gone" in admission.peer_refusal(os.getpid(), os.geteuid(), None)
+
+
+def test_a_caller_that_exited_is_not_served_even_if_its_pid_is_readable():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    pidfd = os.pidfd_open(pid)
+    try:
+        os.waitpid(pid, 0)  # its PID is free for any process now; ours still reads as "a caller"
+        assert "exited" in admission.peer_refusal(os.getpid(), os.geteuid(), pidfd)
+    finally:
+        os.close(pidfd)
 
 
 def test_socket_directory_open_to_others_is_not_used(tmp_path):
