@@ -35,6 +35,7 @@ from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fie
 MAX_IDLE_CHILDREN = 4  # served children kept for the next callers (as many as parallel runtimes)
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
 REQUEST_READ_TIMEOUT = 5.0
+LONGEST_WAIT = 3600.0  # epoll takes no timeout beyond 24 days (CNI_RKT_WORKER_IDLE may be inf)
 SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2 cores
 
 
@@ -158,7 +159,7 @@ class Worker:
             return 0.0
         if self.busy:
             return None
-        return max(0.0, self.idle - (time.monotonic() - self.last_activity))
+        return min(LONGEST_WAIT, max(0.0, self.idle - (time.monotonic() - self.last_activity)))
 
     def retire(self) -> None:
         """Stop taking requests and give up the socket at once; running ones still finish."""

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 import pytest
 from worker_process import child_holding, request_key, running_worker, wait_until_released
@@ -70,6 +71,30 @@ def test_worker_exits_when_idle_and_removes_its_socket(tmp_path):
     with running_worker(str(tmp_path / "sockets"), idle=0.5) as (proc, path):
         assert proc.wait(timeout=30) == 0
         assert not os.path.exists(path) and not os.path.exists(path + ".pid")
+
+
+@pytest.mark.parametrize("idle", [float("inf"), 30 * 86400.0])
+def test_a_worker_told_to_wait_very_long_keeps_serving_once_it_waits(tmp_path, idle):
+    """CNI_RKT_WORKER_IDLE=inf, or a month: the worker waits on its socket, it does not crash."""
+    with running_worker(str(tmp_path / "sockets"), idle=idle) as (proc, path):
+        wait_for_spares(proc.pid)  # forked: from here on it waits for a caller, up to `idle`
+        assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+        assert proc.poll() is None
+
+
+def wait_for_spares(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_children(pid)) < server.SPARE_CHILDREN:
+        assert time.monotonic() < deadline, f"worker {pid} forked no spares"
+        time.sleep(0.02)
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
 
 
 def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
