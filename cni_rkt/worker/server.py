@@ -61,9 +61,8 @@ def take_lock(path: str) -> int | None:
     """The lock that makes this the only worker on `path`; None if another holds it."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        return None  # not a private directory of ours: anyone could stand in for the worker
+    if not _private(directory):
+        return None  # anyone could stand in for the worker, or make it write elsewhere
     fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
@@ -75,6 +74,31 @@ def take_lock(path: str) -> int | None:
                 os.close(fd)
                 return None
             time.sleep(0.05)
+
+
+def _private(directory: str) -> bool:
+    """A directory of ours (not a symlink) closed to others, on a way no one else can
+    change: whoever may rename entries of a directory above it could swap it for theirs
+    after this check, and have the pid file, lock and socket written where they like."""
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return False
+    above = {*_ancestors(os.path.abspath(directory)), *_ancestors(os.path.realpath(directory))}
+    return all(_guarded(os.stat(d)) for d in above)  # (a symlink on the way: its target, stat follows it)
+
+
+def _ancestors(path: str) -> list[str]:
+    found = []
+    while (parent := os.path.dirname(path)) != path:
+        found.append(parent)
+        path = parent
+    return found
+
+
+def _guarded(info: os.stat_result) -> bool:
+    """Only root and we may rename its entries (in a sticky one like /tmp, others only theirs)."""
+    open_to_others = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
+    return info.st_uid in (0, os.geteuid()) and not open_to_others
 
 
 def _send(conn: socket.socket, *fields: bytes) -> None:

@@ -145,6 +145,34 @@ def test_socket_directory_open_to_others_is_not_used(tmp_path):
     assert server.take_lock(str(shared / "w.sock")) is None
 
 
+@pytest.mark.parametrize("parent_mode", [0o777, 0o775])
+def test_socket_directory_inside_a_directory_others_may_change_is_not_used(tmp_path, parent_mode):
+    """Whoever may rename entries of a directory above the socket's could swap the socket
+    directory for one of theirs after the check (the worker then writes its pid file,
+    lock and socket, and chmods the socket, wherever they point)."""
+    parent = tmp_path / "parent"
+    (parent / "sockets").mkdir(parents=True, mode=0o700)
+    parent.chmod(parent_mode)
+    assert server.take_lock(str(parent / "sockets" / "w.sock")) is None
+
+
+def test_socket_directory_inside_a_sticky_directory_is_used(tmp_path):
+    """As under /tmp: others may add entries there but not rename or remove ours."""
+    parent = tmp_path / "sticky"
+    (parent / "sockets").mkdir(parents=True, mode=0o700)
+    parent.chmod(0o1777)
+    lock = server.take_lock(str(parent / "sockets" / "w.sock"))
+    assert lock is not None
+    os.close(lock)
+
+
+def test_socket_directory_reached_through_a_symlink_into_an_open_directory_is_not_used(tmp_path):
+    (tmp_path / "open" / "sockets").mkdir(parents=True, mode=0o700)
+    (tmp_path / "open").chmod(0o777)
+    (tmp_path / "link").symlink_to(tmp_path / "open")
+    assert server.take_lock(str(tmp_path / "link" / "sockets" / "w.sock")) is None
+
+
 def test_error_json_from_the_worker_is_the_spec_shape(worker):
     _proc, path = worker
     out, code = client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)
