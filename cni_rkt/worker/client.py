@@ -137,7 +137,8 @@ def _namespace_fds() -> list[int]:
     """The fds named by wire.FD_NAMES: where the request must run, and where its logs go."""
     flags = posix.O_RDONLY | posix.O_CLOEXEC
     fds = [posix.open("/proc/self/ns/net", flags), posix.open("/proc/self/ns/mnt", flags)]
-    fds.append(posix.open(".", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC))
+    directory = posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
+    fds += [posix.open("/", directory), posix.open(".", directory)]  # a chroot's root, if we are in one
     try:
         posix.fstat(2)
         fds.append(2)

@@ -4,7 +4,7 @@ A frame is a 4-byte big-endian length and that many bytes, which hold a list of 
 each again length-prefixed. The conversation on one connection:
 
     client -> server   request frame [protocol, key, plugin, umask, environ, stdin]
-                       with SCM_RIGHTS fds [netns, mntns, cwd, stderr]
+                       with SCM_RIGHTS fds [netns, mntns, root, cwd, stderr]
     server -> client   [b"accepted"]  or  [b"refused", reason]      (then it closes)
     client -> server   [b"go"]        the client is committed: it will not fall back
     server -> client   [b"result", exit code, stdout]
@@ -14,7 +14,7 @@ The "go" step makes a request run at most once: a client that gave up waiting fo
 
 Inside the worker, the parent hands an admitted request to a pre-forked child the same
 way: the request's fields plus the caller's uid and gid and whom to reply to, with the
-same four fds and the caller's connection. From "accepted" on, the child is the other
+same fds and the caller's connection. From "accepted" on, the child is the other
 end of the conversation: it reads the "go" and writes the result (pool.py).
 """
 
@@ -23,7 +23,7 @@ import sys
 import _socket
 
 PROTOCOL = b"cni-rkt-worker/1"
-FD_NAMES = ("netns", "mntns", "cwd", "stderr")
+FD_NAMES = ("netns", "mntns", "root", "cwd", "stderr")
 MAX_HANDOFF_FDS = len(FD_NAMES) + 1  # and the caller's connection
 MAX_FRAME = 64 * 1024 * 1024  # a network config is kilobytes; anything bigger is not ours
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from conftest import needs_root
 from plugin_calls import REPO_ROOT, cni_env
-from worker_process import child_holding, children_holding, running_worker
+from worker_process import child_holding, children_holding, in_a_fork, running_worker
 
 from cni_rkt.launcher import install_launchers
 from cni_rkt.worker import client
@@ -194,27 +194,15 @@ def test_worker_refuses_a_caller_of_another_uid(tmp_path):
 
 def as_nobody(action) -> str:
     """Run `action` in a forked child as uid/gid 65534; what it returned or raised, as text."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)  # so that /proc/self/ns/* stay ours to open
-            try:
-                text = f"returned {action()!r}"
-            except Exception as exc:  # noqa: BLE001 - reported to the parent
-                text = f"{type(exc).__name__}: {exc}"
-            os.write(write_end, text.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        text = f.read().decode()
-    os.waitpid(pid, 0)
-    return text
+
+    def become_nobody_then_act():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)  # so that /proc/self/ns/* stay ours to open
+        return action()
+
+    return in_a_fork(become_nobody_then_act)
 
 
 @needs_root
