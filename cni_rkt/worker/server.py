@@ -34,7 +34,8 @@ from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fie
 
 MAX_IDLE_CHILDREN = 4  # served children kept for the next callers (as many as parallel runtimes)
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
-REQUEST_READ_TIMEOUT = 5.0
+REQUEST_READ_TIMEOUT = 2.0  # for the whole request: less than the client's ACCEPT_TIMEOUT, so a
+# caller stalled mid-request delays the next callers but does not make them give up
 LONGEST_WAIT = 3600.0  # epoll takes no timeout beyond 24 days (CNI_RKT_WORKER_IDLE may be inf)
 SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2 cores
 
@@ -234,14 +235,15 @@ class Worker:
             conn, _ = self.listener.accept()
         except BlockingIOError:
             return
-        conn.settimeout(REQUEST_READ_TIMEOUT)
+        deadline = time.monotonic() + REQUEST_READ_TIMEOUT
         fds: list[int] = []
         pidfd = None
         try:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             pid, uid, gid = (int.from_bytes(creds[i : i + 4], sys.byteorder) for i in (0, 4, 8))
             pidfd = admission.caller_pidfd(conn, pid)
-            fields, fds = wire.receive_frame_with_fds(conn)
+            fields, fds = wire.receive_frame_with_fds(conn, deadline=deadline)
+            conn.settimeout(REQUEST_READ_TIMEOUT)  # for our answer, not what was left of the read
             reason = admission.peer_refusal(pid, uid, pidfd)
             request = None if reason else parse_request(fields, fds, uid, gid)
             reason = reason or self._key_refusal(request.key) or admission.plugin_refusal(request.plugin)

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -95,6 +96,32 @@ def _children(pid: int) -> list[str]:
             return f.read().split()
     except FileNotFoundError:
         return []
+
+
+def test_a_caller_trickling_its_request_does_not_hold_up_the_others(worker):
+    """Each byte within the read timeout, never the whole frame: the worker gives up on
+    that caller in time for the next one to be served, not refused by its own timeout."""
+    _proc, path = worker
+    stop = threading.Event()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as slow:
+        slow.connect(path)
+
+        def trickle():
+            for byte in wire.encode_fields([b"x" * 1000]):  # would take minutes
+                if stop.wait(0.2):
+                    return
+                try:
+                    slow.send(bytes([byte]))
+                except OSError:
+                    return  # the worker hung up on us
+
+        sender = threading.Thread(target=trickle)
+        sender.start()
+        try:
+            assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+        finally:
+            stop.set()
+            sender.join()
 
 
 def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
