@@ -103,6 +103,9 @@ def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[
             raise Declined("the worker's socket belongs to another user", start_another=False)
         try:
             fds = _namespace_fds()
+        except OSError as exc:  # no /proc (a bare chroot): no worker can serve us, none to start
+            raise Declined(f"cannot hand over where the request runs: {exc}", start_another=False) from None
+        try:
             _send_request(sock, key, plugin, environ, stdin, fds)
             answer = wire.read_frame(sock)
         except (OSError, wire.ProtocolError) as exc:

@@ -124,6 +124,19 @@ def test_a_caller_trickling_its_request_does_not_hold_up_the_others(worker):
             sender.join()
 
 
+def test_a_caller_without_proc_runs_in_process_and_starts_no_worker(worker, monkeypatch):
+    """Say in a chroot without /proc: no worker can serve it, so each exec starting one
+    (to wait for the lock and exit) would only cost it time."""
+
+    def no_proc():
+        raise FileNotFoundError(2, "No such file or directory", "/proc/self/ns/net")
+
+    monkeypatch.setattr(client, "_namespace_fds", no_proc)
+    with pytest.raises(client.Declined) as declined:
+        client.request(worker[1], request_key(), "bridge", MISSING_NETNS, CONFIG)
+    assert not declined.value.start_another
+
+
 def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
     with pytest.raises(client.Declined) as declined:
         client.request(str(tmp_path / "none.sock"), request_key(), "bridge", MISSING_NETNS, CONFIG)
