@@ -16,6 +16,7 @@ from cni_rkt.protocol.stdio import read_stdin
 from cni_rkt.worker import identity, wire
 
 ACCEPT_TIMEOUT = 5.0  # seconds to wait for "accepted" before running in-process instead
+_NOT_PERMITTED = (1, 13)  # EPERM, EACCES (the errno module would be one more import)
 _BOOTSTRAP = (
     "import sys;sys.path[:0]=sys.argv[3:];from cni_rkt.worker.server import main;"
     "main(sys.argv[1],float(sys.argv[2]),sys.argv[3:])"
@@ -98,7 +99,9 @@ def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[
         try:
             sock.connect(path)
         except OSError as exc:
-            raise Declined(f"no worker at {path}: {exc.strerror}", start_another=True) from None
+            # Shut out of the socket's directory, a worker we started would be too.
+            start_another = exc.errno not in _NOT_PERMITTED
+            raise Declined(f"no worker at {path}: {exc.strerror}", start_another=start_another) from None
         if not _trusted_server(sock):
             raise Declined("the worker's socket belongs to another user", start_another=False)
         try:

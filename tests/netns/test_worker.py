@@ -192,6 +192,25 @@ def test_worker_refuses_a_caller_of_another_uid(tmp_path):
         subprocess.run(["rm", "-rf", sockets], check=False)
 
 
+@needs_root
+def test_a_caller_shut_out_of_roots_socket_dir_starts_no_worker(tmp_path):
+    """As a user (or rootless podman's mapped root) whose launchers name root's socket dir:
+    a worker it started could not use that dir either, so none is started on every exec."""
+    with running_worker(str(tmp_path / "sockets")) as (proc, path):
+        verdict = as_nobody(lambda: _declined(path))
+        assert verdict.startswith("returned ('no worker at"), verdict
+        assert verdict.endswith("Permission denied', False)"), verdict
+        assert proc.poll() is None
+
+
+def _declined(path: str) -> tuple[str, bool]:
+    try:
+        client.request(path, b"any", "host-local", {"CNI_COMMAND": "DEL"}, b"{}")
+    except client.Declined as declined:
+        return str(declined), declined.start_another
+    raise AssertionError("the request was served")
+
+
 def as_nobody(action) -> str:
     """Run `action` in a forked child as uid/gid 65534; what it returned or raised, as text."""
 
