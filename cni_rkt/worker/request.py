@@ -1,9 +1,10 @@
 """One request inside the worker's forked child: become the caller, then run the plugin.
 
 The child enters the caller's network and mount namespaces, takes its root directory (a
-chrooted caller's), cwd, stderr, umask, group and environment, and calls `runner.run`: what the launcher would have done itself.
-If it cannot become the caller it runs nothing and reports why. Afterwards `OwnContext`
-puts back the child's own, so that it can serve another caller (see pool.py).
+chrooted caller's), cwd, stderr, umask, group and environment, and calls `runner.run`:
+what the launcher would have done itself. If it cannot become the caller it runs nothing
+and reports why. Afterwards `OwnContext` puts back the child's own, so that it can serve
+another caller (see pool.py).
 """
 
 from __future__ import annotations
