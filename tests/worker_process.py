@@ -127,3 +127,42 @@ def children_holding(parent: int, path: str) -> set[int]:
         except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+def in_a_fork(action) -> str:
+    """Run `action` in a forked child (reaped by PID); what it returned or raised, as text."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            try:
+                text = f"returned {action()!r}"
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
+                text = f"{type(exc).__name__}: {exc}"
+            os.write(write_end, text.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        text = f.read().decode()
+    os.waitpid(pid, 0)
+    return text
+
+
+PR_CAPBSET_DROP = 24
+CAP_NET_ADMIN = 12
+
+
+def prctl(*args: int) -> None:
+    """prctl(2) for a test process that confines itself (OSError on failure)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(*(ctypes.c_ulong(a) for a in args)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl")
+
+
+def drop_net_admin_from_bounding_set() -> None:
+    """Make this (root) process less privileged than a worker: what it execs lacks CAP_NET_ADMIN."""
+    prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0)

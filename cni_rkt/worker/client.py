@@ -16,6 +16,7 @@ from cni_rkt.protocol.stdio import read_stdin
 from cni_rkt.worker import identity, wire
 
 ACCEPT_TIMEOUT = 5.0  # seconds to wait for "accepted" before running in-process instead
+_NOT_PERMITTED = (1, 13)  # EPERM, EACCES (the errno module would be one more import)
 _BOOTSTRAP = (
     "import sys;sys.path[:0]=sys.argv[3:];from cni_rkt.worker.server import main;"
     "main(sys.argv[1],float(sys.argv[2]),sys.argv[3:])"
@@ -98,11 +99,16 @@ def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[
         try:
             sock.connect(path)
         except OSError as exc:
-            raise Declined(f"no worker at {path}: {exc.strerror}", start_another=True) from None
+            # Shut out of the socket's directory, a worker we started would be too.
+            start_another = exc.errno not in _NOT_PERMITTED
+            raise Declined(f"no worker at {path}: {exc.strerror}", start_another=start_another) from None
         if not _trusted_server(sock):
             raise Declined("the worker's socket belongs to another user", start_another=False)
         try:
             fds = _namespace_fds()
+        except OSError as exc:  # no /proc (a bare chroot): no worker can serve us, none to start
+            raise Declined(f"cannot hand over where the request runs: {exc}", start_another=False) from None
+        try:
             _send_request(sock, key, plugin, environ, stdin, fds)
             answer = wire.read_frame(sock)
         except (OSError, wire.ProtocolError) as exc:
@@ -137,7 +143,8 @@ def _namespace_fds() -> list[int]:
     """The fds named by wire.FD_NAMES: where the request must run, and where its logs go."""
     flags = posix.O_RDONLY | posix.O_CLOEXEC
     fds = [posix.open("/proc/self/ns/net", flags), posix.open("/proc/self/ns/mnt", flags)]
-    fds.append(posix.open(".", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC))
+    directory = posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
+    fds += [posix.open("/", directory), posix.open(".", directory)]  # a chroot's root, if we are in one
     try:
         posix.fstat(2)
         fds.append(2)

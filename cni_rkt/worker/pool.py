@@ -7,8 +7,8 @@ connection. The child takes on the caller's context while the caller confirms, r
 request on the caller's "go", and writes the reply straight to the caller; the worker
 only follows along (CHILD_* messages) to act if the child dies.
 
-A child then puts its own context back (request.OwnContext: namespaces, cwd, stderr,
-umask, group, environment) and tells the worker it is ready for another caller. A fresh
+A child then puts its own context back (request.OwnContext: namespaces, root, cwd,
+stderr, umask, group, environment) and tells the worker it is ready for another caller. A fresh
 child pays for its first request: copy-on-write faults on the worker's pages, then its
 exit; measured on the project's machine, that was 15-20 ms of CPU against 5 ms for a
 bridge ADD in a warm process. A child serves no one else, and exits, when the request

@@ -1,9 +1,10 @@
 """One request inside the worker's forked child: become the caller, then run the plugin.
 
-The child enters the caller's network and mount namespaces, takes its cwd, stderr, umask,
-group and environment, and calls `runner.run`: what the launcher would have done itself.
-If it cannot become the caller it runs nothing and reports why. Afterwards `OwnContext`
-puts back the child's own, so that it can serve another caller (see pool.py).
+The child enters the caller's network and mount namespaces, takes its root directory (a
+chrooted caller's), cwd, stderr, umask, group and environment, and calls `runner.run`:
+what the launcher would have done itself. If it cannot become the caller it runs nothing
+and reports why. Afterwards `OwnContext` puts back the child's own, so that it can serve
+another caller (see pool.py).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class OwnContext:
 
     netns: int
     mntns: int
+    root: int
     cwd: int
     stderr: int
     umask: int
@@ -115,6 +117,7 @@ class OwnContext:
         return cls(
             netns=os.open("/proc/self/ns/net", flags),
             mntns=os.open("/proc/self/ns/mnt", flags),
+            root=os.open("/", flags | os.O_DIRECTORY),
             cwd=os.open(".", flags | os.O_DIRECTORY),
             stderr=os.dup(2),
             umask=umask,
@@ -123,11 +126,13 @@ class OwnContext:
         )
 
     def restore(self) -> None:
-        """Back to our own namespaces, cwd, stderr, umask, group and environment (OSError if
-        that fails: the process must then serve no one else)."""
+        """Back to our own namespaces, root, cwd, stderr, umask, group and environment
+        (OSError if that fails: the process must then serve no one else)."""
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        change_root(self.root)  # first: enter() looks at /proc, which the caller's root may lack
         namespaces.enter(self.mntns, "mnt")
         namespaces.enter(self.netns, "net")
+        change_root(self.root)  # entering another mount namespace moved us to its root
         os.fchdir(self.cwd)
         os.dup2(self.stderr, 2)
         os.umask(self.umask)
@@ -137,9 +142,19 @@ class OwnContext:
         os.environ.update(self.environ)
 
 
+def change_root(directory: int) -> None:
+    """Make the directory open as `directory` our root, unless it is already (a chroot
+    needs CAP_SYS_CHROOT: a caller outside a chroot costs nothing and needs nothing)."""
+    theirs, ours = os.fstat(directory), os.stat("/")
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+        os.fchdir(directory)
+        os.chroot(".")
+
+
 def become_caller(request: Request) -> None:
     namespaces.enter(request.fds["netns"], "net")
     namespaces.enter(request.fds["mntns"], "mnt")
+    change_root(request.fds["root"])  # after the mount namespace, whose root setns gave us
     os.fchdir(request.fds["cwd"])
     os.dup2(request.fds["stderr"], 2)
     os.umask(request.umask)

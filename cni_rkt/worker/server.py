@@ -34,7 +34,9 @@ from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fie
 
 MAX_IDLE_CHILDREN = 4  # served children kept for the next callers (as many as parallel runtimes)
 LOCK_WAIT_SECONDS = 3.0  # a retiring worker releases the lock at once; wait a little for it
-REQUEST_READ_TIMEOUT = 5.0
+REQUEST_READ_TIMEOUT = 2.0  # for the whole request: less than the client's ACCEPT_TIMEOUT, so a
+# caller stalled mid-request delays the next callers but does not make them give up
+LONGEST_WAIT = 3600.0  # epoll takes no timeout beyond 24 days (CNI_RKT_WORKER_IDLE may be inf)
 SPARE_CHILDREN = 2  # forked ahead of requests; more would only hold memory on 2 cores
 
 
@@ -60,9 +62,8 @@ def take_lock(path: str) -> int | None:
     """The lock that makes this the only worker on `path`; None if another holds it."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        return None  # not a private directory of ours: anyone could stand in for the worker
+    if not _private(directory):
+        return None  # anyone could stand in for the worker, or make it write elsewhere
     fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
@@ -74,6 +75,31 @@ def take_lock(path: str) -> int | None:
                 os.close(fd)
                 return None
             time.sleep(0.05)
+
+
+def _private(directory: str) -> bool:
+    """A directory of ours (not a symlink) closed to others, on a way no one else can
+    change: whoever may rename entries of a directory above it could swap it for theirs
+    after this check, and have the pid file, lock and socket written where they like."""
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return False
+    above = {*_ancestors(os.path.abspath(directory)), *_ancestors(os.path.realpath(directory))}
+    return all(_guarded(os.stat(d)) for d in above)  # (a symlink on the way: its target, stat follows it)
+
+
+def _ancestors(path: str) -> list[str]:
+    found = []
+    while (parent := os.path.dirname(path)) != path:
+        found.append(parent)
+        path = parent
+    return found
+
+
+def _guarded(info: os.stat_result) -> bool:
+    """Only root and we may rename its entries (in a sticky one like /tmp, others only theirs)."""
+    open_to_others = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
+    return info.st_uid in (0, os.geteuid()) and not open_to_others
 
 
 def _send(conn: socket.socket, *fields: bytes) -> None:
@@ -158,7 +184,7 @@ class Worker:
             return 0.0
         if self.busy:
             return None
-        return max(0.0, self.idle - (time.monotonic() - self.last_activity))
+        return min(LONGEST_WAIT, max(0.0, self.idle - (time.monotonic() - self.last_activity)))
 
     def retire(self) -> None:
         """Stop taking requests and give up the socket at once; running ones still finish."""
@@ -209,13 +235,16 @@ class Worker:
             conn, _ = self.listener.accept()
         except BlockingIOError:
             return
-        conn.settimeout(REQUEST_READ_TIMEOUT)
+        deadline = time.monotonic() + REQUEST_READ_TIMEOUT
         fds: list[int] = []
+        pidfd = None
         try:
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             pid, uid, gid = (int.from_bytes(creds[i : i + 4], sys.byteorder) for i in (0, 4, 8))
-            fields, fds = wire.receive_frame_with_fds(conn)
-            reason = admission.peer_refusal(pid, uid)
+            pidfd = admission.caller_pidfd(conn, pid)
+            fields, fds = wire.receive_frame_with_fds(conn, deadline=deadline)
+            conn.settimeout(REQUEST_READ_TIMEOUT)  # for our answer, not what was left of the read
+            reason = admission.peer_refusal(pid, uid, pidfd)
             request = None if reason else parse_request(fields, fds, uid, gid)
             reason = reason or self._key_refusal(request.key) or admission.plugin_refusal(request.plugin)
             if reason:
@@ -226,6 +255,9 @@ class Worker:
             close_all(fds)
             conn.close()
             return
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         self._dispatch(request, conn)
         self.code.rewalk_if_due()  # the child has the request: this delays nobody
 

@@ -4,7 +4,7 @@ A frame is a 4-byte big-endian length and that many bytes, which hold a list of 
 each again length-prefixed. The conversation on one connection:
 
     client -> server   request frame [protocol, key, plugin, umask, environ, stdin]
-                       with SCM_RIGHTS fds [netns, mntns, cwd, stderr]
+                       with SCM_RIGHTS fds [netns, mntns, root, cwd, stderr]
     server -> client   [b"accepted"]  or  [b"refused", reason]      (then it closes)
     client -> server   [b"go"]        the client is committed: it will not fall back
     server -> client   [b"result", exit code, stdout]
@@ -14,7 +14,7 @@ The "go" step makes a request run at most once: a client that gave up waiting fo
 
 Inside the worker, the parent hands an admitted request to a pre-forked child the same
 way: the request's fields plus the caller's uid and gid and whom to reply to, with the
-same four fds and the caller's connection. From "accepted" on, the child is the other
+same fds and the caller's connection. From "accepted" on, the child is the other
 end of the conversation: it reads the "go" and writes the result (pool.py).
 """
 
@@ -23,7 +23,7 @@ import sys
 import _socket
 
 PROTOCOL = b"cni-rkt-worker/1"
-FD_NAMES = ("netns", "mntns", "cwd", "stderr")
+FD_NAMES = ("netns", "mntns", "root", "cwd", "stderr")
 MAX_HANDOFF_FDS = len(FD_NAMES) + 1  # and the caller's connection
 MAX_FRAME = 64 * 1024 * 1024  # a network config is kilobytes; anything bigger is not ours
 
@@ -59,14 +59,15 @@ def frame_length(head: bytes) -> int:
     return size
 
 
-def read_frame(sock, first: bytes = b"") -> list[bytes]:
-    """Read one whole frame from a blocking socket (`first`: bytes already received)."""
+def read_frame(sock, first: bytes = b"", deadline: float | None = None) -> list[bytes]:
+    """Read one whole frame from a blocking socket (`first`: bytes already received), by
+    `deadline` (time.monotonic()) if given: else the socket's timeout is for each read."""
     data = bytearray(first)
     while len(data) < 4:
-        _receive_into(sock, data)
+        _receive_into(sock, data, deadline)
     size = frame_length(data)
     while len(data) < 4 + size:
-        _receive_into(sock, data)
+        _receive_into(sock, data, deadline)
     if len(data) != 4 + size:
         raise ProtocolError("unexpected bytes after a frame")
     return decode_fields(bytes(data[4:]))
@@ -80,10 +81,12 @@ def send_frame_with_fds(sock, fields: list[bytes], fds: list[int]) -> None:
         sock.sendall(frame[sent:])
 
 
-def receive_frame_with_fds(sock, max_fds: int = len(FD_NAMES)) -> tuple[list[bytes], list[int]]:
+def receive_frame_with_fds(sock, max_fds: int = len(FD_NAMES),
+                           deadline: float | None = None) -> tuple[list[bytes], list[int]]:
     """One frame and the fds that came with it (closed again if the frame is broken)."""
     import os
 
+    _limit_wait(sock, deadline)
     data, ancdata, _flags, _addr = sock.recvmsg(65536, _socket.CMSG_SPACE(4 * max_fds))
     fds: list[int] = []
     for level, kind, payload in ancdata:
@@ -95,14 +98,27 @@ def receive_frame_with_fds(sock, max_fds: int = len(FD_NAMES)) -> tuple[list[byt
             os.set_inheritable(fd, False)
         if not data:
             raise ProtocolError("connection closed")
-        return read_frame(sock, data), fds
+        return read_frame(sock, data, deadline), fds
     except (OSError, ProtocolError):
         for fd in fds:
             os.close(fd)
         raise
 
 
-def _receive_into(sock, data: bytearray) -> None:
+def _limit_wait(sock, deadline: float | None) -> None:
+    """A peer that sends a byte now and then must not hold us past `deadline`."""
+    if deadline is None:
+        return
+    import time
+
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ProtocolError("the frame took too long to arrive")
+    sock.settimeout(left)
+
+
+def _receive_into(sock, data: bytearray, deadline: float | None = None) -> None:
+    _limit_wait(sock, deadline)
     chunk = sock.recv(65536)
     if not chunk:
         raise ProtocolError("connection closed mid-frame" if data else "connection closed")

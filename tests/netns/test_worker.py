@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from conftest import needs_root
 from plugin_calls import REPO_ROOT, cni_env
-from worker_process import child_holding, children_holding, running_worker
+from worker_process import child_holding, children_holding, in_a_fork, running_worker
 
 from cni_rkt.launcher import install_launchers
 from cni_rkt.worker import client
@@ -192,29 +192,36 @@ def test_worker_refuses_a_caller_of_another_uid(tmp_path):
         subprocess.run(["rm", "-rf", sockets], check=False)
 
 
+@needs_root
+def test_a_caller_shut_out_of_roots_socket_dir_starts_no_worker(tmp_path):
+    """As a user (or rootless podman's mapped root) whose launchers name root's socket dir:
+    a worker it started could not use that dir either, so none is started on every exec."""
+    with running_worker(str(tmp_path / "sockets")) as (proc, path):
+        verdict = as_nobody(lambda: _declined(path))
+        assert verdict.startswith("returned ('no worker at"), verdict
+        assert verdict.endswith("Permission denied', False)"), verdict
+        assert proc.poll() is None
+
+
+def _declined(path: str) -> tuple[str, bool]:
+    try:
+        client.request(path, b"any", "host-local", {"CNI_COMMAND": "DEL"}, b"{}")
+    except client.Declined as declined:
+        return str(declined), declined.start_another
+    raise AssertionError("the request was served")
+
+
 def as_nobody(action) -> str:
     """Run `action` in a forked child as uid/gid 65534; what it returned or raised, as text."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)  # so that /proc/self/ns/* stay ours to open
-            try:
-                text = f"returned {action()!r}"
-            except Exception as exc:  # noqa: BLE001 - reported to the parent
-                text = f"{type(exc).__name__}: {exc}"
-            os.write(write_end, text.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        text = f.read().decode()
-    os.waitpid(pid, 0)
-    return text
+
+    def become_nobody_then_act():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)  # so that /proc/self/ns/* stay ours to open
+        return action()
+
+    return in_a_fork(become_nobody_then_act)
 
 
 @needs_root

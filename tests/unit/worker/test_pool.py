@@ -83,6 +83,6 @@ def test_what_waits_for_the_reply_runs_after_the_callers_stderr_is_let_go(tmp_pa
         assert os.read(caller_read, 1) == b""  # end of file: no one holds the caller's pipe
     finally:
         os.dup2(saved_stderr, 2)
-        for fd in (saved_stderr, caller_read, own.netns, own.mntns, own.cwd, own.stderr):
+        for fd in (saved_stderr, caller_read, own.netns, own.mntns, own.root, own.cwd, own.stderr):
             os.close(fd)
     assert seen == [os.fstat(2).st_ino]

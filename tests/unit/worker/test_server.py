@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 
 import pytest
 from worker_process import child_holding, request_key, running_worker, wait_until_released
@@ -72,6 +74,69 @@ def test_worker_exits_when_idle_and_removes_its_socket(tmp_path):
         assert not os.path.exists(path) and not os.path.exists(path + ".pid")
 
 
+@pytest.mark.parametrize("idle", [float("inf"), 30 * 86400.0])
+def test_a_worker_told_to_wait_very_long_keeps_serving_once_it_waits(tmp_path, idle):
+    """CNI_RKT_WORKER_IDLE=inf, or a month: the worker waits on its socket, it does not crash."""
+    with running_worker(str(tmp_path / "sockets"), idle=idle) as (proc, path):
+        wait_for_spares(proc.pid)  # forked: from here on it waits for a caller, up to `idle`
+        assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+        assert proc.poll() is None
+
+
+def wait_for_spares(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_children(pid)) < server.SPARE_CHILDREN:
+        assert time.monotonic() < deadline, f"worker {pid} forked no spares"
+        time.sleep(0.02)
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def test_a_caller_trickling_its_request_does_not_hold_up_the_others(worker):
+    """Each byte within the read timeout, never the whole frame: the worker gives up on
+    that caller in time for the next one to be served, not refused by its own timeout."""
+    _proc, path = worker
+    stop = threading.Event()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as slow:
+        slow.connect(path)
+
+        def trickle():
+            for byte in wire.encode_fields([b"x" * 1000]):  # would take minutes
+                if stop.wait(0.2):
+                    return
+                try:
+                    slow.send(bytes([byte]))
+                except OSError:
+                    return  # the worker hung up on us
+
+        sender = threading.Thread(target=trickle)
+        sender.start()
+        try:
+            assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+        finally:
+            stop.set()
+            sender.join()
+
+
+def test_a_caller_without_proc_runs_in_process_and_starts_no_worker(worker, monkeypatch):
+    """Say in a chroot without /proc: no worker can serve it, so each exec starting one
+    (to wait for the lock and exit) would only cost it time."""
+
+    def no_proc():
+        raise FileNotFoundError(2, "No such file or directory", "/proc/self/ns/net")
+
+    monkeypatch.setattr(client, "_namespace_fds", no_proc)
+    with pytest.raises(client.Declined) as declined:
+        client.request(worker[1], request_key(), "bridge", MISSING_NETNS, CONFIG)
+    assert not declined.value.start_another
+
+
 def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
     with pytest.raises(client.Declined) as declined:
         client.request(str(tmp_path / "none.sock"), request_key(), "bridge", MISSING_NETNS, CONFIG)
@@ -79,9 +144,38 @@ def test_no_worker_listening_is_declined_and_asks_for_one(tmp_path):
 
 
 def test_refusal_names_the_reason_for_other_users_and_hidden_callers():
-    assert admission.peer_refusal(os.getpid(), os.geteuid()) == ""
-    assert "uid 12345 may not use" in admission.peer_refusal(os.getpid(), 12345)
-    assert "another pid namespace" in admission.peer_refusal(0, os.geteuid())
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        assert admission.peer_refusal(os.getpid(), os.geteuid(), pidfd) == ""
+        assert "uid 12345 may not use" in admission.peer_refusal(os.getpid(), 12345, pidfd)
+        assert "another pid namespace" in admission.peer_refusal(0, os.geteuid(), None)
+    finally:
+        os.close(pidfd)
+
+
+def test_the_caller_is_known_by_a_handle_on_the_process_that_connected():
+    """Not by its PID alone, which another process may have by the time it is looked at."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        pidfd = admission.caller_pidfd(ours, os.getpid())
+    try:
+        assert os.get_inheritable(pidfd) is False  # a child forked later must not hold it
+        assert admission.peer_refusal(os.getpid(), os.geteuid(), pidfd) == ""
+    finally:
+        os.close(pidfd)
+    assert "gone" in admission.peer_refusal(os.getpid(), os.geteuid(), None)
+
+
+def test_a_caller_that_exited_is_not_served_even_if_its_pid_is_readable():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    pidfd = os.pidfd_open(pid)
+    try:
+        os.waitpid(pid, 0)  # its PID is free for any process now; ours still reads as "a caller"
+        assert "exited" in admission.peer_refusal(os.getpid(), os.geteuid(), pidfd)
+    finally:
+        os.close(pidfd)
 
 
 def test_socket_directory_open_to_others_is_not_used(tmp_path):
@@ -89,6 +183,34 @@ def test_socket_directory_open_to_others_is_not_used(tmp_path):
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
     assert server.take_lock(str(shared / "w.sock")) is None
+
+
+@pytest.mark.parametrize("parent_mode", [0o777, 0o775])
+def test_socket_directory_inside_a_directory_others_may_change_is_not_used(tmp_path, parent_mode):
+    """Whoever may rename entries of a directory above the socket's could swap the socket
+    directory for one of theirs after the check (the worker then writes its pid file,
+    lock and socket, and chmods the socket, wherever they point)."""
+    parent = tmp_path / "parent"
+    (parent / "sockets").mkdir(parents=True, mode=0o700)
+    parent.chmod(parent_mode)
+    assert server.take_lock(str(parent / "sockets" / "w.sock")) is None
+
+
+def test_socket_directory_inside_a_sticky_directory_is_used(tmp_path):
+    """As under /tmp: others may add entries there but not rename or remove ours."""
+    parent = tmp_path / "sticky"
+    (parent / "sockets").mkdir(parents=True, mode=0o700)
+    parent.chmod(0o1777)
+    lock = server.take_lock(str(parent / "sockets" / "w.sock"))
+    assert lock is not None
+    os.close(lock)
+
+
+def test_socket_directory_reached_through_a_symlink_into_an_open_directory_is_not_used(tmp_path):
+    (tmp_path / "open" / "sockets").mkdir(parents=True, mode=0o700)
+    (tmp_path / "open").chmod(0o777)
+    (tmp_path / "link").symlink_to(tmp_path / "open")
+    assert server.take_lock(str(tmp_path / "link" / "sockets" / "w.sock")) is None
 
 
 def test_error_json_from_the_worker_is_the_spec_shape(worker):

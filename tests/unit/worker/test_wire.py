@@ -1,6 +1,7 @@
 """The worker protocol's framing: what one side writes, the other reads back exactly."""
 
 import socket
+import time
 
 import pytest
 
@@ -53,3 +54,12 @@ def test_oversized_frame_is_refused_before_reading_it():
 def test_environment_entry_without_equals_is_refused():
     with pytest.raises(wire.ProtocolError):
         wire.decode_environ(b"A=1\0B")
+
+
+def test_a_frame_must_arrive_whole_by_the_deadline():
+    """Each byte in time is not enough: past the deadline the reader stops, bytes pending or not."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(wire.encode_fields([b"slow"])[:5])  # and the rest a byte at a time, say
+        with pytest.raises(wire.ProtocolError, match="too long"):
+            wire.receive_frame_with_fds(ours, deadline=time.monotonic() - 1)
