@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.ipam.ranges import parse_cidr
 
 DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env"
 
@@ -50,9 +51,9 @@ class SubnetEnv:
 
 def _cidr(path: str, key: str, value: str) -> str:
     try:
-        if "/" not in value:  # a bare address is /32 to ipaddress, an error to Go's ParseCIDR
-            raise ValueError(value)
-        return str(ipaddress.ip_network(value, strict=False))
+        # As strict as Go's ParseCIDR: no bare address, netmask or zone, which ipaddress takes.
+        address, prefix = parse_cidr(value)
+        return str(ipaddress.ip_network((address, prefix), strict=False))
     except ValueError:
         raise CNIError(
             ErrorCode.INVALID_NETWORK_CONFIG, f"{path}: {key}: invalid CIDR address: {value}"

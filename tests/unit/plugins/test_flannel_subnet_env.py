@@ -92,6 +92,10 @@ def test_missing_keys_are_named_in_the_reference_order(text, missing):
         ("FLANNEL_SUBNET=10.1.3.1", "FLANNEL_SUBNET: invalid CIDR address: 10.1.3.1"),
         ("FLANNEL_NETWORK=10.1.0.0/16,", "FLANNEL_NETWORK: invalid CIDR address: "),
         ("FLANNEL_IPV6_SUBNET=fd00::/129", "FLANNEL_IPV6_SUBNET: invalid CIDR address: fd00::/129"),
+        # Go's net.ParseCIDR takes only a prefix length: no netmask, no IPv6 zone.
+        ("FLANNEL_NETWORK=10.1.0.0/255.255.0.0", "FLANNEL_NETWORK: invalid CIDR address: 10.1.0.0/255.255.0.0"),
+        ("FLANNEL_SUBNET=10.1.3.1/0.0.0.255", "FLANNEL_SUBNET: invalid CIDR address: 10.1.3.1/0.0.0.255"),
+        ("FLANNEL_IPV6_NETWORK=fd00::%eth0/56", "FLANNEL_IPV6_NETWORK: invalid CIDR address: fd00::%eth0/56"),
         ("FLANNEL_MTU=-1", "FLANNEL_MTU: not an unsigned integer: '-1'"),
         ("FLANNEL_MTU= 1450", "FLANNEL_MTU: not an unsigned integer: ' 1450'"),
         ("FLANNEL_MTU=4294967296", "FLANNEL_MTU: not an unsigned integer: '4294967296'"),
