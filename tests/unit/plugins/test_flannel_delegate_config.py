@@ -182,6 +182,22 @@ def test_bad_config_is_code_7_naming_the_key(config, named):
     assert info.value.code == 7 and info.value.msg.startswith(named) and info.value.details.startswith(named)
 
 
+@pytest.mark.parametrize(
+    "route, message",
+    [
+        # types.Route reads dst with Go's net.ParseCIDR and gw with net.ParseIP
+        ({"dst": "10.9.0.0"}, "ipam.routes[0]: invalid CIDR address: 10.9.0.0"),
+        ({"dst": "10.9.0.0/255.255.0.0"}, "ipam.routes[0]: invalid CIDR address: 10.9.0.0/255.255.0.0"),
+        ({"dst": "0.0.0.0/0", "gw": "fe80::1%eth0"}, "ipam.routes[0]: invalid IP address: fe80::1%eth0"),
+        ({"dst": "0.0.0.0/0", "gw": 5}, "ipam.routes[0].gw must be a string, got 5"),
+    ],
+)
+def test_route_dst_and_gw_are_parsed_as_go_parses_them(route, message):
+    with pytest.raises(CNIError) as info:
+        build({"name": "cbr", "type": "flannel", "ipam": {"routes": [route]}}, GUIDE_ENV)
+    assert (info.value.code, info.value.msg) == (7, message)
+
+
 def test_version_picked_from_cni_versions_is_copied_into_the_delegate():
     delegate = build({"cniVersions": ["0.4.0", "1.1.0"], "name": "cbr", "type": "flannel"}, GUIDE_ENV)
     assert delegate["cniVersion"] == "1.1.0"
@@ -191,3 +207,11 @@ def test_keys_in_any_case_are_read_as_the_reference_reads_them():
     conf = load_flannel_config({"Name": "n", "name": "n", "SubnetFile": "/run/x.env", "DATADIR": "/var/x",
                                 "Delegate": {"isDefaultGateway": True}})
     assert (conf.subnet_file, conf.data_dir, conf.delegate) == ("/run/x.env", "/var/x", {"isDefaultGateway": True})
+
+
+def test_route_keys_in_any_case_are_read_as_go_decodes_types_route():
+    config = {"name": "n", "type": "flannel",
+              "ipam": {"routes": [{"Dst": "10.9.0.0/16", "GW": "10.1.17.9", "Priority": 5, "gw": ""}]}}
+    data = render_delegate_config(build(config, GUIDE_ENV))
+    assert b'"routes":[{"dst":"10.9.0.0/16","priority":5},{"dst":"10.1.0.0/16"}]' in data
+
