@@ -20,9 +20,12 @@ from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.protocol.json_values import expect, expect_path
 
 DEFAULT_DATA_DIR = "/var/lib/cni/flannel"
-# Its keys, for respell_keys: the reference's decoder matches them ignoring case; what
-# `delegate` and `runtimeConfig` hold is passed on as written (the delegate reads it).
-CONFIG_SCHEMA = {**NETCONF_SCHEMA, "subnetFile": None, "dataDir": None, "delegate": None, "runtimeConfig": None}
+# Its keys, for respell_keys: the reference's decoder matches them ignoring case. `ipam`,
+# `delegate` and `runtimeConfig` are Go maps there ({} here): the keys they hold stay as
+# written (a "Type" in ipam is not its type), and a repeated one is decoded into the same map.
+CONFIG_SCHEMA = {
+    **NETCONF_SCHEMA, "subnetFile": None, "dataDir": None, "ipam": {}, "delegate": {}, "runtimeConfig": {},
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from cni_rkt.errors import CNIError
 from cni_rkt.flannel.config import DEFAULT_DATA_DIR, load_flannel_config
 from cni_rkt.flannel.delegate_config import build_delegate_config, render_delegate_config
 from cni_rkt.flannel.subnet_env import DEFAULT_SUBNET_FILE, parse_subnet_env
+from cni_rkt.protocol.invocation import decode_config
 
 GUIDE_ENV = "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
 DUAL_ENV = (
@@ -215,3 +216,16 @@ def test_route_keys_in_any_case_are_read_as_go_decodes_types_route():
     data = render_delegate_config(build(config, GUIDE_ENV))
     assert b'"routes":[{"dst":"10.9.0.0/16","priority":5},{"dst":"10.1.0.0/16"}]' in data
 
+
+def test_ipam_delegate_and_runtime_config_are_go_maps_keys_as_written_repeats_merged():
+    # The reference's NetConf holds them as map[string]interface{}: Go matches no key inside
+    # them ignoring case (so its "type" default is added beside "Type"), and a repeated key
+    # decodes into the same map.
+    stdin = (b'{"name": "n", "type": "flannel", "ipam": {"Type": "dhcp"}, "ipam": {"dataDir": "/d"},'
+             b' "delegate": {"bridge": "b0"}, "Delegate": {"hairpinMode": true},'
+             b' "runtimeConfig": {"mac": "0a:58:0a:01:11:02"}, "runtimeConfig": {"ips": []}}')
+    delegate = build(decode_config(stdin), GUIDE_ENV)
+    assert {key: delegate["ipam"][key] for key in ("Type", "type", "dataDir")} == {
+        "Type": "dhcp", "type": "host-local", "dataDir": "/d"}
+    assert (delegate["bridge"], delegate["hairpinMode"]) == ("b0", True)
+    assert delegate["runtimeConfig"] == {"mac": "0a:58:0a:01:11:02", "ips": []}
