@@ -40,12 +40,16 @@ class FlannelConfig:
 
 
 def _path(config: dict, key: str, default: str) -> str:
-    """A file name; `default` when absent or null. "" is refused: the reference would open
-    "" (subnetFile) or write its saved configs into its working directory (dataDir)."""
+    """A file name; `default` when absent or null. "" is kept here and refused by the verbs
+    that use the file (require_path): DEL must still succeed, as the reference's does."""
     value = config.get(key)
-    if value is None:
-        return default
-    if not expect_path(value, key):
+    return default if value is None else expect_path(value, key)
+
+
+def require_path(value: str, key: str) -> str:
+    """`value` for a verb that opens it. "" is refused: the reference would open ""
+    (subnetFile) or write its saved configs into its working directory (dataDir)."""
+    if not value:
         raise invalid_config(f"{key} must not be empty", key)
     return value
 

@@ -168,7 +168,7 @@ def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
         ({"delegate": "bridge"}, "delegate"),
         ({"ipam": []}, "ipam"),
         ({"subnetFile": 3}, "subnetFile"),
-        ({"dataDir": ""}, "dataDir"),
+        ({"dataDir": 5}, "dataDir"),
         ({"subnetFile": "/run/a\u0000b"}, "subnetFile"),
         ({"runtimeConfig": [1]}, "runtimeConfig"),
         ({"ipam": {"routes": [{"gw": "1.2.3.4"}]}}, "ipam.routes[0]"),
