@@ -101,12 +101,15 @@ def build_delegate_config(conf: FlannelConfig, env: SubnetEnv) -> dict:
 
 
 def _go_order(value):
+    """`value` as Go's json.Marshal lays it out: map keys sorted, struct fields as declared."""
     if isinstance(value, _Struct):
         return value
     if isinstance(value, dict):
         return {key: _go_order(value[key]) for key in sorted(value)}
     if isinstance(value, list):
         return [_go_order(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)  # Go writes a whole float64 below 1e21 without ".0" (1400.0 -> 1400)
     return value
 
 

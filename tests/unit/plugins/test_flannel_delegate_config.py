@@ -229,3 +229,12 @@ def test_ipam_delegate_and_runtime_config_are_go_maps_keys_as_written_repeats_me
         "Type": "dhcp", "type": "host-local", "dataDir": "/d"}
     assert (delegate["bridge"], delegate["hairpinMode"]) == ("b0", True)
     assert delegate["runtimeConfig"] == {"mac": "0a:58:0a:01:11:02", "ips": []}
+
+
+def test_numbers_are_written_as_go_writes_the_float64_it_decoded_them_into():
+    # The reference decodes `delegate` and `ipam` into interface{} (every number a float64)
+    # and marshals 1400.0 as 1400, which a delegate reading an integer field accepts.
+    config = json.loads('{"name": "n", "type": "flannel", "delegate": {"mtu": 1400.0, "vlan": 1e2},'
+                        ' "ipam": {"weight": 2.5}}')
+    data = render_delegate_config(build(config, GUIDE_ENV))
+    assert b'"mtu":1400,' in data and b'"vlan":100}' in data and b'"weight":2.5' in data
