@@ -20,9 +20,12 @@ from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.protocol.json_values import expect, expect_path
 
 DEFAULT_DATA_DIR = "/var/lib/cni/flannel"
-# Its keys, for respell_keys: the reference's decoder matches them ignoring case; what
-# `delegate` and `runtimeConfig` hold is passed on as written (the delegate reads it).
-CONFIG_SCHEMA = {**NETCONF_SCHEMA, "subnetFile": None, "dataDir": None, "delegate": None, "runtimeConfig": None}
+# Its keys, for respell_keys: the reference's decoder matches them ignoring case. `ipam`,
+# `delegate` and `runtimeConfig` are Go maps there ({} here): the keys they hold stay as
+# written (a "Type" in ipam is not its type), and a repeated one is decoded into the same map.
+CONFIG_SCHEMA = {
+    **NETCONF_SCHEMA, "subnetFile": None, "dataDir": None, "ipam": {}, "delegate": {}, "runtimeConfig": {},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +40,16 @@ class FlannelConfig:
 
 
 def _path(config: dict, key: str, default: str) -> str:
-    """A file name; `default` when absent or null. "" is refused: the reference would open
-    "" (subnetFile) or write its saved configs into its working directory (dataDir)."""
+    """A file name; `default` when absent or null. "" is kept here and refused by the verbs
+    that use the file (require_path): DEL must still succeed, as the reference's does."""
     value = config.get(key)
-    if value is None:
-        return default
-    if not expect_path(value, key):
+    return default if value is None else expect_path(value, key)
+
+
+def require_path(value: str, key: str) -> str:
+    """`value` for a verb that opens it. "" is refused: the reference would open ""
+    (subnetFile) or write its saved configs into its working directory (dataDir)."""
+    if not value:
         raise invalid_config(f"{key} must not be empty", key)
     return value
 

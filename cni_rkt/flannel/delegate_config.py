@@ -22,15 +22,16 @@ delegate on either implementation:
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 import re
 
 from cni_rkt.errors import invalid_config
 from cni_rkt.flannel.config import FlannelConfig
 from cni_rkt.flannel.subnet_env import SubnetEnv
+from cni_rkt.ipam.ranges import parse_cidr, parse_ip
+from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.protocol.json_values import expect
-from cni_rkt.protocol.result import ROUTE_INT_KEYS
+from cni_rkt.protocol.result import ROUTE_INT_KEYS, ROUTE_SCHEMA
 
 DEFAULT_DELEGATE_TYPE = "bridge"
 DEFAULT_IPAM_TYPE = "host-local"
@@ -51,12 +52,16 @@ def check_delegate(delegate: dict) -> None:
 
 
 def _route(index: int, route) -> _Struct:
+    """One route as Go's types.Route decodes and re-encodes it (keys matched in any case)."""
     where = f"ipam.routes[{index}]"
-    expect(expect(route, dict, where).get("dst"), str, f"{where}.dst")
+    route = respell_keys(expect(route, dict, where), ROUTE_SCHEMA)
+    dst = expect(route.get("dst"), str, f"{where}.dst")
+    gw = route.get("gw")
     try:
-        out = _Struct(dst=str(ipaddress.ip_interface(route["dst"])))
-        if route.get("gw"):
-            out["gw"] = str(ipaddress.ip_address(route["gw"]))
+        address, prefix = parse_cidr(dst)  # host bits kept, as types.ParseCIDR keeps them
+        out = _Struct(dst=f"{address}/{prefix}")
+        if gw is not None and expect(gw, str, f"{where}.gw"):  # "" is no gateway to Go
+            out["gw"] = str(parse_ip(gw))
     except ValueError as exc:
         raise invalid_config(f"{where}: {exc}", where) from None
     for key in ROUTE_INT_KEYS:  # in Go's order; other keys are dropped, as Go drops them
@@ -96,12 +101,15 @@ def build_delegate_config(conf: FlannelConfig, env: SubnetEnv) -> dict:
 
 
 def _go_order(value):
+    """`value` as Go's json.Marshal lays it out: map keys sorted, struct fields as declared."""
     if isinstance(value, _Struct):
         return value
     if isinstance(value, dict):
         return {key: _go_order(value[key]) for key in sorted(value)}
     if isinstance(value, list):
         return [_go_order(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)  # Go writes a whole float64 below 1e21 without ".0" (1400.0 -> 1400)
     return value
 
 

@@ -7,11 +7,12 @@ flanneld writes `KEY=VALUE` lines, for example
     FLANNEL_MTU=1450
     FLANNEL_IPMASQ=true
 
-Parsing accepts what the reference plugin accepts: each line split on its first `=`,
-values taken as written (no quotes, no trimming), unknown keys ignored, a later line
-overriding an earlier one. FLANNEL_NETWORK and FLANNEL_IPV6_NETWORK hold one or more
-comma-separated CIDRs (repeats dropped); the subnets may carry host bits (flanneld writes
-the gateway address, 10.1.17.1/24) and are kept as their network, 10.1.17.0/24.
+Parsing accepts what the reference plugin accepts: lines end at a newline (CRLF too),
+each line is split on its first `=`, values are taken as written (no quotes, no
+trimming), unknown keys ignored, a later line overriding an earlier one.
+FLANNEL_NETWORK and FLANNEL_IPV6_NETWORK hold one or more comma-separated CIDRs (repeats
+dropped); the subnets may carry host bits (flanneld writes the gateway address,
+10.1.17.1/24) and are kept as their network, 10.1.17.0/24.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.ipam.ranges import parse_cidr
 
 DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env"
 
@@ -50,9 +52,9 @@ class SubnetEnv:
 
 def _cidr(path: str, key: str, value: str) -> str:
     try:
-        if "/" not in value:  # a bare address is /32 to ipaddress, an error to Go's ParseCIDR
-            raise ValueError(value)
-        return str(ipaddress.ip_network(value, strict=False))
+        # As strict as Go's ParseCIDR: no bare address, netmask or zone, which ipaddress takes.
+        address, prefix = parse_cidr(value)
+        return str(ipaddress.ip_network((address, prefix), strict=False))
     except ValueError:
         raise CNIError(
             ErrorCode.INVALID_NETWORK_CONFIG, f"{path}: {key}: invalid CIDR address: {value}"
@@ -87,10 +89,19 @@ def _missing_keys(values: dict) -> list[str]:
     return missing
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as Go's bufio.Scanner cuts them: at each newline, dropping one carriage return
+    before it. Not splitlines(), which also ends a line at a lone CR, a form feed or U+2028."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def parse_subnet_env(text: str, path: str = DEFAULT_SUBNET_FILE) -> SubnetEnv:
     """Parse the file's text; `path` only names the file in errors."""
     values: dict = {}
-    for line in text.splitlines():
+    for line in _lines(text):
         key, sep, value = line.partition("=")
         if key not in _KEYS:
             continue

@@ -18,7 +18,7 @@ import copy
 import json
 
 from cni_rkt.errors import CNIError, ErrorCode
-from cni_rkt.flannel.config import FlannelConfig, load_flannel_config
+from cni_rkt.flannel.config import FlannelConfig, load_flannel_config, require_path
 from cni_rkt.flannel.delegate_config import build_delegate_config, render_delegate_config
 from cni_rkt.flannel.saved_configs import SavedConfig, SavedConfigs
 from cni_rkt.flannel.subnet_env import load_subnet_env
@@ -33,7 +33,7 @@ from cni_rkt.protocol.undo import UndoStack
 
 
 def _current_delegate(conf: FlannelConfig) -> dict:
-    return build_delegate_config(conf, load_subnet_env(conf.subnet_file))
+    return build_delegate_config(conf, load_subnet_env(require_path(conf.subnet_file, "subnetFile")))
 
 
 def add(inv: Invocation) -> Result:
@@ -42,7 +42,7 @@ def add(inv: Invocation) -> Result:
     data = render_delegate_config(delegate)
     plugin_type = delegate["type"]
     find_plugin(plugin_type, inv.cni_path)  # a missing delegate fails before anything is written
-    store = SavedConfigs(conf.data_dir)
+    store = SavedConfigs(require_path(conf.data_dir, "dataDir"))
     earlier = store.load(inv.container_id, inv.ifname)
     log(f"flannel: ADD through {plugin_type} with {data.decode()}")
     with UndoStack(log) as undo:
@@ -90,6 +90,8 @@ def _delete_saved(inv: Invocation, store: SavedConfigs, saved: SavedConfig, dele
 
 def delete(inv: Invocation) -> None:
     conf = load_flannel_config(inv.decoded)
+    if not conf.data_dir:
+        return  # nothing is saved under "": ADD refuses it
     store = SavedConfigs(conf.data_dir)
     saved = store.load(inv.container_id, inv.ifname)
     if saved is None:
@@ -104,7 +106,7 @@ def delete(inv: Invocation) -> None:
 
 def check(inv: Invocation) -> None:
     conf = load_flannel_config(inv.decoded)
-    saved = SavedConfigs(conf.data_dir).load(inv.container_id, inv.ifname)
+    saved = SavedConfigs(require_path(conf.data_dir, "dataDir")).load(inv.container_id, inv.ifname)
     if saved is None:
         raise CNIError(
             ErrorCode.UNKNOWN_CONTAINER,
@@ -119,6 +121,7 @@ def check(inv: Invocation) -> None:
 
 def status(inv: Invocation) -> None:
     conf = load_flannel_config(inv.decoded)
+    require_path(conf.subnet_file, "subnetFile")  # a config error (7), not "cannot add pods" (50)
     try:
         delegate = _current_delegate(conf)
     except CNIError as error:
@@ -143,7 +146,7 @@ def _stale(store: SavedConfigs, conf: FlannelConfig, valid: set[tuple[str, str]]
 def gc(inv: Invocation) -> None:
     conf = load_flannel_config(inv.decoded)
     valid = valid_attachments(inv.config)
-    store = SavedConfigs(conf.data_dir)
+    store = SavedConfigs(require_path(conf.data_dir, "dataDir"))
     errors: list[CNIError] = []
     for saved, delegate in list(_stale(store, conf, valid)):
         if saved.ifname is None:

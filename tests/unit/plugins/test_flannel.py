@@ -183,6 +183,25 @@ def test_del_without_saved_config_succeeds_without_the_delegate(node):
     assert node.delegate.commands() == []
 
 
+def test_del_does_not_need_a_usable_subnet_file_and_an_empty_data_dir_holds_nothing(node):
+    # The reference's DEL never opens subnetFile, and an ADD with dataDir "" saves nothing
+    # (it fails), so a runtime's teardown of such a pod must not fail on either.
+    node.delegate.expect(BRIDGE_RESULT_1_0)
+    node.run("ADD", node.config())
+    node.delegate.expect()
+    assert node.run("DEL", node.config(subnetFile="")) == (None, 0)
+    assert node.delegate.commands() == ["ADD", "DEL"] and node.saved() == []
+    assert node.run("DEL", node.config(dataDir="")) == (None, 0)
+    assert node.delegate.commands() == ["ADD", "DEL"]
+
+
+@pytest.mark.parametrize("key", ["subnetFile", "dataDir"])
+def test_add_refuses_an_empty_path_naming_the_key(node, key):
+    out, code = node.run("ADD", node.config(**{key: ""}))
+    assert (code, out["code"], out["msg"], out["details"]) == (1, 7, f"{key} must not be empty", key)
+    assert node.delegate.commands() == [] and node.saved() == []
+
+
 def test_failed_delegate_del_keeps_the_saved_config_for_a_retry(node):
     node.delegate.expect(BRIDGE_RESULT_1_0)
     node.run("ADD", node.config())

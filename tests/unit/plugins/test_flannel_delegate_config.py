@@ -14,6 +14,7 @@ from cni_rkt.errors import CNIError
 from cni_rkt.flannel.config import DEFAULT_DATA_DIR, load_flannel_config
 from cni_rkt.flannel.delegate_config import build_delegate_config, render_delegate_config
 from cni_rkt.flannel.subnet_env import DEFAULT_SUBNET_FILE, parse_subnet_env
+from cni_rkt.protocol.invocation import decode_config
 
 GUIDE_ENV = "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
 DUAL_ENV = (
@@ -167,7 +168,7 @@ def test_delegate_keys_flannel_owns_are_rejected(delegate, key):
         ({"delegate": "bridge"}, "delegate"),
         ({"ipam": []}, "ipam"),
         ({"subnetFile": 3}, "subnetFile"),
-        ({"dataDir": ""}, "dataDir"),
+        ({"dataDir": 5}, "dataDir"),
         ({"subnetFile": "/run/a\u0000b"}, "subnetFile"),
         ({"runtimeConfig": [1]}, "runtimeConfig"),
         ({"ipam": {"routes": [{"gw": "1.2.3.4"}]}}, "ipam.routes[0]"),
@@ -182,6 +183,22 @@ def test_bad_config_is_code_7_naming_the_key(config, named):
     assert info.value.code == 7 and info.value.msg.startswith(named) and info.value.details.startswith(named)
 
 
+@pytest.mark.parametrize(
+    "route, message",
+    [
+        # types.Route reads dst with Go's net.ParseCIDR and gw with net.ParseIP
+        ({"dst": "10.9.0.0"}, "ipam.routes[0]: invalid CIDR address: 10.9.0.0"),
+        ({"dst": "10.9.0.0/255.255.0.0"}, "ipam.routes[0]: invalid CIDR address: 10.9.0.0/255.255.0.0"),
+        ({"dst": "0.0.0.0/0", "gw": "fe80::1%eth0"}, "ipam.routes[0]: invalid IP address: fe80::1%eth0"),
+        ({"dst": "0.0.0.0/0", "gw": 5}, "ipam.routes[0].gw must be a string, got 5"),
+    ],
+)
+def test_route_dst_and_gw_are_parsed_as_go_parses_them(route, message):
+    with pytest.raises(CNIError) as info:
+        build({"name": "cbr", "type": "flannel", "ipam": {"routes": [route]}}, GUIDE_ENV)
+    assert (info.value.code, info.value.msg) == (7, message)
+
+
 def test_version_picked_from_cni_versions_is_copied_into_the_delegate():
     delegate = build({"cniVersions": ["0.4.0", "1.1.0"], "name": "cbr", "type": "flannel"}, GUIDE_ENV)
     assert delegate["cniVersion"] == "1.1.0"
@@ -191,3 +208,33 @@ def test_keys_in_any_case_are_read_as_the_reference_reads_them():
     conf = load_flannel_config({"Name": "n", "name": "n", "SubnetFile": "/run/x.env", "DATADIR": "/var/x",
                                 "Delegate": {"isDefaultGateway": True}})
     assert (conf.subnet_file, conf.data_dir, conf.delegate) == ("/run/x.env", "/var/x", {"isDefaultGateway": True})
+
+
+def test_route_keys_in_any_case_are_read_as_go_decodes_types_route():
+    config = {"name": "n", "type": "flannel",
+              "ipam": {"routes": [{"Dst": "10.9.0.0/16", "GW": "10.1.17.9", "Priority": 5, "gw": ""}]}}
+    data = render_delegate_config(build(config, GUIDE_ENV))
+    assert b'"routes":[{"dst":"10.9.0.0/16","priority":5},{"dst":"10.1.0.0/16"}]' in data
+
+
+def test_ipam_delegate_and_runtime_config_are_go_maps_keys_as_written_repeats_merged():
+    # The reference's NetConf holds them as map[string]interface{}: Go matches no key inside
+    # them ignoring case (so its "type" default is added beside "Type"), and a repeated key
+    # decodes into the same map.
+    stdin = (b'{"name": "n", "type": "flannel", "ipam": {"Type": "dhcp"}, "ipam": {"dataDir": "/d"},'
+             b' "delegate": {"bridge": "b0"}, "Delegate": {"hairpinMode": true},'
+             b' "runtimeConfig": {"mac": "0a:58:0a:01:11:02"}, "runtimeConfig": {"ips": []}}')
+    delegate = build(decode_config(stdin), GUIDE_ENV)
+    assert {key: delegate["ipam"][key] for key in ("Type", "type", "dataDir")} == {
+        "Type": "dhcp", "type": "host-local", "dataDir": "/d"}
+    assert (delegate["bridge"], delegate["hairpinMode"]) == ("b0", True)
+    assert delegate["runtimeConfig"] == {"mac": "0a:58:0a:01:11:02", "ips": []}
+
+
+def test_numbers_are_written_as_go_writes_the_float64_it_decoded_them_into():
+    # The reference decodes `delegate` and `ipam` into interface{} (every number a float64)
+    # and marshals 1400.0 as 1400, which a delegate reading an integer field accepts.
+    config = json.loads('{"name": "n", "type": "flannel", "delegate": {"mtu": 1400.0, "vlan": 1e2},'
+                        ' "ipam": {"weight": 2.5}}')
+    data = render_delegate_config(build(config, GUIDE_ENV))
+    assert b'"mtu":1400,' in data and b'"vlan":100}' in data and b'"weight":2.5' in data

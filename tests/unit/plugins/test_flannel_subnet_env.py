@@ -67,6 +67,18 @@ def test_unknown_keys_crlf_and_later_lines_win():
     assert parse_subnet_env(text).mtu == 8951
 
 
+def test_only_newline_ends_a_line_as_in_the_reference():
+    # Go's bufio.Scanner splits on "\n" and drops one "\r" before it; a lone "\r" (or a form
+    # feed) is part of the value, so a file with classic Mac line ends is one bad line.
+    text = lines("FLANNEL_NETWORK=10.1.0.0/16", "FLANNEL_SUBNET=10.1.3.1/24", "FLANNEL_MTU=1450", "FLANNEL_IPMASQ=true",
+                 end="\r")
+    with pytest.raises(CNIError) as info:
+        parse_subnet_env(text, "/x/subnet.env")
+    assert info.value.code == 7
+    assert info.value.msg.startswith("/x/subnet.env: FLANNEL_NETWORK: invalid CIDR address: 10.1.0.0/16\rFLANNEL_SUBNET")
+    assert parse_subnet_env(GUIDE_EXAMPLE.replace("IPMASQ=true", "IPMASQ=true\f")).ipmasq is False
+
+
 @pytest.mark.parametrize(
     "text, missing",
     [
@@ -92,6 +104,10 @@ def test_missing_keys_are_named_in_the_reference_order(text, missing):
         ("FLANNEL_SUBNET=10.1.3.1", "FLANNEL_SUBNET: invalid CIDR address: 10.1.3.1"),
         ("FLANNEL_NETWORK=10.1.0.0/16,", "FLANNEL_NETWORK: invalid CIDR address: "),
         ("FLANNEL_IPV6_SUBNET=fd00::/129", "FLANNEL_IPV6_SUBNET: invalid CIDR address: fd00::/129"),
+        # Go's net.ParseCIDR takes only a prefix length: no netmask, no IPv6 zone.
+        ("FLANNEL_NETWORK=10.1.0.0/255.255.0.0", "FLANNEL_NETWORK: invalid CIDR address: 10.1.0.0/255.255.0.0"),
+        ("FLANNEL_SUBNET=10.1.3.1/0.0.0.255", "FLANNEL_SUBNET: invalid CIDR address: 10.1.3.1/0.0.0.255"),
+        ("FLANNEL_IPV6_NETWORK=fd00::%eth0/56", "FLANNEL_IPV6_NETWORK: invalid CIDR address: fd00::%eth0/56"),
         ("FLANNEL_MTU=-1", "FLANNEL_MTU: not an unsigned integer: '-1'"),
         ("FLANNEL_MTU= 1450", "FLANNEL_MTU: not an unsigned integer: ' 1450'"),
         ("FLANNEL_MTU=4294967296", "FLANNEL_MTU: not an unsigned integer: '4294967296'"),
