@@ -300,3 +300,25 @@ def test_vlan_gateway_port_name_length(tmp_path, changes, flagged):
     assert bool(found) == flagged
     if flagged:
         assert found[0].pointer == "/vlan" and '"bridge012345.1000"' in found[0].message
+
+
+PTP = {"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}}
+
+
+def file_for(text: str) -> dict[str, str]:
+    return {"a.conflist" if '"plugins"' in text else "a.conf": text}
+
+
+# Keys and values the Go plugins read and use exactly as written: the rule must stay quiet.
+@pytest.mark.parametrize("text, quiet", [
+    (conf(mtu=0), "CNI212"),  # bridge/ptp: 0 leaves the MTU to the kernel (netlink omits it)
+    (conf(type="macvlan", bridge=None, isGateway=None, master="eth0", mtu=0), "CNI212"),  # macvlan: [0, master MTU]
+    (conf(type="macvlan", bridge=None, isGateway=None, master="eth0", mac="c2:11:22:33:44:55"), "CNI105"),
+    (conflist(PTP, {"type": "portmap", "capabilities": {"portMappings": True}, "masqAll": True}), "CNI105"),
+], ids=["bridge-mtu-0", "macvlan-mtu-0", "macvlan-mac", "portmap-masqAll"])
+def test_plugin_keys_the_plugins_read_are_not_flagged(tmp_path, text, quiet):
+    assert quiet not in rules(run(tmp_path, file_for(text)))
+
+
+def test_an_mtu_below_68_other_than_0_is_still_an_error(tmp_path):
+    assert "CNI212" in rules(run(tmp_path, {"a.conf": conf(mtu=67)}))
