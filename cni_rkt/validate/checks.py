@@ -116,7 +116,10 @@ def check_plugin_ipam(doc: Document, schemas: SchemaSet, profile: Profile, point
         # A known plugin's schema already covered its ipam; check it directly otherwise.
         check_against_schema(doc, schemas, ipam_pointer, ipam, ipam_type, f"{ipam_type} IPAM")
     gateway_severity = Severity.ERROR if profile.runtime == "rkt" else None
-    summary.ranges.extend(check_ipam(doc, ipam_pointer, ipam, gateway_severity=gateway_severity))
+    # flannel overwrites its ipam's ranges with subnet.env's subnets (ENV501 checks those).
+    own_ranges = plugin_type != "flannel"
+    summary.ranges.extend(check_ipam(doc, ipam_pointer, ipam, gateway_severity=gateway_severity,
+                                     own_ranges=own_ranges))
 
 
 def report_unknown_type(doc: Document, pointer: str, plugin_type: str, what: str) -> None:

@@ -55,14 +55,18 @@ def parse_ip(doc: Document, pointer: str, text: object) -> Address | None:
         return None
 
 
-def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Severity | None = None) -> list[Range]:
-    """Check one ipam object; returns host-local's ranges for the directory checks."""
+def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Severity | None = None,
+               own_ranges: bool = True) -> list[Range]:
+    """Check one ipam object; returns host-local's ranges for the directory checks.
+
+    own_ranges=False: a meta plugin (flannel) fills in the ranges, so only routes and dns are checked.
+    """
     ipam_type = ipam.get("type")
     for index, route in enumerate(list_at(ipam, "routes")):
         if isinstance(route, dict):
             check_route(doc, pointer_join(pointer, "routes", index), route)
     check_dns(doc, pointer_join(pointer, "dns"), ipam.get("dns"))
-    if ipam_type == "host-local":
+    if ipam_type == "host-local" and own_ranges:
         return check_host_local(doc, pointer, ipam, gateway_severity)
     if ipam_type == "static":
         check_static(doc, pointer, ipam)

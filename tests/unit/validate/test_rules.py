@@ -322,3 +322,9 @@ def test_plugin_keys_the_plugins_read_are_not_flagged(tmp_path, text, quiet):
 
 def test_an_mtu_below_68_other_than_0_is_still_an_error(tmp_path):
     assert "CNI212" in rules(run(tmp_path, {"a.conf": conf(mtu=67)}))
+
+
+def test_flannel_ipam_without_ranges_is_the_documented_base(tmp_path):
+    """flannel writes subnet.env's subnets into its ipam's ranges; the rest (dataDir, routes) is kept."""
+    text = conf(FLANNEL, ipam={"type": "host-local", "dataDir": "/run/cni/flannel", "routes": [{"dst": "10.9.0.0"}]})
+    assert {(f.rule, f.pointer) for f in run(tmp_path, {"a.conf": text})} == {("CNI108", "/ipam/routes/0/dst")}
