@@ -76,8 +76,14 @@ def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Sev
 def check_route(doc: Document, pointer: str, route: dict) -> None:
     parsed = parse_cidr(doc, pointer_join(pointer, "dst"), route.get("dst"))
     if parsed and parsed[0] != parsed[1].network_address:
+        # The plugins hand the address as written to netlink: Linux refuses it for IPv4 and masks it for IPv6.
+        if parsed[1].version == 4:
+            effect, severity = ("the pod's ADD fails: the kernel refuses the route with \"Invalid prefix for "
+                                "given prefix length\""), Severity.ERROR
+        else:
+            effect, severity = "the kernel masks it to that network", Severity.WARNING
         doc.emit("CNI200", pointer_join(pointer, "dst"), f"route dst {route['dst']} has host bits set: the route's "
-                 f"network is {parsed[1]}; write that (iproute2 rejects such a prefix)", severity=Severity.WARNING)
+                 f"network is {parsed[1]}; write that ({effect})", severity=severity)
     if "gw" in route:
         parse_ip(doc, pointer_join(pointer, "gw"), route["gw"])
 

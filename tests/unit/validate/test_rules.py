@@ -328,3 +328,16 @@ def test_flannel_ipam_without_ranges_is_the_documented_base(tmp_path):
     """flannel writes subnet.env's subnets into its ipam's ranges; the rest (dataDir, routes) is kept."""
     text = conf(FLANNEL, ipam={"type": "host-local", "dataDir": "/run/cni/flannel", "routes": [{"dst": "10.9.0.0"}]})
     assert {(f.rule, f.pointer) for f in run(tmp_path, {"a.conf": text})} == {("CNI108", "/ipam/routes/0/dst")}
+
+
+def test_ipv4_route_with_host_bits_is_an_error_the_kernel_refuses(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"a.conf": ipam(routes=[{"dst": "192.168.1.1/24"}])}) if f.rule == "CNI200"]
+    assert str(finding.severity) == "error" and finding.pointer == "/ipam/routes/0/dst"
+    assert "192.168.1.0/24" in finding.message and "Invalid prefix for given prefix length" in finding.message
+
+
+def test_ipv6_route_with_host_bits_is_a_warning_the_kernel_masks(tmp_path):
+    text = ipam(subnet="fd00:1::/64", routes=[{"dst": "fd00:2::1/48"}])
+    [finding] = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI200"]
+    assert str(finding.severity) == "warning" and "fd00:2::/48" in finding.message
+    assert "rejects" not in finding.message
