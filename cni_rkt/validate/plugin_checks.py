@@ -18,11 +18,12 @@ def check_bridge(doc: Document, pointer: str, conf: dict) -> None:
         # isDefaultGateway implies isGateway; without IPAM there is no gateway to place.
         is_gateway = conf.get("isGateway") is True or conf.get("isDefaultGateway") is True
         has_ipam = isinstance(conf.get("ipam"), dict) and bool(conf["ipam"].get("type"))
-        if isinstance(vlan, int) and not isinstance(vlan, bool) and vlan > 0 and is_gateway and has_ipam:
+        if is_int(vlan) and vlan > 0 and is_gateway and has_ipam:
             derived = f"{name}.{vlan}"
             if len(derived.encode()) > IFNAMSIZ_MAX:
                 doc.emit("CNI210", pointer_join(pointer, "vlan"), f"with vlan and isGateway the plugin creates "
                          f"\"{derived}\", {len(derived.encode())} characters; Linux allows {IFNAMSIZ_MAX}")
+    check_vlan_trunk(doc, pointer, conf)
     if conf.get("hairpinMode") is True and conf.get("promiscMode") is True:
         doc.emit("CNI213", pointer_join(pointer, "promiscMode"), "hairpinMode and promiscMode are both true (bridge "
                  "fails with: cannot set hairpin mode and promiscuous mode at the same time)", at_key=True)
@@ -31,6 +32,34 @@ def check_bridge(doc: Document, pointer: str, conf: dict) -> None:
         doc.emit("CNI214", pointer_join(pointer, "disableContainerInterface"), "disableContainerInterface is true "
                  "and ipam is set (bridge fails with: cannot use IPAM when DisableContainerInterface flag is set)",
                  at_key=True)
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_vlan_trunk(doc: Document, pointer: str, conf: dict) -> None:
+    """bridge's collectVlanTrunk: minID and maxID come in pairs, min <= max; no trunk beside an access vlan."""
+    trunk = conf.get("vlanTrunk")
+    if not isinstance(trunk, list):
+        return  # absent, or a wrong type the schema reports
+    has_ids = False
+    for index, item in enumerate(trunk):
+        if not isinstance(item, dict):
+            continue
+        low, high = item.get("minID"), item.get("maxID")
+        has_ids = has_ids or is_int(item.get("id")) or (is_int(low) and is_int(high))
+        if (low is None) != (high is None):
+            missing = "minID" if low is None else "maxID"
+            doc.emit("CNI107", pointer_join(pointer, "vlanTrunk", index), "bridge fails with: minID and maxID should "
+                     f"be configured simultaneously, {missing} is missing")
+        elif is_int(low) and is_int(high) and low > high:
+            doc.emit("CNI107", pointer_join(pointer, "vlanTrunk", index), f"minID {low} > maxID {high} (bridge "
+                     "fails with: minID is greater than maxID in trunk parameter)")
+    vlan = conf.get("vlan")
+    if is_int(vlan) and vlan > 0 and has_ids:
+        doc.emit("CNI107", pointer_join(pointer, "vlanTrunk"), f"vlanTrunk beside vlan {vlan} (bridge fails with: "
+                 "cannot set vlan and vlanTrunk at the same time); a port is either access or trunk", at_key=True)
 
 
 def check_ifname(doc: Document, pointer: str, name: str, what: str) -> None:
@@ -49,7 +78,7 @@ def check_portmap(doc: Document, pointer: str, conf: dict) -> None:
 def check_bandwidth(doc: Document, pointer: str, conf: dict) -> None:
     for direction in ("ingress", "egress"):
         rate, burst = conf.get(f"{direction}Rate", 0), conf.get(f"{direction}Burst", 0)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rate, burst)):
+        if not all(is_int(v) for v in (rate, burst)):
             continue  # the schema reports the type
         if rate and not burst:
             doc.emit("CNI216", pointer_join(pointer, f"{direction}Rate"), f"{direction}Rate is set without "

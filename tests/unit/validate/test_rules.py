@@ -341,3 +341,19 @@ def test_ipv6_route_with_host_bits_is_a_warning_the_kernel_masks(tmp_path):
     [finding] = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI200"]
     assert str(finding.severity) == "warning" and "fd00:2::/48" in finding.message
     assert "rejects" not in finding.message
+
+
+@pytest.mark.parametrize("changes, pointer, said", [
+    ({"vlan": 10, "vlanTrunk": [{"id": 20}]}, "/vlanTrunk", "cannot set vlan and vlanTrunk at the same time"),
+    ({"vlanTrunk": [{"minID": 200, "maxID": 100}]}, "/vlanTrunk/0", "minID is greater than maxID"),
+    ({"vlanTrunk": [{"minID": 5}]}, "/vlanTrunk/0", "maxID is missing"),
+    ({"vlanTrunk": [{"maxID": 5}]}, "/vlanTrunk/0", "minID is missing"),
+])
+def test_bridge_refuses_these_vlan_trunks(tmp_path, changes, pointer, said):
+    found = [f for f in run(tmp_path, {"a.conf": conf(**changes)}) if f.rule == "CNI107" and f.pointer == pointer]
+    assert found and str(found[0].severity) == "error" and said in found[0].message
+
+
+def test_a_trunk_of_ranges_and_single_ids_is_fine(tmp_path):
+    text = conf(vlanTrunk=[{"minID": 100, "maxID": 200}, {"id": 300}, {"minID": 7, "maxID": 7}])
+    assert run(tmp_path, {"a.conf": text}) == []
