@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cni_rkt.validate.document import Document, pointer_join
+from cni_rkt.validate.ipam_checks import parse_cidr
 
 IFNAMSIZ_MAX = 15  # Linux interface names: 16 bytes including the terminating NUL
 FOUR_GB_BITS = (2**32 - 1) * 8  # bandwidth: burst / 8 must stay below MaxUint32
@@ -89,6 +90,15 @@ def check_bandwidth(doc: Document, pointer: str, conf: dict) -> None:
         if burst >= FOUR_GB_BITS:
             doc.emit("CNI216", pointer_join(pointer, f"{direction}Burst"), f"{direction}Burst {burst} bits "
                      "(bandwidth fails with: burst cannot be more than 4GB)")
+    subnet_lists = [key for key in ("shapedSubnets", "unshapedSubnets") if conf.get(key)]
+    if len(subnet_lists) == 2:
+        doc.emit("CNI107", pointer_join(pointer, "unshapedSubnets"), "shapedSubnets and unshapedSubnets are both set "
+                 "(bandwidth fails with: unshapedSubnets and shapedSubnets cannot be both specified, one of them "
+                 "should be discarded)", at_key=True)
+    for key in subnet_lists:
+        if isinstance(conf[key], list):
+            for index, subnet in enumerate(conf[key]):
+                parse_cidr(doc, pointer_join(pointer, key, index), subnet)  # bandwidth: bad subnet %q provided
 
 
 def check_flannel(doc: Document, pointer: str, conf: dict) -> None:

@@ -357,3 +357,21 @@ def test_bridge_refuses_these_vlan_trunks(tmp_path, changes, pointer, said):
 def test_a_trunk_of_ranges_and_single_ids_is_fine(tmp_path):
     text = conf(vlanTrunk=[{"minID": 100, "maxID": 200}, {"id": 300}, {"minID": 7, "maxID": 7}])
     assert run(tmp_path, {"a.conf": text}) == []
+
+
+SHAPED = {"type": "bandwidth", "ingressRate": 8000, "ingressBurst": 800}
+
+
+@pytest.mark.parametrize("subnets, rule, pointer", [
+    ({"shapedSubnets": ["10.0.0.0/8"], "unshapedSubnets": ["10.1.0.0/16"]}, "CNI107", "/plugins/0/unshapedSubnets"),
+    ({"unshapedSubnets": ["10.1.0.0"]}, "CNI108", "/plugins/0/unshapedSubnets/0"),
+    ({"shapedSubnets": ["fd00::/64", "ten/8"]}, "CNI108", "/plugins/0/shapedSubnets/1"),
+])
+def test_bandwidth_refuses_these_subnet_lists(tmp_path, subnets, rule, pointer):
+    found = [f for f in run(tmp_path, {"a.conflist": conflist(SHAPED | subnets)}) if f.rule == rule]
+    assert [f.pointer for f in found] == [pointer] and str(found[0].severity) == "error"
+
+
+def test_bandwidth_takes_either_subnet_list(tmp_path):
+    for subnets in ({"shapedSubnets": ["10.0.0.0/8"]}, {"unshapedSubnets": ["10.1.0.0/16", "fd00::/64"]}):
+        assert run(tmp_path, {"a.conflist": conflist(SHAPED | subnets)}) == []
