@@ -11,7 +11,7 @@ from collections import namedtuple
 from cni_rkt.validate import protocol_checks as protocol
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
-from cni_rkt.validate.ipam_checks import PLACEHOLDER, Range, check_ipam
+from cni_rkt.validate.ipam_checks import CALICO_POD_CIDR, PLACEHOLDER, Range, check_ipam
 from cni_rkt.validate.plugin_checks import PLUGIN_CHECKS
 from cni_rkt.validate.schemas import LIST_SUBJECT, SchemaSet, check_against_schema, json_type
 
@@ -127,14 +127,19 @@ def report_unknown_type(doc: Document, pointer: str, plugin_type: str, what: str
              "(add one with --schema-dir)")
 
 
-def check_placeholders(doc: Document, pointer: str, value: object) -> None:
+def check_placeholders(doc: Document, pointer: str, value: object, in_calico: bool = False) -> None:
     if isinstance(value, dict):
+        in_calico = in_calico or value.get("type") == "calico"
         for key, child in value.items():
-            check_placeholders(doc, pointer_join(pointer, key), child)
+            check_placeholders(doc, pointer_join(pointer, key), child, in_calico)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            check_placeholders(doc, pointer_join(pointer, index), child)
+            check_placeholders(doc, pointer_join(pointer, index), child, in_calico)
     elif isinstance(value, str) and PLACEHOLDER.search(value):
-        what = "Calico's magic value, replaced by the calico plugin" if value == "usePodCidr" else \
-            "an unrendered template placeholder"
+        if CALICO_POD_CIDR.match(value):
+            if in_calico:
+                return  # the calico plugin puts the node's pod CIDR there before host-local runs
+            what = "Calico's magic value, replaced by the calico plugin"
+        else:
+            what = "an unrendered template placeholder"
         doc.emit("CNI104", pointer, f"{json.dumps(value)} is {what}; the plugins would read it literally")

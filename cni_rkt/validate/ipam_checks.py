@@ -17,7 +17,8 @@ from cni_rkt.validate.protocol_checks import effective_version, version_tuple
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Values that are not addresses yet: template placeholders, Calico's magic subnet.
-PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr$")
+PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr(IPv6)?$")
+CALICO_POD_CIDR = re.compile(r"^usePodCidr(IPv6)?$")
 
 
 # One allocation range of host-local: where it is written, its network and first/last address.

@@ -62,8 +62,10 @@ EXPECTED = {
     "flannel__kube-flannel-2019-10-duplicate-cniVersion-10-flannel.conflist": {'CNI101'},
     "flannel__kube-flannel-current-10-flannel.conflist": set(),
     "k3s__10-flannel.conflist": set(),
-    "k8s-website__network-plugins-calico-bandwidth.conflist": {'CNI104', 'CNI118'},
-    "k8s-website__network-plugins-calico-portmap.conflist": {'CNI104', 'CNI118'},
+    # ipam subnet "usePodCidr" under type calico: the calico plugin fills in the node's pod CIDR (no CNI104)
+    "k8s-website__network-plugins-calico-bandwidth.conflist": {'CNI118'},
+    # ipam subnet "usePodCidr" under type calico: the calico plugin fills in the node's pod CIDR (no CNI104)
+    "k8s-website__network-plugins-calico-portmap.conflist": {'CNI118'},
     "k8s-website__rkt-k8s_flannel_example.conf": {'CNI111'},
     "k8s-website__rkt-k8s_network_example.conf": {'CNI105', 'CNI111'},
     "k8s__rkt-gce-k8s_cluster.conf": {'CNI105', 'CNI111', 'CNI200'},

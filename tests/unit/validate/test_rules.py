@@ -375,3 +375,11 @@ def test_bandwidth_refuses_these_subnet_lists(tmp_path, subnets, rule, pointer):
 def test_bandwidth_takes_either_subnet_list(tmp_path):
     for subnets in ({"shapedSubnets": ["10.0.0.0/8"]}, {"unshapedSubnets": ["10.1.0.0/16", "fd00::/64"]}):
         assert run(tmp_path, {"a.conflist": conflist(SHAPED | subnets)}) == []
+
+
+def test_calico_fills_in_its_pod_cidr_magic_values(tmp_path):
+    calico = {"type": "calico", "ipam": {"type": "host-local", "ranges": [[{"subnet": "usePodCidr"}],
+                                                                          [{"subnet": "usePodCidrIPv6"}]]}}
+    assert rules(run(tmp_path, {"a.conflist": conflist(calico)})) == {"CNI118"}  # only: no schema for calico
+    bridge = {"type": "bridge", "ipam": {"type": "host-local", "subnet": "usePodCidr"}}  # nobody replaces it here
+    assert "CNI104" in rules(run(tmp_path / "b", {"a.conflist": conflist(bridge)}))
