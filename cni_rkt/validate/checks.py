@@ -56,7 +56,8 @@ def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> Netwo
     summary.name = doc.network_name
     protocol.check_name(doc)
     protocol.check_versions(doc, rkt=profile.runtime == "rkt")
-    protocol.check_reserved_keys(doc, "", doc.value)
+    if doc.kind != "conflist":  # a list's own keys never reach a plugin: libcni passes on only name and cniVersion
+        protocol.check_reserved_keys(doc, "", doc.value)
     if doc.kind == "conflist":
         check_against_schema(doc, schemas, "", doc.value, "conflist", LIST_SUBJECT,
                              skip=lambda path: len(path) >= 2 and path[0] == "plugins")

@@ -383,3 +383,9 @@ def test_calico_fills_in_its_pod_cidr_magic_values(tmp_path):
     assert rules(run(tmp_path, {"a.conflist": conflist(calico)})) == {"CNI118"}  # only: no schema for calico
     bridge = {"type": "bridge", "ipam": {"type": "host-local", "subnet": "usePodCidr"}}  # nobody replaces it here
     assert "CNI104" in rules(run(tmp_path / "b", {"a.conflist": conflist(bridge)}))
+
+
+def test_args_of_a_list_itself_are_its_writer_s_metadata(tmp_path):
+    """libcni passes a list's name and cniVersion to its plugins, nothing else of the list (podman keeps labels there)."""
+    text = conflist({"type": "loopback", "args": {"cni": {"ips": ["10.1.0.5"]}}}, args={"podman_labels": {"a": "b"}})
+    assert {(f.rule, f.pointer) for f in run(tmp_path, {"a.conflist": text})} == {("CNI115", "/plugins/0/args")}
