@@ -52,10 +52,16 @@ def unsupported_keywords(schema: object) -> set[str]:
 
 
 class Evaluator:
-    """Evaluates instances against schemas registered by `$id` (relative `$ref`s resolve by file name)."""
+    """Evaluates instances against schemas registered by `$id` (relative `$ref`s resolve by file name).
 
-    def __init__(self, registry: dict[str, dict]):
+    fold_case=True reads object keys as Go's encoding/json does for a struct: a key that is not a
+    property but matches one case-insensitively is still evaluated against that property's schema
+    (and still reported by additionalProperties, so the caller can name the spelling).
+    """
+
+    def __init__(self, registry: dict[str, dict], fold_case: bool = False):
         self.registry = registry  # $id -> schema document
+        self.fold_case = fold_case
 
     def iter_errors(self, instance: object, schema_id: str) -> Iterator[SchemaError]:
         root = self.registry[schema_id]
@@ -104,6 +110,11 @@ class Evaluator:
         if extra is True:
             return
         unknown = [key for key in instance if key not in properties]
+        if self.fold_case and unknown:
+            by_lower = {name.lower(): name for name in properties}
+            for key in unknown:
+                if key.lower() in by_lower:
+                    yield from self._evaluate(instance[key], properties[by_lower[key.lower()]], root, path + (key,))
         if extra is False:
             if unknown:
                 yield SchemaError(path, "additionalProperties", schema, instance)

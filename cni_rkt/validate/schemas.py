@@ -84,7 +84,8 @@ class SchemaSet:
 
     def __init__(self, extra_dirs: Iterable[str] = ()):
         self.registry = load_builtin_schemas()
-        self.evaluator = Evaluator(self.registry)
+        self.evaluator = Evaluator(self.registry)  # a list's own keys: libcni reads them from a map, exactly
+        self.go_evaluator = Evaluator(self.registry, fold_case=True)  # plugins decode into Go structs
         self.extra: dict[str, tuple[str, dict]] = {}  # type -> (path, schema) of a third-party schema
         for directory in extra_dirs:
             try:
@@ -106,7 +107,8 @@ class SchemaSet:
     def errors(self, instance: object, name: str) -> list[SchemaError]:
         if name in self.extra:
             return self._extra_errors(instance, name)
-        return list(self.evaluator.iter_errors(instance, f"{SCHEMA_BASE}{name}.json"))
+        evaluator = self.evaluator if name == "conflist" else self.go_evaluator
+        return list(evaluator.iter_errors(instance, f"{SCHEMA_BASE}{name}.json"))
 
     def _extra_errors(self, instance: object, name: str) -> list[SchemaError]:
         validator = self._extra_validators.get(name)

@@ -389,3 +389,18 @@ def test_args_of_a_list_itself_are_its_writer_s_metadata(tmp_path):
     """libcni passes a list's name and cniVersion to its plugins, nothing else of the list (podman keeps labels there)."""
     text = conflist({"type": "loopback", "args": {"cni": {"ips": ["10.1.0.5"]}}}, args={"podman_labels": {"a": "b"}})
     assert {(f.rule, f.pointer) for f in run(tmp_path, {"a.conflist": text})} == {("CNI115", "/plugins/0/args")}
+
+
+@pytest.mark.parametrize("text, pointer", [
+    (conf(MTU="1500"), "/MTU"),
+    (ipam(RangeStart=5), "/ipam/RangeStart"),
+])
+def test_a_plugin_key_in_another_case_is_still_type_checked(tmp_path, text, pointer):
+    """Go decodes "MTU" into mtu, so a string there fails the ADD (cannot unmarshal string ... of type int)."""
+    found = {(f.rule, str(f.severity)) for f in run(tmp_path, {"a.conf": text}) if f.pointer == pointer}
+    assert found == {("CNI102", "warning"), ("CNI106", "error")}
+
+
+def test_a_list_key_in_another_case_is_not_read_at_all(tmp_path):
+    text = json.dumps({"cniVersion": "1.0.0", "name": "n", "DisableCheck": 5, "plugins": [LOOPBACK]})
+    assert {f.rule for f in run(tmp_path, {"a.conflist": text}) if f.pointer == "/DisableCheck"} == {"CNI105"}
