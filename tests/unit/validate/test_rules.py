@@ -404,3 +404,10 @@ def test_a_plugin_key_in_another_case_is_still_type_checked(tmp_path, text, poin
 def test_a_list_key_in_another_case_is_not_read_at_all(tmp_path):
     text = json.dumps({"cniVersion": "1.0.0", "name": "n", "DisableCheck": 5, "plugins": [LOOPBACK]})
     assert {f.rule for f in run(tmp_path, {"a.conflist": text}) if f.pointer == "/DisableCheck"} == {"CNI105"}
+
+
+@pytest.mark.parametrize("key", ["IPMasq", "MTU", "IsGateway"])
+def test_flannel_overrides_a_delegate_key_written_in_another_case(tmp_path, key):
+    """flannel looks its defaults up by exact key, adds ipMasq/mtu/isGateway, and the delegate reads the last one."""
+    [finding] = [f for f in run(tmp_path, {"a.conf": conf(FLANNEL, delegate={key: True})}) if f.rule == "CNI102"]
+    assert "flannel adds its own" in finding.message and "is read as" not in finding.message
