@@ -77,7 +77,8 @@ def check_versions(doc: Document, *, rkt: bool = False) -> None:
     version = doc.cni_version()
     if doc.kind == "conflist" and version in SPEC_VERSIONS and version_tuple(version) < (0, 3, 0):
         doc.emit("CNI113", "/cniVersion", f"cniVersion {version} in a configuration list: lists and chaining "
-                 "exist only since spec 0.3.0 (use 0.3.1 or later)")
+                 f"exist only since spec 0.3.0; libcni still runs it, but each chained plugin gets a {version} "
+                 "prevResult without interfaces (use 0.3.1 or later)")
 
 
 def check_reserved_keys(doc: Document, pointer: str, obj: dict) -> None:

@@ -411,3 +411,11 @@ def test_flannel_overrides_a_delegate_key_written_in_another_case(tmp_path, key)
     """flannel looks its defaults up by exact key, adds ipMasq/mtu/isGateway, and the delegate reads the last one."""
     [finding] = [f for f in run(tmp_path, {"a.conf": conf(FLANNEL, delegate={key: True})}) if f.rule == "CNI102"]
     assert "flannel adds its own" in finding.message and "is read as" not in finding.message
+
+
+def test_a_list_below_0_3_0_is_a_warning_libcni_still_runs_it(tmp_path):
+    """kube-flannel's list shipped as 0.2.0 (and the Kubernetes docs advised it): flannel + portmap chain fine."""
+    text = conflist({"type": "flannel", "delegate": {"isDefaultGateway": True}},
+                    {"type": "portmap", "capabilities": {"portMappings": True}}, cniVersion="0.2.0")
+    findings = run(tmp_path, {"a.conflist": text})
+    assert {(f.rule, str(f.severity)) for f in findings} == {("CNI113", "warning")}
