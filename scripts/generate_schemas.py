@@ -112,7 +112,7 @@ IPAM_PLUGINS = {
         "routes": {"type": "array", "items": common("route")}, "dns": common("dns"),
     }, {}),
     "dhcp": ("dhcp IPAM: leases from a DHCP server through the dhcp daemon", {
-        "type": {"const": "dhcp"}, "daemonSocketPath": STRING, "timeout": INT,
+        "type": {"const": "dhcp"}, "daemonSocketPath": STRING, "timeout": INT, "priority": INT,
         "request": {"type": "array", "items": {"type": "object"}},
         "provide": {"type": "array", "items": {"type": "object"}},
     }, {}),

@@ -419,3 +419,8 @@ def test_a_list_below_0_3_0_is_a_warning_libcni_still_runs_it(tmp_path):
                     {"type": "portmap", "capabilities": {"portMappings": True}}, cniVersion="0.2.0")
     findings = run(tmp_path, {"a.conflist": text})
     assert {(f.rule, str(f.severity)) for f in findings} == {("CNI113", "warning")}
+
+
+def test_dhcp_route_priority_is_a_dhcp_key(tmp_path):
+    text = conf(type="macvlan", bridge=None, isGateway=None, master="eth0", ipam={"type": "dhcp", "priority": 100})
+    assert run(tmp_path, {"a.conf": text}) == []
