@@ -59,6 +59,7 @@ def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> Netwo
     if doc.kind != "conflist":  # a list's own keys never reach a plugin: libcni passes on only name and cniVersion
         protocol.check_reserved_keys(doc, "", doc.value)
     if doc.kind == "conflist":
+        protocol.check_list_flags(doc)
         check_against_schema(doc, schemas, "", doc.value, "conflist", LIST_SUBJECT,
                              skip=lambda path: len(path) >= 2 and path[0] == "plugins")
     if doc.kind == "conflist" and isinstance(doc.value["plugins"], list):

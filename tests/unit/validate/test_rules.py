@@ -424,3 +424,12 @@ def test_a_list_below_0_3_0_is_a_warning_libcni_still_runs_it(tmp_path):
 def test_dhcp_route_priority_is_a_dhcp_key(tmp_path):
     text = conf(type="macvlan", bridge=None, isGateway=None, master="eth0", ipam={"type": "dhcp", "priority": 100})
     assert run(tmp_path, {"a.conf": text}) == []
+
+
+@pytest.mark.parametrize("key", ["disableCheck", "disableGC", "loadOnlyInlinedPlugins"])
+def test_a_list_flag_libcni_cannot_read_is_an_error_in_the_file_itself(tmp_path, key):
+    bad = conflist(LOOPBACK, **{key: "yes"})
+    [finding] = [f for f in run(tmp_path, {"a.conflist": bad}) if f.pointer == f"/{key}"]
+    assert (finding.rule, str(finding.severity)) == ("CNI107", "error")
+    assert f'invalid value "yes" for {key}' in finding.message
+    assert run(tmp_path / "ok", {"a.conflist": conflist(LOOPBACK, **{key: "True"})}) == []  # any case of true/false
