@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 
 from cni_rkt.validate.document import Document, pointer_join
@@ -117,7 +118,26 @@ def check_flannel(doc: Document, pointer: str, conf: dict) -> None:
         check_bridge(doc, base, delegate)
 
 
+def is_go_mac(text: str) -> bool:
+    """What Go's net.ParseMAC accepts: EUI-48, EUI-64 or 20-byte IPoIB, as hex pairs joined by one of
+    ':' or '-', or hex quads joined by '.'."""
+    for separator, width in ((":", 2), ("-", 2), (".", 4)):
+        groups = text.split(separator)
+        if len(groups) > 1:
+            hex_groups = all(len(g) == width and all(c in string.hexdigits for c in g) for g in groups)
+            return hex_groups and len(groups) * width // 2 in (6, 8, 20)
+    return False
+
+
+def check_mac(doc: Document, pointer: str, conf: dict) -> None:
+    mac = conf.get("mac")
+    if isinstance(mac, str) and mac and not is_go_mac(mac):
+        doc.emit("CNI107", pointer_join(pointer, "mac"), f"{mac!r} is not a MAC address (the plugin fails with: "
+                 f"invalid args {mac} for MAC addr)")
+
+
 def check_tuning(doc: Document, pointer: str, conf: dict) -> None:
+    check_mac(doc, pointer, conf)
     sysctl = conf.get("sysctl")
     if isinstance(sysctl, dict):
         for key in sysctl:
@@ -132,4 +152,5 @@ PLUGIN_CHECKS: dict[str, Callable[[Document, str, dict], None]] = {
     "bandwidth": check_bandwidth,
     "flannel": check_flannel,
     "tuning": check_tuning,
+    "macvlan": check_mac,
 }

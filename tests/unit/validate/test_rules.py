@@ -433,3 +433,20 @@ def test_a_list_flag_libcni_cannot_read_is_an_error_in_the_file_itself(tmp_path,
     assert (finding.rule, str(finding.severity)) == ("CNI107", "error")
     assert f'invalid value "yes" for {key}' in finding.message
     assert run(tmp_path / "ok", {"a.conflist": conflist(LOOPBACK, **{key: "True"})}) == []  # any case of true/false
+
+
+MACVLAN = {"cniVersion": "1.0.0", "name": "lan", "type": "macvlan", "master": "eth0", "ipam": {"type": "dhcp"}}
+
+
+@pytest.mark.parametrize("mac, good", [
+    ("c2:11:22:33:44:55", True), ("C2-11-22-33-44-55", True), ("c211.2233.4455", True),
+    ("02:00:00:00:00:00:00:01", True),  # EUI-64
+    ("zz:11:22:33:44:55", False), ("c2:11:22:33:44", False), ("c2:11-22:33:44:55", False), ("c21122334455", False),
+])
+def test_a_mac_go_cannot_parse_fails_macvlan_and_tuning(tmp_path, mac, good):
+    """Both hand "mac" to net.ParseMAC and fail with: invalid args <mac> for MAC addr."""
+    texts = {"a.conf": conf(MACVLAN, mac=mac),
+             "b.conflist": conflist({"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}},
+                                    {"type": "tuning", "mac": mac})}
+    found = [(f.rule, f.pointer) for f in run(tmp_path, texts)]
+    assert found == ([] if good else [("CNI107", "/mac"), ("CNI107", "/plugins/1/mac")])
