@@ -450,3 +450,17 @@ def test_a_mac_go_cannot_parse_fails_macvlan_and_tuning(tmp_path, mac, good):
                                     {"type": "tuning", "mac": mac})}
     found = [(f.rule, f.pointer) for f in run(tmp_path, texts)]
     assert found == ([] if good else [("CNI107", "/mac"), ("CNI107", "/plugins/1/mac")])
+
+
+@pytest.mark.parametrize("first, second, clash", [
+    (["10.22.0.0/16"], ["10.23.0.0/16"], True),  # one IPv4 address per bridge
+    (["fd00:1::/64"], ["fd00:2::/64"], False),  # IPv6 addresses coexist on the bridge
+    (["10.22.0.0/16", "fd00:1::/64"], ["10.22.0.0/16", "fd00:2::/64"], False),
+    (["fd00::/48"], ["fd00:0:0:1::/64"], True),  # overlapping IPv6 subnets: bridge refuses
+    (["10.22.0.0/16"], ["fd00:2::/64"], False),
+])
+def test_a_shared_bridge_clashes_as_the_plugin_s_address_rules_say(tmp_path, first, second, clash):
+    def net(name, subnets):
+        return conf(name=name, ipam={"type": "host-local", "ranges": [[{"subnet": s}] for s in subnets]})
+    files = {"d/10-a.conf": net("a", first), "d/20-b.conf": net("b", second)}
+    assert ("CNI302" in rules(run(tmp_path, files, args=["d"]))) == clash
