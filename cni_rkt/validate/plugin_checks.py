@@ -118,6 +118,15 @@ def check_flannel(doc: Document, pointer: str, conf: dict) -> None:
         check_bridge(doc, base, delegate)
 
 
+def check_ptp(doc: Document, pointer: str, conf: dict) -> None:
+    """ptp has no layer-2 mode: it always runs ipam.type, and an empty name is not a plugin."""
+    ipam = conf.get("ipam")
+    if ipam is None or ipam == {}:
+        at, what = (pointer, "no \"ipam\"") if ipam is None else (pointer_join(pointer, "ipam"), "an empty \"ipam\"")
+        doc.emit("CNI116", at, f"ptp with {what} fails with: no plugin name provided; give it an IPAM plugin "
+                 "such as host-local")
+
+
 def is_go_mac(text: str) -> bool:
     """What Go's net.ParseMAC accepts: EUI-48, EUI-64 or 20-byte IPoIB, as hex pairs joined by one of
     ':' or '-', or hex quads joined by '.'."""
@@ -153,4 +162,5 @@ PLUGIN_CHECKS: dict[str, Callable[[Document, str, dict], None]] = {
     "flannel": check_flannel,
     "tuning": check_tuning,
     "macvlan": check_mac,
+    "ptp": check_ptp,
 }

@@ -464,3 +464,11 @@ def test_a_shared_bridge_clashes_as_the_plugin_s_address_rules_say(tmp_path, fir
         return conf(name=name, ipam={"type": "host-local", "ranges": [[{"subnet": s}] for s in subnets]})
     files = {"d/10-a.conf": net("a", first), "d/20-b.conf": net("b", second)}
     assert ("CNI302" in rules(run(tmp_path, files, args=["d"]))) == clash
+
+
+@pytest.mark.parametrize("changes, pointer", [({"ipam": None}, ""), ({"ipam": {}}, "/ipam")])
+def test_ptp_without_an_ipam_type_fails(tmp_path, changes, pointer):
+    """ptp always execs its IPAM plugin: with no ipam.type the Go plugin fails with "no plugin name provided"."""
+    text = conf(PTP | {"cniVersion": "1.0.0", "name": "p"}, **changes)
+    found = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI116"]
+    assert [f.pointer for f in found] == [pointer] and "no plugin name provided" in found[0].message
