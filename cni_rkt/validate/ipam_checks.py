@@ -69,6 +69,10 @@ def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Sev
     check_dns(doc, pointer_join(pointer, "dns"), ipam.get("dns"))
     if ipam_type == "host-local" and own_ranges:
         return check_host_local(doc, pointer, ipam, gateway_severity)
+    if ipam_type == "host-local" and "subnet" in ipam:
+        doc.emit("CNI107", pointer_join(pointer, "subnet"), "flannel replaces only \"ranges\": host-local gets this "
+                 "subnet as range set 0 beside subnet.env's subnet (it fails with: range set 1 overlaps with 0, or "
+                 "gives the pod a second address); leave the subnet to flannel")
     if ipam_type == "static":
         check_static(doc, pointer, ipam)
     return []

@@ -472,3 +472,11 @@ def test_ptp_without_an_ipam_type_fails(tmp_path, changes, pointer):
     text = conf(PTP | {"cniVersion": "1.0.0", "name": "p"}, **changes)
     found = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI116"]
     assert [f.pointer for f in found] == [pointer] and "no plugin name provided" in found[0].message
+
+
+def test_a_subnet_in_flannel_s_ipam_is_kept_beside_subnet_env_s_range(tmp_path):
+    """flannel overwrites only "ranges": host-local then gets the legacy subnet as range set 0 as well."""
+    text = conf(FLANNEL, ipam={"type": "host-local", "subnet": "10.244.0.0/16"})
+    found = [f for f in run(tmp_path, {"a.conf": text}) if f.pointer == "/ipam/subnet"]
+    assert [(f.rule, str(f.severity)) for f in found] == [("CNI107", "error")]
+    assert "range set 1 overlaps with 0" in found[0].message
