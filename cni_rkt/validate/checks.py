@@ -11,7 +11,8 @@ from collections import namedtuple
 from cni_rkt.validate import protocol_checks as protocol
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
-from cni_rkt.validate.ipam_checks import CALICO_POD_CIDR, PLACEHOLDER, Range, check_ipam
+from cni_rkt.validate.ipam_checks import (
+    CALICO_POD_CIDR, PLACEHOLDER, ROUTES_VIA_GATEWAY, Range, check_ipam, families_routed_via_gateway)
 from cni_rkt.validate.plugin_checks import PLUGIN_CHECKS
 from cni_rkt.validate.schemas import LIST_SUBJECT, SchemaSet, check_against_schema, json_type
 
@@ -95,7 +96,8 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
         report_unknown_type(doc, pointer_join(pointer, "delegate", "type"), delegate["type"], "delegate")
     ipam = plugin.get("ipam")
     if isinstance(ipam, dict) and ipam:
-        check_plugin_ipam(doc, schemas, profile, pointer, plugin_type, ipam, summary)
+        default_route = plugin_type == "bridge" and plugin.get("isDefaultGateway") is True
+        check_plugin_ipam(doc, schemas, profile, pointer, plugin_type, ipam, summary, default_route=default_route)
     if plugin_type in PLUGIN_CHECKS:
         PLUGIN_CHECKS[plugin_type](doc, pointer, plugin)
     if plugin_type == "bridge" and any(plugin.get(k) is True for k in ("isGateway", "isDefaultGateway")):
@@ -106,7 +108,7 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
 
 
 def check_plugin_ipam(doc: Document, schemas: SchemaSet, profile: Profile, pointer: str, plugin_type: str,
-                      ipam: dict, summary: NetworkSummary) -> None:
+                      ipam: dict, summary: NetworkSummary, default_route: bool = False) -> None:
     ipam_pointer = pointer_join(pointer, "ipam")
     ipam_type = protocol.check_type(doc, ipam_pointer, ipam, what="IPAM plugin")
     if ipam_type is None:
@@ -120,8 +122,9 @@ def check_plugin_ipam(doc: Document, schemas: SchemaSet, profile: Profile, point
     gateway_severity = Severity.ERROR if profile.runtime == "rkt" else None
     # flannel overwrites its ipam's ranges with subnet.env's subnets (ENV501 checks those).
     own_ranges = plugin_type != "flannel"
+    routed = families_routed_via_gateway(ipam, default_route) if plugin_type in ROUTES_VIA_GATEWAY else frozenset()
     summary.ranges.extend(check_ipam(doc, ipam_pointer, ipam, gateway_severity=gateway_severity,
-                                     own_ranges=own_ranges))
+                                     own_ranges=own_ranges, routed_families=routed))
 
 
 def report_unknown_type(doc: Document, pointer: str, plugin_type: str, what: str) -> None:

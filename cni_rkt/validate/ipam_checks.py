@@ -21,6 +21,20 @@ PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr(I
 CALICO_POD_CIDR = re.compile(r"^usePodCidr(IPv6)?$")
 
 
+# Plugins that install the pod's routes with ipam.ConfigureIface: a route without "gw" goes via the
+# range's gateway, which must then be on-link (ptp adds a host route to its gateway first).
+ROUTES_VIA_GATEWAY = ("bridge", "macvlan", "ipvlan")
+
+
+def families_routed_via_gateway(ipam: dict, default_route: bool) -> frozenset[int]:
+    """IP versions whose routes use the range's gateway: routes without gw, and bridge's isDefaultGateway."""
+    families = {4, 6} if default_route else set()
+    for route in list_at(ipam, "routes"):
+        if isinstance(route, dict) and "gw" not in route and isinstance(route.get("dst"), str):
+            families.add(6 if ":" in route["dst"] else 4)
+    return frozenset(families)
+
+
 # One allocation range of host-local: where it is written, its network and first/last address.
 Range = namedtuple("Range", "pointer network start end")
 
@@ -57,7 +71,7 @@ def parse_ip(doc: Document, pointer: str, text: object) -> Address | None:
 
 
 def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Severity | None = None,
-               own_ranges: bool = True) -> list[Range]:
+               own_ranges: bool = True, routed_families: frozenset[int] = frozenset()) -> list[Range]:
     """Check one ipam object; returns host-local's ranges for the directory checks.
 
     own_ranges=False: a meta plugin (flannel) fills in the ranges, so only routes and dns are checked.
@@ -68,7 +82,7 @@ def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Sev
             check_route(doc, pointer_join(pointer, "routes", index), route)
     check_dns(doc, pointer_join(pointer, "dns"), ipam.get("dns"))
     if ipam_type == "host-local" and own_ranges:
-        return check_host_local(doc, pointer, ipam, gateway_severity)
+        return check_host_local(doc, pointer, ipam, gateway_severity, routed_families)
     if ipam_type == "host-local" and "subnet" in ipam:
         doc.emit("CNI107", pointer_join(pointer, "subnet"), "flannel replaces only \"ranges\": host-local gets this "
                  "subnet as range set 0 beside subnet.env's subnet (it fails with: range set 1 overlaps with 0, or "
@@ -99,7 +113,8 @@ def check_dns(doc: Document, pointer: str, dns: object) -> None:
             parse_ip(doc, pointer_join(pointer, "nameservers", index), server)
 
 
-def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: Severity | None) -> list[Range]:
+def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: Severity | None,
+                     routed_families: frozenset[int]) -> list[Range]:
     range_sets: list[tuple[str, list[dict]]] = []
     if "subnet" in ipam:  # the legacy single range is folded in first, as the plugin does
         range_sets.append((pointer, [ipam]))
@@ -119,7 +134,7 @@ def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: 
             if not isinstance(entry, dict):
                 continue
             entry_pointer = set_pointer if entry is ipam else pointer_join(set_pointer, index)
-            parsed = check_range(doc, entry_pointer, entry, gateway_severity)
+            parsed = check_range(doc, entry_pointer, entry, gateway_severity, routed_families)
             if parsed:
                 in_set.append(parsed)
         if not range_set and set_pointer != pointer:
@@ -131,7 +146,8 @@ def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: 
     return [r for s in checked for r in s]
 
 
-def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Severity | None) -> Range | None:
+def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Severity | None,
+                routed_families: frozenset[int]) -> Range | None:
     subnet_pointer = pointer_join(pointer, "subnet")
     parsed = parse_cidr(doc, subnet_pointer, entry.get("subnet"))
     if parsed is None:
@@ -158,9 +174,13 @@ def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Seve
     if "gateway" in entry:
         gateway = parse_ip(doc, pointer_join(pointer, "gateway"), entry["gateway"])
         if gateway is not None and gateway not in network:
+            effect, severity = "host-local before v0.8.0, as bundled with rkt, fails with: gateway not in network", \
+                gateway_severity
+            if gateway.version in routed_families and not gateway.is_link_local:
+                effect, severity = (f"the pod's routes go via it, and it is not on-link: the plugin fails with: failed "
+                                    f"to add route ... via {gateway} ...: network is unreachable"), Severity.ERROR
             doc.emit("CNI205", pointer_join(pointer, "gateway"), f"gateway {gateway} is outside subnet {network} "
-                     "(host-local before v0.8.0, as bundled with rkt, fails with: gateway not in network)",
-                     severity=gateway_severity)
+                     f"({effect})", severity=severity)
     return Range(pointer, network, start, end)
 
 

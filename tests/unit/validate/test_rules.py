@@ -480,3 +480,24 @@ def test_a_subnet_in_flannel_s_ipam_is_kept_beside_subnet_env_s_range(tmp_path):
     found = [f for f in run(tmp_path, {"a.conf": text}) if f.pointer == "/ipam/subnet"]
     assert [(f.rule, str(f.severity)) for f in found] == [("CNI107", "error")]
     assert "range set 1 overlaps with 0" in found[0].message
+
+
+ROUTED = {"type": "host-local", "subnet": "10.22.0.0/16", "gateway": "192.0.2.1", "routes": [{"dst": "0.0.0.0/0"}]}
+
+
+@pytest.mark.parametrize("plugin, severity", [
+    ({"type": "bridge", "ipam": ROUTED}, "error"),  # Go: failed to add route ... via 192.0.2.1: network is unreachable
+    ({"type": "bridge", "isDefaultGateway": True, "ipam": ROUTED | {"routes": None}}, "error"),
+    ({"type": "macvlan", "master": "eth0", "ipam": ROUTED}, "error"),
+    ({"type": "bridge", "ipam": ROUTED | {"routes": None}}, "warning"),  # nothing is routed via it
+    ({"type": "bridge", "ipam": ROUTED | {"routes": [{"dst": "0.0.0.0/0", "gw": "10.22.0.1"}]}}, "warning"),
+    ({"type": "ptp", "ipam": ROUTED}, "warning"),  # ptp adds a host route to its gateway first
+    ({"type": "ipvlan", "master": "eth0", "ipam": {"type": "host-local", "subnet": "2001:db8::/64",
+                                                   "gateway": "fe80::1", "routes": [{"dst": "::/0"}]}}, "warning"),
+])
+def test_a_gateway_outside_the_subnet_is_an_error_where_routes_go_via_it(tmp_path, plugin, severity):
+    plugin = json.loads(json.dumps(plugin))
+    if plugin["ipam"].get("routes", 0) is None:
+        del plugin["ipam"]["routes"]
+    text = json.dumps({"cniVersion": "1.0.0", "name": "n"} | plugin)
+    assert {str(f.severity) for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI205"} == {severity}
