@@ -35,6 +35,15 @@ def families_routed_via_gateway(ipam: dict, default_route: bool) -> frozenset[in
     return frozenset(families)
 
 
+def routes_go_via(gateway: Address, routed_families: frozenset[int]) -> bool:
+    return gateway.version in routed_families and not gateway.is_link_local  # link-local is always on-link
+
+
+def off_link_effect(gateway: Address) -> str:
+    return (f"the pod's routes go via it, and it is not on-link: the plugin fails with: failed to add route ... "
+            f"via {gateway} ...: network is unreachable")
+
+
 # One allocation range of host-local: where it is written, its network and first/last address.
 Range = namedtuple("Range", "pointer network start end")
 
@@ -88,7 +97,7 @@ def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Sev
                  "subnet as range set 0 beside subnet.env's subnet (it fails with: range set 1 overlaps with 0, or "
                  "gives the pod a second address); leave the subnet to flannel")
     if ipam_type == "static":
-        check_static(doc, pointer, ipam)
+        check_static(doc, pointer, ipam, routed_families)
     return []
 
 
@@ -176,9 +185,8 @@ def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Seve
         if gateway is not None and gateway not in network:
             effect, severity = "host-local before v0.8.0, as bundled with rkt, fails with: gateway not in network", \
                 gateway_severity
-            if gateway.version in routed_families and not gateway.is_link_local:
-                effect, severity = (f"the pod's routes go via it, and it is not on-link: the plugin fails with: failed "
-                                    f"to add route ... via {gateway} ...: network is unreachable"), Severity.ERROR
+            if routes_go_via(gateway, routed_families):
+                effect, severity = off_link_effect(gateway), Severity.ERROR
             doc.emit("CNI205", pointer_join(pointer, "gateway"), f"gateway {gateway} is outside subnet {network} "
                      f"({effect})", severity=severity)
     return Range(pointer, network, start, end)
@@ -231,7 +239,7 @@ def overlaps(a: Range, b: Range) -> bool:
     return a.network.version == b.network.version and a.start <= b.end and b.start <= a.end
 
 
-def check_static(doc: Document, pointer: str, ipam: dict) -> None:
+def check_static(doc: Document, pointer: str, ipam: dict, routed_families: frozenset[int]) -> None:
     families = []
     for index, entry in enumerate(list_at(ipam, "addresses")):
         if not isinstance(entry, dict):
@@ -241,5 +249,8 @@ def check_static(doc: Document, pointer: str, ipam: dict) -> None:
         if parsed:
             families.append([parsed[1]])
         if "gateway" in entry:
-            parse_ip(doc, pointer_join(entry_pointer, "gateway"), entry["gateway"])
+            gateway = parse_ip(doc, pointer_join(entry_pointer, "gateway"), entry["gateway"])
+            if parsed and gateway is not None and gateway not in parsed[1] and routes_go_via(gateway, routed_families):
+                doc.emit("CNI205", pointer_join(entry_pointer, "gateway"), f"gateway {gateway} is outside {parsed[1]} "
+                         f"of address {entry['address']} ({off_link_effect(gateway)})", severity=Severity.ERROR)
     check_addresses_per_family(doc, pointer, families)

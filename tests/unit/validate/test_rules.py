@@ -501,3 +501,13 @@ def test_a_gateway_outside_the_subnet_is_an_error_where_routes_go_via_it(tmp_pat
         del plugin["ipam"]["routes"]
     text = json.dumps({"cniVersion": "1.0.0", "name": "n"} | plugin)
     assert {str(f.severity) for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI205"} == {severity}
+
+
+def test_a_static_gateway_off_the_address_s_subnet_fails_routes_via_it(tmp_path):
+    static = {"type": "static", "addresses": [{"address": "10.10.0.5/24", "gateway": "10.20.0.1"}],
+              "routes": [{"dst": "0.0.0.0/0"}]}
+    findings = run(tmp_path, {"a.conf": conf(MACVLAN, ipam=static)})
+    assert [(f.rule, f.pointer, str(f.severity)) for f in findings] == [
+        ("CNI205", "/ipam/addresses/0/gateway", "error")]
+    static["addresses"][0]["gateway"] = "10.10.0.1"
+    assert run(tmp_path / "ok", {"a.conf": conf(MACVLAN, ipam=static)}) == []
