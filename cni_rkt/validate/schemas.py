@@ -89,7 +89,7 @@ class SchemaSet:
     def __init__(self, extra_dirs: Iterable[str] = ()):
         self.registry = load_builtin_schemas()
         self.evaluator = Evaluator(self.registry)  # a list's own keys: libcni reads them from a map, exactly
-        self.go_evaluator = Evaluator(self.registry, fold_case=True)  # plugins decode into Go structs
+        self.go_evaluator = Evaluator(self.registry, go_structs=True)  # plugins decode into Go structs
         self.extra: dict[str, tuple[str, dict]] = {}  # type -> (path, schema) of a third-party schema
         for directory in extra_dirs:
             try:
@@ -169,7 +169,8 @@ def report_schema_error(doc: Document, base: str, error: SchemaError, what: str)
         got = json_type(error.instance)
         go = _GO_TYPES.get(expected, expected)
         shown = json.dumps(error.instance)
-        shown = f"{got} {shown}" if len(shown) <= 40 else _article(got) + " " + got
+        if error.instance is not None:  # "null" says it all
+            shown = f"{got} {shown}" if len(shown) <= 40 else _article(got) + " " + got
         doc.emit("CNI106", pointer,
                  f"\"{key}\" is {shown}, {what} expects {_article(expected)} {expected}"
                  f" (the plugin fails with: cannot unmarshal {got} into ... of type {go})")

@@ -511,3 +511,16 @@ def test_a_static_gateway_off_the_address_s_subnet_fails_routes_via_it(tmp_path)
         ("CNI205", "/ipam/addresses/0/gateway", "error")]
     static["addresses"][0]["gateway"] = "10.10.0.1"
     assert run(tmp_path / "ok", {"a.conf": conf(MACVLAN, ipam=static)}) == []
+
+
+def test_null_is_an_absent_plugin_key_as_go_decodes_it(tmp_path):
+    """encoding/json: null leaves a Go field unset, no error (Go bridge + host-local run this config)."""
+    config = json.loads(conf()) | {"mtu": None, "ipMasq": None}
+    config["ipam"] |= {"gateway": None, "routes": None}
+    assert run(tmp_path, {"a.conf": json.dumps(config)}) == []
+
+
+def test_null_list_flag_is_still_refused_by_libcni(tmp_path):
+    text = json.dumps(json.loads(conflist(LOOPBACK)) | {"disableCheck": None})
+    [finding] = [f for f in run(tmp_path, {"a.conflist": text}) if f.pointer == "/disableCheck"]
+    assert finding.rule == "CNI106" and "null null" not in finding.message
