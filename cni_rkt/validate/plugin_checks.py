@@ -72,7 +72,7 @@ def check_ifname(doc: Document, pointer: str, name: str, what: str) -> None:
 
 
 def check_portmap(doc: Document, pointer: str, conf: dict) -> None:
-    if "markMasqBit" in conf and "externalSetMarkChain" in conf:
+    if conf.get("markMasqBit") is not None and conf.get("externalSetMarkChain") is not None:  # Go: nil pointers
         doc.emit("CNI215", pointer_join(pointer, "externalSetMarkChain"), "markMasqBit and externalSetMarkChain are "
                  "both set (portmap fails with: Cannot specify externalSetMarkChain and markMasqBit)", at_key=True)
 

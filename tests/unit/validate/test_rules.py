@@ -524,3 +524,9 @@ def test_null_list_flag_is_still_refused_by_libcni(tmp_path):
     text = json.dumps(json.loads(conflist(LOOPBACK)) | {"disableCheck": None})
     [finding] = [f for f in run(tmp_path, {"a.conflist": text}) if f.pointer == "/disableCheck"]
     assert finding.rule == "CNI106" and "null null" not in finding.message
+
+
+def test_portmap_null_mark_bit_is_unset(tmp_path):
+    """portmap's MarkMasqBit is a *int: null leaves it nil, so only the chain is set."""
+    text = conflist({"type": "portmap", "externalSetMarkChain": "KUBE-MARK-MASQ", "markMasqBit": None})
+    assert '"markMasqBit": null' in text and run(tmp_path, {"a.conflist": text}) == []
