@@ -20,7 +20,10 @@ STRING = {"type": "string"}
 BOOL = {"type": "boolean"}
 INT = {"type": "integer"}
 STRINGS = {"type": "array", "items": STRING}
-MTU = {"type": "integer", "minimum": 68, "maximum": 65535, "description": "interface MTU in bytes"}
+# 0 (the Go zero value) means "not set": netlink then leaves the MTU to the kernel; macvlan
+# documents [0, master MTU]. Anything else must be a real link MTU.
+MTU = {"type": "integer", "if": {"not": {"const": 0}}, "then": {"minimum": 68, "maximum": 65535},
+       "description": "interface MTU in bytes; 0 or absent: the kernel's default"}
 IPMASQ_BACKEND = {"enum": ["iptables", "nftables"]}
 
 
@@ -61,14 +64,14 @@ PLUGINS = {
     }),
     "macvlan": ("macvlan sub-interface of a host interface", {
         "master": STRING, "mode": {"enum": ["", "bridge", "private", "vepa", "passthru"]},
-        "mtu": MTU, "linkInContainer": BOOL,
+        "mtu": MTU, "mac": STRING, "linkInContainer": BOOL,
     }),
     "ipvlan": ("ipvlan sub-interface of a host interface", {
         "master": STRING, "mode": {"enum": ["", "l2", "l3", "l3s"]}, "mtu": MTU, "linkInContainer": BOOL,
     }),
     "loopback": ("brings up the pod's lo interface", {}),
     "portmap": ("host port forwarding (chained, needs prevResult)", {
-        "snat": BOOL, "markMasqBit": {"type": "integer", "minimum": 0, "maximum": 31},
+        "snat": BOOL, "masqAll": BOOL, "markMasqBit": {"type": "integer", "minimum": 0, "maximum": 31},
         "externalSetMarkChain": STRING, "conditionsV4": STRINGS, "conditionsV6": STRINGS,
         "backend": IPMASQ_BACKEND,
     }),
@@ -109,7 +112,7 @@ IPAM_PLUGINS = {
         "routes": {"type": "array", "items": common("route")}, "dns": common("dns"),
     }, {}),
     "dhcp": ("dhcp IPAM: leases from a DHCP server through the dhcp daemon", {
-        "type": {"const": "dhcp"}, "daemonSocketPath": STRING, "timeout": INT,
+        "type": {"const": "dhcp"}, "daemonSocketPath": STRING, "timeout": INT, "priority": INT,
         "request": {"type": "array", "items": {"type": "object"}},
         "provide": {"type": "array", "items": {"type": "object"}},
     }, {}),

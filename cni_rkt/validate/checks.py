@@ -11,7 +11,8 @@ from collections import namedtuple
 from cni_rkt.validate import protocol_checks as protocol
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
-from cni_rkt.validate.ipam_checks import PLACEHOLDER, Range, check_ipam
+from cni_rkt.validate.ipam_checks import (
+    CALICO_POD_CIDR, PLACEHOLDER, ROUTES_VIA_GATEWAY, Range, check_ipam, families_routed_via_gateway)
 from cni_rkt.validate.plugin_checks import PLUGIN_CHECKS
 from cni_rkt.validate.schemas import LIST_SUBJECT, SchemaSet, check_against_schema, json_type
 
@@ -56,8 +57,10 @@ def check_document(doc: Document, schemas: SchemaSet, profile: Profile) -> Netwo
     summary.name = doc.network_name
     protocol.check_name(doc)
     protocol.check_versions(doc, rkt=profile.runtime == "rkt")
-    protocol.check_reserved_keys(doc, "", doc.value)
+    if doc.kind != "conflist":  # a list's own keys never reach a plugin: libcni passes on only name and cniVersion
+        protocol.check_reserved_keys(doc, "", doc.value)
     if doc.kind == "conflist":
+        protocol.check_list_flags(doc)
         check_against_schema(doc, schemas, "", doc.value, "conflist", LIST_SUBJECT,
                              skip=lambda path: len(path) >= 2 and path[0] == "plugins")
     if doc.kind == "conflist" and isinstance(doc.value["plugins"], list):
@@ -93,7 +96,8 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
         report_unknown_type(doc, pointer_join(pointer, "delegate", "type"), delegate["type"], "delegate")
     ipam = plugin.get("ipam")
     if isinstance(ipam, dict) and ipam:
-        check_plugin_ipam(doc, schemas, profile, pointer, plugin_type, ipam, summary)
+        default_route = plugin_type == "bridge" and plugin.get("isDefaultGateway") is True
+        check_plugin_ipam(doc, schemas, profile, pointer, plugin_type, ipam, summary, default_route=default_route)
     if plugin_type in PLUGIN_CHECKS:
         PLUGIN_CHECKS[plugin_type](doc, pointer, plugin)
     if plugin_type == "bridge" and any(plugin.get(k) is True for k in ("isGateway", "isDefaultGateway")):
@@ -104,7 +108,7 @@ def check_plugin(doc: Document, schemas: SchemaSet, profile: Profile, pointer: s
 
 
 def check_plugin_ipam(doc: Document, schemas: SchemaSet, profile: Profile, pointer: str, plugin_type: str,
-                      ipam: dict, summary: NetworkSummary) -> None:
+                      ipam: dict, summary: NetworkSummary, default_route: bool = False) -> None:
     ipam_pointer = pointer_join(pointer, "ipam")
     ipam_type = protocol.check_type(doc, ipam_pointer, ipam, what="IPAM plugin")
     if ipam_type is None:
@@ -116,7 +120,11 @@ def check_plugin_ipam(doc: Document, schemas: SchemaSet, profile: Profile, point
         # A known plugin's schema already covered its ipam; check it directly otherwise.
         check_against_schema(doc, schemas, ipam_pointer, ipam, ipam_type, f"{ipam_type} IPAM")
     gateway_severity = Severity.ERROR if profile.runtime == "rkt" else None
-    summary.ranges.extend(check_ipam(doc, ipam_pointer, ipam, gateway_severity=gateway_severity))
+    # flannel overwrites its ipam's ranges with subnet.env's subnets (ENV501 checks those).
+    own_ranges = plugin_type != "flannel"
+    routed = families_routed_via_gateway(ipam, default_route) if plugin_type in ROUTES_VIA_GATEWAY else frozenset()
+    summary.ranges.extend(check_ipam(doc, ipam_pointer, ipam, gateway_severity=gateway_severity,
+                                     own_ranges=own_ranges, routed_families=routed))
 
 
 def report_unknown_type(doc: Document, pointer: str, plugin_type: str, what: str) -> None:
@@ -124,14 +132,19 @@ def report_unknown_type(doc: Document, pointer: str, plugin_type: str, what: str
              "(add one with --schema-dir)")
 
 
-def check_placeholders(doc: Document, pointer: str, value: object) -> None:
+def check_placeholders(doc: Document, pointer: str, value: object, in_calico: bool = False) -> None:
     if isinstance(value, dict):
+        in_calico = in_calico or value.get("type") == "calico"
         for key, child in value.items():
-            check_placeholders(doc, pointer_join(pointer, key), child)
+            check_placeholders(doc, pointer_join(pointer, key), child, in_calico)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            check_placeholders(doc, pointer_join(pointer, index), child)
+            check_placeholders(doc, pointer_join(pointer, index), child, in_calico)
     elif isinstance(value, str) and PLACEHOLDER.search(value):
-        what = "Calico's magic value, replaced by the calico plugin" if value == "usePodCidr" else \
-            "an unrendered template placeholder"
+        if CALICO_POD_CIDR.match(value):
+            if in_calico:
+                return  # the calico plugin puts the node's pod CIDR there before host-local runs
+            what = "Calico's magic value, replaced by the calico plugin"
+        else:
+            what = "an unrendered template placeholder"
         doc.emit("CNI104", pointer, f"{json.dumps(value)} is {what}; the plugins would read it literally")

@@ -147,8 +147,17 @@ def check_bridges(summaries: list[NetworkSummary]) -> None:
                 owners[bridge] = summary
                 continue
             theirs = sorted({str(r.network) for r in owner.ranges})
-            if owner.name != summary.name and subnets != theirs:
+            if owner.name != summary.name and gateway_addresses_clash(summary.ranges, owner.ranges):
                 summary.doc.emit("CNI302", pointer, f"bridge \"{bridge}\" is also used by network \"{owner.name}\" "
                                  f"({os.path.basename(owner.doc.path)}) with subnets {', '.join(theirs) or 'none'}; "
                                  f"bridge fails with: \"{bridge}\" already has an IP address different from "
                                  f"{', '.join(subnets) or 'this network'}")
+
+
+def gateway_addresses_clash(mine: list[Range], theirs: list[Range]) -> bool:
+    """bridge's ensureAddr: a bridge holds one IPv4 gateway address; IPv6 ones coexist unless they overlap."""
+    v4_mine, v4_theirs = ({r.network for r in ranges if r.network.version == 4} for ranges in (mine, theirs))
+    if v4_mine and v4_theirs and v4_mine != v4_theirs:
+        return True
+    return any(a.network != b.network and a.network.overlaps(b.network)
+               for a in mine for b in theirs if a.network.version == b.network.version == 6)

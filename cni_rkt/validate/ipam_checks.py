@@ -17,7 +17,31 @@ from cni_rkt.validate.protocol_checks import effective_version, version_tuple
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Values that are not addresses yet: template placeholders, Calico's magic subnet.
-PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr$")
+PLACEHOLDER = re.compile(r"\{\{.*\}\}|__[A-Z0-9_]+__|^\$\{?\w+\}?$|^usePodCidr(IPv6)?$")
+CALICO_POD_CIDR = re.compile(r"^usePodCidr(IPv6)?$")
+
+
+# Plugins that install the pod's routes with ipam.ConfigureIface: a route without "gw" goes via the
+# range's gateway, which must then be on-link (ptp adds a host route to its gateway first).
+ROUTES_VIA_GATEWAY = ("bridge", "macvlan", "ipvlan")
+
+
+def families_routed_via_gateway(ipam: dict, default_route: bool) -> frozenset[int]:
+    """IP versions whose routes use the range's gateway: routes without gw, and bridge's isDefaultGateway."""
+    families = {4, 6} if default_route else set()
+    for route in list_at(ipam, "routes"):
+        if isinstance(route, dict) and "gw" not in route and isinstance(route.get("dst"), str):
+            families.add(6 if ":" in route["dst"] else 4)
+    return frozenset(families)
+
+
+def routes_go_via(gateway: Address, routed_families: frozenset[int]) -> bool:
+    return gateway.version in routed_families and not gateway.is_link_local  # link-local is always on-link
+
+
+def off_link_effect(gateway: Address) -> str:
+    return (f"the pod's routes go via it, and it is not on-link: the plugin fails with: failed to add route ... "
+            f"via {gateway} ...: network is unreachable")
 
 
 # One allocation range of host-local: where it is written, its network and first/last address.
@@ -55,25 +79,39 @@ def parse_ip(doc: Document, pointer: str, text: object) -> Address | None:
         return None
 
 
-def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Severity | None = None) -> list[Range]:
-    """Check one ipam object; returns host-local's ranges for the directory checks."""
+def check_ipam(doc: Document, pointer: str, ipam: dict, *, gateway_severity: Severity | None = None,
+               own_ranges: bool = True, routed_families: frozenset[int] = frozenset()) -> list[Range]:
+    """Check one ipam object; returns host-local's ranges for the directory checks.
+
+    own_ranges=False: a meta plugin (flannel) fills in the ranges, so only routes and dns are checked.
+    """
     ipam_type = ipam.get("type")
     for index, route in enumerate(list_at(ipam, "routes")):
         if isinstance(route, dict):
             check_route(doc, pointer_join(pointer, "routes", index), route)
     check_dns(doc, pointer_join(pointer, "dns"), ipam.get("dns"))
-    if ipam_type == "host-local":
-        return check_host_local(doc, pointer, ipam, gateway_severity)
+    if ipam_type == "host-local" and own_ranges:
+        return check_host_local(doc, pointer, ipam, gateway_severity, routed_families)
+    if ipam_type == "host-local" and "subnet" in ipam:
+        doc.emit("CNI107", pointer_join(pointer, "subnet"), "flannel replaces only \"ranges\": host-local gets this "
+                 "subnet as range set 0 beside subnet.env's subnet (it fails with: range set 1 overlaps with 0, or "
+                 "gives the pod a second address); leave the subnet to flannel")
     if ipam_type == "static":
-        check_static(doc, pointer, ipam)
+        check_static(doc, pointer, ipam, routed_families)
     return []
 
 
 def check_route(doc: Document, pointer: str, route: dict) -> None:
     parsed = parse_cidr(doc, pointer_join(pointer, "dst"), route.get("dst"))
     if parsed and parsed[0] != parsed[1].network_address:
+        # The plugins hand the address as written to netlink: Linux refuses it for IPv4 and masks it for IPv6.
+        if parsed[1].version == 4:
+            effect, severity = ("the pod's ADD fails: the kernel refuses the route with \"Invalid prefix for "
+                                "given prefix length\""), Severity.ERROR
+        else:
+            effect, severity = "the kernel masks it to that network", Severity.WARNING
         doc.emit("CNI200", pointer_join(pointer, "dst"), f"route dst {route['dst']} has host bits set: the route's "
-                 f"network is {parsed[1]}; write that (iproute2 rejects such a prefix)", severity=Severity.WARNING)
+                 f"network is {parsed[1]}; write that ({effect})", severity=severity)
     if "gw" in route:
         parse_ip(doc, pointer_join(pointer, "gw"), route["gw"])
 
@@ -84,7 +122,8 @@ def check_dns(doc: Document, pointer: str, dns: object) -> None:
             parse_ip(doc, pointer_join(pointer, "nameservers", index), server)
 
 
-def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: Severity | None) -> list[Range]:
+def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: Severity | None,
+                     routed_families: frozenset[int]) -> list[Range]:
     range_sets: list[tuple[str, list[dict]]] = []
     if "subnet" in ipam:  # the legacy single range is folded in first, as the plugin does
         range_sets.append((pointer, [ipam]))
@@ -104,7 +143,7 @@ def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: 
             if not isinstance(entry, dict):
                 continue
             entry_pointer = set_pointer if entry is ipam else pointer_join(set_pointer, index)
-            parsed = check_range(doc, entry_pointer, entry, gateway_severity)
+            parsed = check_range(doc, entry_pointer, entry, gateway_severity, routed_families)
             if parsed:
                 in_set.append(parsed)
         if not range_set and set_pointer != pointer:
@@ -116,7 +155,8 @@ def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: 
     return [r for s in checked for r in s]
 
 
-def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Severity | None) -> Range | None:
+def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Severity | None,
+                routed_families: frozenset[int]) -> Range | None:
     subnet_pointer = pointer_join(pointer, "subnet")
     parsed = parse_cidr(doc, subnet_pointer, entry.get("subnet"))
     if parsed is None:
@@ -143,9 +183,12 @@ def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Seve
     if "gateway" in entry:
         gateway = parse_ip(doc, pointer_join(pointer, "gateway"), entry["gateway"])
         if gateway is not None and gateway not in network:
+            effect, severity = "host-local before v0.8.0, as bundled with rkt, fails with: gateway not in network", \
+                gateway_severity
+            if routes_go_via(gateway, routed_families):
+                effect, severity = off_link_effect(gateway), Severity.ERROR
             doc.emit("CNI205", pointer_join(pointer, "gateway"), f"gateway {gateway} is outside subnet {network} "
-                     "(host-local before v0.8.0, as bundled with rkt, fails with: gateway not in network)",
-                     severity=gateway_severity)
+                     f"({effect})", severity=severity)
     return Range(pointer, network, start, end)
 
 
@@ -196,7 +239,7 @@ def overlaps(a: Range, b: Range) -> bool:
     return a.network.version == b.network.version and a.start <= b.end and b.start <= a.end
 
 
-def check_static(doc: Document, pointer: str, ipam: dict) -> None:
+def check_static(doc: Document, pointer: str, ipam: dict, routed_families: frozenset[int]) -> None:
     families = []
     for index, entry in enumerate(list_at(ipam, "addresses")):
         if not isinstance(entry, dict):
@@ -206,5 +249,8 @@ def check_static(doc: Document, pointer: str, ipam: dict) -> None:
         if parsed:
             families.append([parsed[1]])
         if "gateway" in entry:
-            parse_ip(doc, pointer_join(entry_pointer, "gateway"), entry["gateway"])
+            gateway = parse_ip(doc, pointer_join(entry_pointer, "gateway"), entry["gateway"])
+            if parsed and gateway is not None and gateway not in parsed[1] and routes_go_via(gateway, routed_families):
+                doc.emit("CNI205", pointer_join(entry_pointer, "gateway"), f"gateway {gateway} is outside {parsed[1]} "
+                         f"of address {entry['address']} ({off_link_effect(gateway)})", severity=Severity.ERROR)
     check_addresses_per_family(doc, pointer, families)

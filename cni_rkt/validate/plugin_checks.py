@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 
 from cni_rkt.validate.document import Document, pointer_join
+from cni_rkt.validate.ipam_checks import parse_cidr
 
 IFNAMSIZ_MAX = 15  # Linux interface names: 16 bytes including the terminating NUL
 FOUR_GB_BITS = (2**32 - 1) * 8  # bandwidth: burst / 8 must stay below MaxUint32
@@ -18,11 +20,12 @@ def check_bridge(doc: Document, pointer: str, conf: dict) -> None:
         # isDefaultGateway implies isGateway; without IPAM there is no gateway to place.
         is_gateway = conf.get("isGateway") is True or conf.get("isDefaultGateway") is True
         has_ipam = isinstance(conf.get("ipam"), dict) and bool(conf["ipam"].get("type"))
-        if isinstance(vlan, int) and not isinstance(vlan, bool) and vlan > 0 and is_gateway and has_ipam:
+        if is_int(vlan) and vlan > 0 and is_gateway and has_ipam:
             derived = f"{name}.{vlan}"
             if len(derived.encode()) > IFNAMSIZ_MAX:
                 doc.emit("CNI210", pointer_join(pointer, "vlan"), f"with vlan and isGateway the plugin creates "
                          f"\"{derived}\", {len(derived.encode())} characters; Linux allows {IFNAMSIZ_MAX}")
+    check_vlan_trunk(doc, pointer, conf)
     if conf.get("hairpinMode") is True and conf.get("promiscMode") is True:
         doc.emit("CNI213", pointer_join(pointer, "promiscMode"), "hairpinMode and promiscMode are both true (bridge "
                  "fails with: cannot set hairpin mode and promiscuous mode at the same time)", at_key=True)
@@ -33,6 +36,34 @@ def check_bridge(doc: Document, pointer: str, conf: dict) -> None:
                  at_key=True)
 
 
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_vlan_trunk(doc: Document, pointer: str, conf: dict) -> None:
+    """bridge's collectVlanTrunk: minID and maxID come in pairs, min <= max; no trunk beside an access vlan."""
+    trunk = conf.get("vlanTrunk")
+    if not isinstance(trunk, list):
+        return  # absent, or a wrong type the schema reports
+    has_ids = False
+    for index, item in enumerate(trunk):
+        if not isinstance(item, dict):
+            continue
+        low, high = item.get("minID"), item.get("maxID")
+        has_ids = has_ids or is_int(item.get("id")) or (is_int(low) and is_int(high))
+        if (low is None) != (high is None):
+            missing = "minID" if low is None else "maxID"
+            doc.emit("CNI107", pointer_join(pointer, "vlanTrunk", index), "bridge fails with: minID and maxID should "
+                     f"be configured simultaneously, {missing} is missing")
+        elif is_int(low) and is_int(high) and low > high:
+            doc.emit("CNI107", pointer_join(pointer, "vlanTrunk", index), f"minID {low} > maxID {high} (bridge "
+                     "fails with: minID is greater than maxID in trunk parameter)")
+    vlan = conf.get("vlan")
+    if is_int(vlan) and vlan > 0 and has_ids:
+        doc.emit("CNI107", pointer_join(pointer, "vlanTrunk"), f"vlanTrunk beside vlan {vlan} (bridge fails with: "
+                 "cannot set vlan and vlanTrunk at the same time); a port is either access or trunk", at_key=True)
+
+
 def check_ifname(doc: Document, pointer: str, name: str, what: str) -> None:
     length = len(name.encode())
     if length > IFNAMSIZ_MAX:
@@ -41,7 +72,7 @@ def check_ifname(doc: Document, pointer: str, name: str, what: str) -> None:
 
 
 def check_portmap(doc: Document, pointer: str, conf: dict) -> None:
-    if "markMasqBit" in conf and "externalSetMarkChain" in conf:
+    if conf.get("markMasqBit") is not None and conf.get("externalSetMarkChain") is not None:  # Go: nil pointers
         doc.emit("CNI215", pointer_join(pointer, "externalSetMarkChain"), "markMasqBit and externalSetMarkChain are "
                  "both set (portmap fails with: Cannot specify externalSetMarkChain and markMasqBit)", at_key=True)
 
@@ -49,7 +80,7 @@ def check_portmap(doc: Document, pointer: str, conf: dict) -> None:
 def check_bandwidth(doc: Document, pointer: str, conf: dict) -> None:
     for direction in ("ingress", "egress"):
         rate, burst = conf.get(f"{direction}Rate", 0), conf.get(f"{direction}Burst", 0)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rate, burst)):
+        if not all(is_int(v) for v in (rate, burst)):
             continue  # the schema reports the type
         if rate and not burst:
             doc.emit("CNI216", pointer_join(pointer, f"{direction}Rate"), f"{direction}Rate is set without "
@@ -60,6 +91,15 @@ def check_bandwidth(doc: Document, pointer: str, conf: dict) -> None:
         if burst >= FOUR_GB_BITS:
             doc.emit("CNI216", pointer_join(pointer, f"{direction}Burst"), f"{direction}Burst {burst} bits "
                      "(bandwidth fails with: burst cannot be more than 4GB)")
+    subnet_lists = [key for key in ("shapedSubnets", "unshapedSubnets") if conf.get(key)]
+    if len(subnet_lists) == 2:
+        doc.emit("CNI107", pointer_join(pointer, "unshapedSubnets"), "shapedSubnets and unshapedSubnets are both set "
+                 "(bandwidth fails with: unshapedSubnets and shapedSubnets cannot be both specified, one of them "
+                 "should be discarded)", at_key=True)
+    for key in subnet_lists:
+        if isinstance(conf[key], list):
+            for index, subnet in enumerate(conf[key]):
+                parse_cidr(doc, pointer_join(pointer, key, index), subnet)  # bandwidth: bad subnet %q provided
 
 
 def check_flannel(doc: Document, pointer: str, conf: dict) -> None:
@@ -78,7 +118,35 @@ def check_flannel(doc: Document, pointer: str, conf: dict) -> None:
         check_bridge(doc, base, delegate)
 
 
+def check_ptp(doc: Document, pointer: str, conf: dict) -> None:
+    """ptp has no layer-2 mode: it always runs ipam.type, and an empty name is not a plugin."""
+    ipam = conf.get("ipam")
+    if ipam is None or ipam == {}:
+        at, what = (pointer, "no \"ipam\"") if ipam is None else (pointer_join(pointer, "ipam"), "an empty \"ipam\"")
+        doc.emit("CNI116", at, f"ptp with {what} fails with: no plugin name provided; give it an IPAM plugin "
+                 "such as host-local")
+
+
+def is_go_mac(text: str) -> bool:
+    """What Go's net.ParseMAC accepts: EUI-48, EUI-64 or 20-byte IPoIB, as hex pairs joined by one of
+    ':' or '-', or hex quads joined by '.'."""
+    for separator, width in ((":", 2), ("-", 2), (".", 4)):
+        groups = text.split(separator)
+        if len(groups) > 1:
+            hex_groups = all(len(g) == width and all(c in string.hexdigits for c in g) for g in groups)
+            return hex_groups and len(groups) * width // 2 in (6, 8, 20)
+    return False
+
+
+def check_mac(doc: Document, pointer: str, conf: dict) -> None:
+    mac = conf.get("mac")
+    if isinstance(mac, str) and mac and not is_go_mac(mac):
+        doc.emit("CNI107", pointer_join(pointer, "mac"), f"{mac!r} is not a MAC address (the plugin fails with: "
+                 f"invalid args {mac} for MAC addr)")
+
+
 def check_tuning(doc: Document, pointer: str, conf: dict) -> None:
+    check_mac(doc, pointer, conf)
     sysctl = conf.get("sysctl")
     if isinstance(sysctl, dict):
         for key in sysctl:
@@ -93,4 +161,6 @@ PLUGIN_CHECKS: dict[str, Callable[[Document, str, dict], None]] = {
     "bandwidth": check_bandwidth,
     "flannel": check_flannel,
     "tuning": check_tuning,
+    "macvlan": check_mac,
+    "ptp": check_ptp,
 }

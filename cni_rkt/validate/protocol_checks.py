@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from cni_rkt.protocol.spec import NAME_PATTERN, version_tuple
 from cni_rkt.protocol.spec import SUPPORTED_VERSIONS as SPEC_VERSIONS
 from cni_rkt.validate.document import CONF_EXTENSIONS, LIST_EXTENSIONS, Document, pointer_join
@@ -77,7 +79,20 @@ def check_versions(doc: Document, *, rkt: bool = False) -> None:
     version = doc.cni_version()
     if doc.kind == "conflist" and version in SPEC_VERSIONS and version_tuple(version) < (0, 3, 0):
         doc.emit("CNI113", "/cniVersion", f"cniVersion {version} in a configuration list: lists and chaining "
-                 "exist only since spec 0.3.0 (use 0.3.1 or later)")
+                 f"exist only since spec 0.3.0; libcni still runs it, but each chained plugin gets a {version} "
+                 "prevResult without interfaces (use 0.3.1 or later)")
+
+
+LIST_FLAGS = ("disableCheck", "disableGC", "loadOnlyInlinedPlugins")
+
+
+def check_list_flags(doc: Document) -> None:
+    """libcni reads these as a bool or the strings true/false in any case; other strings fail the load."""
+    for key in LIST_FLAGS:
+        value = doc.value.get(key)
+        if isinstance(value, str) and value.lower() not in ("true", "false"):
+            doc.emit("CNI107", f"/{key}", f"{key} is {json.dumps(value)}, not true or false (libcni fails with: "
+                     f"error parsing configuration list: invalid value {json.dumps(value)} for {key})")
 
 
 def check_reserved_keys(doc: Document, pointer: str, obj: dict) -> None:

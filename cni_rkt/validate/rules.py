@@ -32,7 +32,7 @@ _TABLE = [
     ("CNI110", E, "network name missing or not matching ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$"),
     ("CNI111", W, "cniVersion missing (libcni assumes 0.1.0; kubelet >= 1.16 drops such conflists)"),
     ("CNI112", E, "cniVersion / cniVersions not a supported spec version"),
-    ("CNI113", E, "a configuration list with cniVersion below 0.3.0 (lists exist since 0.3.0)"),
+    ("CNI113", W, "a configuration list with cniVersion below 0.3.0 (lists exist since 0.3.0)"),
     ("CNI114", E, "a configuration list without plugins"),
     ("CNI115", W, "a key reserved for the runtime (runtimeConfig, args, prevResult, cni.dev/*) in a file on disk"),
     ("CNI116", E, "type missing, or containing a path separator"),

@@ -52,10 +52,17 @@ def unsupported_keywords(schema: object) -> set[str]:
 
 
 class Evaluator:
-    """Evaluates instances against schemas registered by `$id` (relative `$ref`s resolve by file name)."""
+    """Evaluates instances against schemas registered by `$id` (relative `$ref`s resolve by file name).
 
-    def __init__(self, registry: dict[str, dict]):
+    go_structs=True reads objects as Go's encoding/json decodes them into structs and maps: a key
+    that is not a property but matches one case-insensitively is still evaluated against that
+    property's schema (and still reported by additionalProperties, so the caller can name the
+    spelling), and a null value is not checked at all - Go leaves the field unset, without error.
+    """
+
+    def __init__(self, registry: dict[str, dict], go_structs: bool = False):
         self.registry = registry  # $id -> schema document
+        self.go_structs = go_structs
 
     def iter_errors(self, instance: object, schema_id: str) -> Iterator[SchemaError]:
         root = self.registry[schema_id]
@@ -97,19 +104,26 @@ class Evaluator:
 
     def _object(self, instance: dict, schema: dict, root: dict, path: tuple) -> Iterator[SchemaError]:
         properties = schema.get("properties", {})
+        decoded = {k: v for k, v in instance.items() if v is not None} if self.go_structs else instance
         for key, sub in properties.items():
-            if key in instance:
+            if key in decoded:
                 yield from self._evaluate(instance[key], sub, root, path + (key,))
         extra = schema.get("additionalProperties", True)
         if extra is True:
             return
         unknown = [key for key in instance if key not in properties]
+        if self.go_structs and unknown:
+            by_lower = {name.lower(): name for name in properties}
+            for key in unknown:
+                if key in decoded and key.lower() in by_lower:
+                    yield from self._evaluate(instance[key], properties[by_lower[key.lower()]], root, path + (key,))
         if extra is False:
             if unknown:
                 yield SchemaError(path, "additionalProperties", schema, instance)
             return
         for key in unknown:
-            yield from self._evaluate(instance[key], extra, root, path + (key,))
+            if key in decoded:
+                yield from self._evaluate(instance[key], extra, root, path + (key,))
 
     def _assertions(self, instance: object, schema: dict, path: tuple) -> Iterator[SchemaError]:
         if "type" in schema:

@@ -28,6 +28,10 @@ _PROTOCOL_KEYS = ("name", "type", "plugins")
 LIST_SUBJECT = "the configuration list"
 # Keys of host-local written at the plugin level by mistake (rkt's GCE example has top-level routes).
 _IPAM_KEYS = ("routes", "subnet", "gateway", "rangeStart", "rangeEnd", "ranges", "dataDir", "resolvConf")
+# flannel puts these keys, spelled exactly so, into its delegate (name, ipam and cniVersion always; the
+# others when that exact key is missing); the delegate's Go decoder keeps whichever spelling comes last.
+DELEGATE_SUBJECT = "flannel's delegate"
+FLANNEL_SETS = ("name", "ipam", "cniVersion", "type", "ipMasq", "mtu", "isGateway")
 _GO_TYPES = {"integer": "int", "boolean": "bool", "string": "string", "object": "map", "array": "slice",
              "number": "float64"}
 
@@ -84,7 +88,8 @@ class SchemaSet:
 
     def __init__(self, extra_dirs: Iterable[str] = ()):
         self.registry = load_builtin_schemas()
-        self.evaluator = Evaluator(self.registry)
+        self.evaluator = Evaluator(self.registry)  # a list's own keys: libcni reads them from a map, exactly
+        self.go_evaluator = Evaluator(self.registry, go_structs=True)  # plugins decode into Go structs
         self.extra: dict[str, tuple[str, dict]] = {}  # type -> (path, schema) of a third-party schema
         for directory in extra_dirs:
             try:
@@ -106,7 +111,8 @@ class SchemaSet:
     def errors(self, instance: object, name: str) -> list[SchemaError]:
         if name in self.extra:
             return self._extra_errors(instance, name)
-        return list(self.evaluator.iter_errors(instance, f"{SCHEMA_BASE}{name}.json"))
+        evaluator = self.evaluator if name == "conflist" else self.go_evaluator
+        return list(evaluator.iter_errors(instance, f"{SCHEMA_BASE}{name}.json"))
 
     def _extra_errors(self, instance: object, name: str) -> list[SchemaError]:
         validator = self._extra_validators.get(name)
@@ -148,7 +154,7 @@ def _subject(instance: object, path: tuple, what: str) -> str:
     if path[:1] == ("ipam",) and isinstance(instance, dict) and isinstance(instance.get("ipam"), dict):
         return f"{instance['ipam'].get('type', 'the')} IPAM"
     if path[:1] == ("delegate",) and isinstance(instance, dict) and isinstance(instance.get("delegate"), dict):
-        return f"flannel's delegate ({instance['delegate'].get('type', 'bridge')})"
+        return f"{DELEGATE_SUBJECT} ({instance['delegate'].get('type', 'bridge')})"
     return what
 
 
@@ -163,7 +169,8 @@ def report_schema_error(doc: Document, base: str, error: SchemaError, what: str)
         got = json_type(error.instance)
         go = _GO_TYPES.get(expected, expected)
         shown = json.dumps(error.instance)
-        shown = f"{got} {shown}" if len(shown) <= 40 else _article(got) + " " + got
+        if error.instance is not None:  # "null" says it all
+            shown = f"{got} {shown}" if len(shown) <= 40 else _article(got) + " " + got
         doc.emit("CNI106", pointer,
                  f"\"{key}\" is {shown}, {what} expects {_article(expected)} {expected}"
                  f" (the plugin fails with: cannot unmarshal {got} into ... of type {go})")
@@ -200,6 +207,11 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
         child = pointer_join(pointer, key)
         if key.lower() in by_lower and what != LIST_SUBJECT:
             real = by_lower[key.lower()]
+            if what.startswith(DELEGATE_SUBJECT) and real in FLANNEL_SETS and real > key:
+                # flannel's map is marshalled with sorted keys, so its "ipMasq" lands after "IPMasq".
+                doc.emit("CNI102", child, f"key \"{key}\" is ignored: flannel adds its own \"{real}\" to the "
+                         f"delegate, which the plugin reads last; write \"{real}\"", at_key=True)
+                continue
             doc.emit("CNI102", child, f"key \"{key}\" is read as \"{real}\" by the plugins, Go's and ours (keys match "
                      f"case-insensitively); write \"{real}\"", at_key=True)
             continue

@@ -300,3 +300,233 @@ def test_vlan_gateway_port_name_length(tmp_path, changes, flagged):
     assert bool(found) == flagged
     if flagged:
         assert found[0].pointer == "/vlan" and '"bridge012345.1000"' in found[0].message
+
+
+PTP = {"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}}
+
+
+def file_for(text: str) -> dict[str, str]:
+    return {"a.conflist" if '"plugins"' in text else "a.conf": text}
+
+
+# Keys and values the Go plugins read and use exactly as written: the rule must stay quiet.
+@pytest.mark.parametrize("text, quiet", [
+    (conf(mtu=0), "CNI212"),  # bridge/ptp: 0 leaves the MTU to the kernel (netlink omits it)
+    (conf(type="macvlan", bridge=None, isGateway=None, master="eth0", mtu=0), "CNI212"),  # macvlan: [0, master MTU]
+    (conf(type="macvlan", bridge=None, isGateway=None, master="eth0", mac="c2:11:22:33:44:55"), "CNI105"),
+    (conflist(PTP, {"type": "portmap", "capabilities": {"portMappings": True}, "masqAll": True}), "CNI105"),
+], ids=["bridge-mtu-0", "macvlan-mtu-0", "macvlan-mac", "portmap-masqAll"])
+def test_plugin_keys_the_plugins_read_are_not_flagged(tmp_path, text, quiet):
+    assert quiet not in rules(run(tmp_path, file_for(text)))
+
+
+def test_an_mtu_below_68_other_than_0_is_still_an_error(tmp_path):
+    assert "CNI212" in rules(run(tmp_path, {"a.conf": conf(mtu=67)}))
+
+
+def test_flannel_ipam_without_ranges_is_the_documented_base(tmp_path):
+    """flannel writes subnet.env's subnets into its ipam's ranges; the rest (dataDir, routes) is kept."""
+    text = conf(FLANNEL, ipam={"type": "host-local", "dataDir": "/run/cni/flannel", "routes": [{"dst": "10.9.0.0"}]})
+    assert {(f.rule, f.pointer) for f in run(tmp_path, {"a.conf": text})} == {("CNI108", "/ipam/routes/0/dst")}
+
+
+def test_ipv4_route_with_host_bits_is_an_error_the_kernel_refuses(tmp_path):
+    [finding] = [f for f in run(tmp_path, {"a.conf": ipam(routes=[{"dst": "192.168.1.1/24"}])}) if f.rule == "CNI200"]
+    assert str(finding.severity) == "error" and finding.pointer == "/ipam/routes/0/dst"
+    assert "192.168.1.0/24" in finding.message and "Invalid prefix for given prefix length" in finding.message
+
+
+def test_ipv6_route_with_host_bits_is_a_warning_the_kernel_masks(tmp_path):
+    text = ipam(subnet="fd00:1::/64", routes=[{"dst": "fd00:2::1/48"}])
+    [finding] = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI200"]
+    assert str(finding.severity) == "warning" and "fd00:2::/48" in finding.message
+    assert "rejects" not in finding.message
+
+
+@pytest.mark.parametrize("changes, pointer, said", [
+    ({"vlan": 10, "vlanTrunk": [{"id": 20}]}, "/vlanTrunk", "cannot set vlan and vlanTrunk at the same time"),
+    ({"vlanTrunk": [{"minID": 200, "maxID": 100}]}, "/vlanTrunk/0", "minID is greater than maxID"),
+    ({"vlanTrunk": [{"minID": 5}]}, "/vlanTrunk/0", "maxID is missing"),
+    ({"vlanTrunk": [{"maxID": 5}]}, "/vlanTrunk/0", "minID is missing"),
+])
+def test_bridge_refuses_these_vlan_trunks(tmp_path, changes, pointer, said):
+    found = [f for f in run(tmp_path, {"a.conf": conf(**changes)}) if f.rule == "CNI107" and f.pointer == pointer]
+    assert found and str(found[0].severity) == "error" and said in found[0].message
+
+
+def test_a_trunk_of_ranges_and_single_ids_is_fine(tmp_path):
+    text = conf(vlanTrunk=[{"minID": 100, "maxID": 200}, {"id": 300}, {"minID": 7, "maxID": 7}])
+    assert run(tmp_path, {"a.conf": text}) == []
+
+
+SHAPED = {"type": "bandwidth", "ingressRate": 8000, "ingressBurst": 800}
+
+
+@pytest.mark.parametrize("subnets, rule, pointer", [
+    ({"shapedSubnets": ["10.0.0.0/8"], "unshapedSubnets": ["10.1.0.0/16"]}, "CNI107", "/plugins/0/unshapedSubnets"),
+    ({"unshapedSubnets": ["10.1.0.0"]}, "CNI108", "/plugins/0/unshapedSubnets/0"),
+    ({"shapedSubnets": ["fd00::/64", "ten/8"]}, "CNI108", "/plugins/0/shapedSubnets/1"),
+])
+def test_bandwidth_refuses_these_subnet_lists(tmp_path, subnets, rule, pointer):
+    found = [f for f in run(tmp_path, {"a.conflist": conflist(SHAPED | subnets)}) if f.rule == rule]
+    assert [f.pointer for f in found] == [pointer] and str(found[0].severity) == "error"
+
+
+def test_bandwidth_takes_either_subnet_list(tmp_path):
+    for subnets in ({"shapedSubnets": ["10.0.0.0/8"]}, {"unshapedSubnets": ["10.1.0.0/16", "fd00::/64"]}):
+        assert run(tmp_path, {"a.conflist": conflist(SHAPED | subnets)}) == []
+
+
+def test_calico_fills_in_its_pod_cidr_magic_values(tmp_path):
+    calico = {"type": "calico", "ipam": {"type": "host-local", "ranges": [[{"subnet": "usePodCidr"}],
+                                                                          [{"subnet": "usePodCidrIPv6"}]]}}
+    assert rules(run(tmp_path, {"a.conflist": conflist(calico)})) == {"CNI118"}  # only: no schema for calico
+    bridge = {"type": "bridge", "ipam": {"type": "host-local", "subnet": "usePodCidr"}}  # nobody replaces it here
+    assert "CNI104" in rules(run(tmp_path / "b", {"a.conflist": conflist(bridge)}))
+
+
+def test_args_of_a_list_itself_are_its_writer_s_metadata(tmp_path):
+    """libcni passes a list's name and cniVersion to its plugins, nothing else of the list (podman keeps labels there)."""
+    text = conflist({"type": "loopback", "args": {"cni": {"ips": ["10.1.0.5"]}}}, args={"podman_labels": {"a": "b"}})
+    assert {(f.rule, f.pointer) for f in run(tmp_path, {"a.conflist": text})} == {("CNI115", "/plugins/0/args")}
+
+
+@pytest.mark.parametrize("text, pointer", [
+    (conf(MTU="1500"), "/MTU"),
+    (ipam(RangeStart=5), "/ipam/RangeStart"),
+])
+def test_a_plugin_key_in_another_case_is_still_type_checked(tmp_path, text, pointer):
+    """Go decodes "MTU" into mtu, so a string there fails the ADD (cannot unmarshal string ... of type int)."""
+    found = {(f.rule, str(f.severity)) for f in run(tmp_path, {"a.conf": text}) if f.pointer == pointer}
+    assert found == {("CNI102", "warning"), ("CNI106", "error")}
+
+
+def test_a_list_key_in_another_case_is_not_read_at_all(tmp_path):
+    text = json.dumps({"cniVersion": "1.0.0", "name": "n", "DisableCheck": 5, "plugins": [LOOPBACK]})
+    assert {f.rule for f in run(tmp_path, {"a.conflist": text}) if f.pointer == "/DisableCheck"} == {"CNI105"}
+
+
+@pytest.mark.parametrize("key", ["IPMasq", "MTU", "IsGateway"])
+def test_flannel_overrides_a_delegate_key_written_in_another_case(tmp_path, key):
+    """flannel looks its defaults up by exact key, adds ipMasq/mtu/isGateway, and the delegate reads the last one."""
+    [finding] = [f for f in run(tmp_path, {"a.conf": conf(FLANNEL, delegate={key: True})}) if f.rule == "CNI102"]
+    assert "flannel adds its own" in finding.message and "is read as" not in finding.message
+
+
+def test_a_list_below_0_3_0_is_a_warning_libcni_still_runs_it(tmp_path):
+    """kube-flannel's list shipped as 0.2.0 (and the Kubernetes docs advised it): flannel + portmap chain fine."""
+    text = conflist({"type": "flannel", "delegate": {"isDefaultGateway": True}},
+                    {"type": "portmap", "capabilities": {"portMappings": True}}, cniVersion="0.2.0")
+    findings = run(tmp_path, {"a.conflist": text})
+    assert {(f.rule, str(f.severity)) for f in findings} == {("CNI113", "warning")}
+
+
+def test_dhcp_route_priority_is_a_dhcp_key(tmp_path):
+    text = conf(type="macvlan", bridge=None, isGateway=None, master="eth0", ipam={"type": "dhcp", "priority": 100})
+    assert run(tmp_path, {"a.conf": text}) == []
+
+
+@pytest.mark.parametrize("key", ["disableCheck", "disableGC", "loadOnlyInlinedPlugins"])
+def test_a_list_flag_libcni_cannot_read_is_an_error_in_the_file_itself(tmp_path, key):
+    bad = conflist(LOOPBACK, **{key: "yes"})
+    [finding] = [f for f in run(tmp_path, {"a.conflist": bad}) if f.pointer == f"/{key}"]
+    assert (finding.rule, str(finding.severity)) == ("CNI107", "error")
+    assert f'invalid value "yes" for {key}' in finding.message
+    assert run(tmp_path / "ok", {"a.conflist": conflist(LOOPBACK, **{key: "True"})}) == []  # any case of true/false
+
+
+MACVLAN = {"cniVersion": "1.0.0", "name": "lan", "type": "macvlan", "master": "eth0", "ipam": {"type": "dhcp"}}
+
+
+@pytest.mark.parametrize("mac, good", [
+    ("c2:11:22:33:44:55", True), ("C2-11-22-33-44-55", True), ("c211.2233.4455", True),
+    ("02:00:00:00:00:00:00:01", True),  # EUI-64
+    ("zz:11:22:33:44:55", False), ("c2:11:22:33:44", False), ("c2:11-22:33:44:55", False), ("c21122334455", False),
+])
+def test_a_mac_go_cannot_parse_fails_macvlan_and_tuning(tmp_path, mac, good):
+    """Both hand "mac" to net.ParseMAC and fail with: invalid args <mac> for MAC addr."""
+    texts = {"a.conf": conf(MACVLAN, mac=mac),
+             "b.conflist": conflist({"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}},
+                                    {"type": "tuning", "mac": mac})}
+    found = [(f.rule, f.pointer) for f in run(tmp_path, texts)]
+    assert found == ([] if good else [("CNI107", "/mac"), ("CNI107", "/plugins/1/mac")])
+
+
+@pytest.mark.parametrize("first, second, clash", [
+    (["10.22.0.0/16"], ["10.23.0.0/16"], True),  # one IPv4 address per bridge
+    (["fd00:1::/64"], ["fd00:2::/64"], False),  # IPv6 addresses coexist on the bridge
+    (["10.22.0.0/16", "fd00:1::/64"], ["10.22.0.0/16", "fd00:2::/64"], False),
+    (["fd00::/48"], ["fd00:0:0:1::/64"], True),  # overlapping IPv6 subnets: bridge refuses
+    (["10.22.0.0/16"], ["fd00:2::/64"], False),
+])
+def test_a_shared_bridge_clashes_as_the_plugin_s_address_rules_say(tmp_path, first, second, clash):
+    def net(name, subnets):
+        return conf(name=name, ipam={"type": "host-local", "ranges": [[{"subnet": s}] for s in subnets]})
+    files = {"d/10-a.conf": net("a", first), "d/20-b.conf": net("b", second)}
+    assert ("CNI302" in rules(run(tmp_path, files, args=["d"]))) == clash
+
+
+@pytest.mark.parametrize("changes, pointer", [({"ipam": None}, ""), ({"ipam": {}}, "/ipam")])
+def test_ptp_without_an_ipam_type_fails(tmp_path, changes, pointer):
+    """ptp always execs its IPAM plugin: with no ipam.type the Go plugin fails with "no plugin name provided"."""
+    text = conf(PTP | {"cniVersion": "1.0.0", "name": "p"}, **changes)
+    found = [f for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI116"]
+    assert [f.pointer for f in found] == [pointer] and "no plugin name provided" in found[0].message
+
+
+def test_a_subnet_in_flannel_s_ipam_is_kept_beside_subnet_env_s_range(tmp_path):
+    """flannel overwrites only "ranges": host-local then gets the legacy subnet as range set 0 as well."""
+    text = conf(FLANNEL, ipam={"type": "host-local", "subnet": "10.244.0.0/16"})
+    found = [f for f in run(tmp_path, {"a.conf": text}) if f.pointer == "/ipam/subnet"]
+    assert [(f.rule, str(f.severity)) for f in found] == [("CNI107", "error")]
+    assert "range set 1 overlaps with 0" in found[0].message
+
+
+ROUTED = {"type": "host-local", "subnet": "10.22.0.0/16", "gateway": "192.0.2.1", "routes": [{"dst": "0.0.0.0/0"}]}
+
+
+@pytest.mark.parametrize("plugin, severity", [
+    ({"type": "bridge", "ipam": ROUTED}, "error"),  # Go: failed to add route ... via 192.0.2.1: network is unreachable
+    ({"type": "bridge", "isDefaultGateway": True, "ipam": ROUTED | {"routes": None}}, "error"),
+    ({"type": "macvlan", "master": "eth0", "ipam": ROUTED}, "error"),
+    ({"type": "bridge", "ipam": ROUTED | {"routes": None}}, "warning"),  # nothing is routed via it
+    ({"type": "bridge", "ipam": ROUTED | {"routes": [{"dst": "0.0.0.0/0", "gw": "10.22.0.1"}]}}, "warning"),
+    ({"type": "ptp", "ipam": ROUTED}, "warning"),  # ptp adds a host route to its gateway first
+    ({"type": "ipvlan", "master": "eth0", "ipam": {"type": "host-local", "subnet": "2001:db8::/64",
+                                                   "gateway": "fe80::1", "routes": [{"dst": "::/0"}]}}, "warning"),
+])
+def test_a_gateway_outside_the_subnet_is_an_error_where_routes_go_via_it(tmp_path, plugin, severity):
+    plugin = json.loads(json.dumps(plugin))
+    if plugin["ipam"].get("routes", 0) is None:
+        del plugin["ipam"]["routes"]
+    text = json.dumps({"cniVersion": "1.0.0", "name": "n"} | plugin)
+    assert {str(f.severity) for f in run(tmp_path, {"a.conf": text}) if f.rule == "CNI205"} == {severity}
+
+
+def test_a_static_gateway_off_the_address_s_subnet_fails_routes_via_it(tmp_path):
+    static = {"type": "static", "addresses": [{"address": "10.10.0.5/24", "gateway": "10.20.0.1"}],
+              "routes": [{"dst": "0.0.0.0/0"}]}
+    findings = run(tmp_path, {"a.conf": conf(MACVLAN, ipam=static)})
+    assert [(f.rule, f.pointer, str(f.severity)) for f in findings] == [
+        ("CNI205", "/ipam/addresses/0/gateway", "error")]
+    static["addresses"][0]["gateway"] = "10.10.0.1"
+    assert run(tmp_path / "ok", {"a.conf": conf(MACVLAN, ipam=static)}) == []
+
+
+def test_null_is_an_absent_plugin_key_as_go_decodes_it(tmp_path):
+    """encoding/json: null leaves a Go field unset, no error (Go bridge + host-local run this config)."""
+    config = json.loads(conf()) | {"mtu": None, "ipMasq": None}
+    config["ipam"] |= {"gateway": None, "routes": None}
+    assert run(tmp_path, {"a.conf": json.dumps(config)}) == []
+
+
+def test_null_list_flag_is_still_refused_by_libcni(tmp_path):
+    text = json.dumps(json.loads(conflist(LOOPBACK)) | {"disableCheck": None})
+    [finding] = [f for f in run(tmp_path, {"a.conflist": text}) if f.pointer == "/disableCheck"]
+    assert finding.rule == "CNI106" and "null null" not in finding.message
+
+
+def test_portmap_null_mark_bit_is_unset(tmp_path):
+    """portmap's MarkMasqBit is a *int: null leaves it nil, so only the chain is set."""
+    text = conflist({"type": "portmap", "externalSetMarkChain": "KUBE-MARK-MASQ", "markMasqBit": None})
+    assert '"markMasqBit": null' in text and run(tmp_path, {"a.conflist": text}) == []
