@@ -8,7 +8,6 @@ guide's `"addIf": "true"`, are ignored as the reference ignores them.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from cni_rkt.errors import CNIError, ErrorCode
@@ -17,6 +16,7 @@ from cni_rkt.protocol.args import parse_cni_args
 from cni_rkt.protocol.invocation import NETCONF_SCHEMA
 from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.protocol.json_values import optional
+from cni_rkt.protocol.mac import parse_go_mac
 from cni_rkt.protocol.result import DNS
 
 DEFAULT_BRIDGE = "cni0"
@@ -25,7 +25,6 @@ MAX_VLAN = 4094
 MASQ_BACKENDS = ("iptables", "nftables")
 # CNI_ARGS keys the bridge reads (MAC) or lets through to IPAM (IP).
 _CNI_ARGS_KEYS = frozenset({"MAC", "IP"})
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _BOOL_KEYS = {
     "isGateway": "is_gateway",
     "isDefaultGateway": "is_default_gateway",
@@ -205,26 +204,37 @@ def _ipam_type(config: dict) -> str:
     return kind
 
 
-def _mac(value: object, source: str) -> str:
-    if not isinstance(value, str) or not _MAC.match(value):
+def _mac_source(value: object, source: str) -> str:
+    """One source's MAC as given ("" when unset). Another type is refused: Go cannot
+    decode it, and its MAC would be silently lost."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
         raise _bad(source, value, "must be a MAC address like 02:42:ac:11:00:02")
-    return value.lower()
+    return value
 
 
 def _container_mac(config: dict, cni_args: str) -> str:
-    """CNI_ARGS MAC=, then args.cni.mac, then runtimeConfig.mac: a later source wins."""
-    mac = ""
-    env_mac = parse_cni_args(cni_args, _CNI_ARGS_KEYS).get("MAC")
-    if env_mac:
-        mac = _mac(env_mac, "CNI_ARGS MAC")
-    # Another type is refused: Go cannot decode it, and its MAC would be silently lost.
+    """CNI_ARGS MAC=, then args.cni.mac, then runtimeConfig.mac: the last one set wins.
+    As in Go, only the winner is read as an address, in any form net.ParseMAC takes
+    (02-42-ac-11-00-02, 0242.ac11.0002); it is returned as 02:42:ac:11:00:02."""
     cni = optional(optional(config, "args", dict, "args"), "cni", dict, "args.cni")
-    if cni.get("mac"):
-        mac = _mac(cni["mac"], "args.cni.mac")
     runtime = optional(config, "runtimeConfig", dict, "runtimeConfig")
-    if runtime.get("mac"):
-        mac = _mac(runtime["mac"], "runtimeConfig.mac")
-    return mac
+    sources = (
+        ("CNI_ARGS MAC", parse_cni_args(cni_args, _CNI_ARGS_KEYS).get("MAC")),
+        ("args.cni.mac", cni.get("mac")),
+        ("runtimeConfig.mac", runtime.get("mac")),
+    )
+    mac, winner = "", ""
+    for source, value in sources:
+        if _mac_source(value, source):
+            mac, winner = value, source
+    if not mac:
+        return ""
+    raw = parse_go_mac(mac)
+    if raw is None or len(raw) != 6:  # Go parses longer ones, then the kernel refuses them
+        raise _bad(winner, mac, "must be a MAC address like 02:42:ac:11:00:02")
+    return raw.hex(":")
 
 
 def _dns(config: dict) -> DNS | None:

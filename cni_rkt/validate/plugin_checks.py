@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 
+from cni_rkt.protocol.mac import parse_go_mac
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.ipam_checks import parse_cidr
 
@@ -128,14 +128,7 @@ def check_ptp(doc: Document, pointer: str, conf: dict) -> None:
 
 
 def is_go_mac(text: str) -> bool:
-    """What Go's net.ParseMAC accepts: EUI-48, EUI-64 or 20-byte IPoIB, as hex pairs joined by one of
-    ':' or '-', or hex quads joined by '.'."""
-    for separator, width in ((":", 2), ("-", 2), (".", 4)):
-        groups = text.split(separator)
-        if len(groups) > 1:
-            hex_groups = all(len(g) == width and all(c in string.hexdigits for c in g) for g in groups)
-            return hex_groups and len(groups) * width // 2 in (6, 8, 20)
-    return False
+    return parse_go_mac(text) is not None
 
 
 def check_mac(doc: Document, pointer: str, conf: dict) -> None:

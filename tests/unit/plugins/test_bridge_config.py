@@ -99,6 +99,12 @@ def test_layer2_only_without_ipam_key():
             "02:00:00:00:00:03",
         ),
         ("IP=10.22.0.9", {}, ""),  # IP= is for the IPAM delegate, not an unknown key
+        # every form Go's net.ParseMAC takes, as the kernel would print it
+        ("", {"runtimeConfig": {"mac": "02-00-00-00-00-AA"}}, "02:00:00:00:00:aa"),
+        ("", {"args": {"cni": {"mac": "0200.0000.00bb"}}}, "02:00:00:00:00:bb"),
+        # as in Go, a source that a later one overrides is not read as an address
+        ("IgnoreUnknown=1;MAC=zz", {"runtimeConfig": {"mac": "02:00:00:00:00:03"}}, "02:00:00:00:00:03"),
+        ("", {"args": {"cni": {"mac": "zz"}}, "runtimeConfig": {"mac": "02:00:00:00:00:03"}}, "02:00:00:00:00:03"),
     ],
 )
 def test_mac_precedence_cni_args_then_args_then_runtime_config(cni_args, keys, expected):
@@ -142,6 +148,9 @@ def test_mac_precedence_cni_args_then_args_then_runtime_config(cni_args, keys, e
         ({"ipam": "host-local"}, ErrorCode.INVALID_NETWORK_CONFIG, "ipam"),
         ({"runtimeConfig": {"mac": "not-a-mac"}}, ErrorCode.INVALID_NETWORK_CONFIG, "runtimeConfig.mac"),
         ({"args": {"cni": {"mac": "02:00:00:00:00"}}}, ErrorCode.INVALID_NETWORK_CONFIG, "args.cni.mac"),
+        ({"runtimeConfig": {"mac": "02:00:00:00:00:00:00:01"}}, ErrorCode.INVALID_NETWORK_CONFIG, "runtimeConfig.mac"),
+        ({"args": {"cni": {"mac": 5}}, "runtimeConfig": {"mac": "02:00:00:00:00:01"}}, ErrorCode.INVALID_NETWORK_CONFIG,
+         "args.cni.mac"),
         ({"dns": {"nameservers": "10.0.0.10"}}, ErrorCode.INVALID_NETWORK_CONFIG, "dns.nameservers"),
     ],
 )
