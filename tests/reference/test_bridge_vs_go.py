@@ -88,7 +88,7 @@ UNSET = None
 
 @dataclass(frozen=True)
 class ErrorCase:
-    row: int  # the row in go-reference-error-behaviour.md
+    row: int  # the row in go-reference-error-behaviour.md (0: not in it; README's list of differences)
     command: str
     go_code: int  # 0 = success
     our_code: int  # the same, or more precise where Go says 999
@@ -136,6 +136,9 @@ ERROR_CASES = {
     "missing-type": ErrorCase(38, "ADD", 0, 0, config={"type": None}),
     "del-version-9.9.9": ErrorCase(40, "DEL", 1, 1, config={"cniVersion": "9.9.9"}),
     "del-invalid-config": ErrorCase(41, "DEL", 999, 7, ipam={"subnet": "10.22.0.0/33"}),
+    # 1.1.1 runs IPAM's CHECK with no IPAM type, and ignores ipMasqBackend
+    "check-layer-2-only": ErrorCase(0, "CHECK", 999, 0, config={"ipam": None}, before=("ADD",)),
+    "ip-masq-backend-unknown": ErrorCase(0, "ADD", 0, 7, config={"ipMasqBackend": "pf"}),
 }
 
 
