@@ -176,6 +176,9 @@ def config_version(config: dict) -> str:
 
 
 def check_version(command: str, version: str) -> None:
+    minimum = _MIN_VERSION_FOR_VERB.get(command)
+    if minimum:
+        _check_version_allows(command, version, minimum)
     if version not in spec.SUPPORTED_VERSIONS:
         supported = " ".join(f'"{v}"' for v in spec.SUPPORTED_VERSIONS)
         raise CNIError(
@@ -183,9 +186,18 @@ def check_version(command: str, version: str) -> None:
             "incompatible CNI versions",
             f'config is "{version}", plugin supports [{supported}]',
         )
-    minimum = _MIN_VERSION_FOR_VERB.get(command)
-    if minimum and spec.version_tuple(version) < minimum:
+
+
+def _check_version_allows(command: str, version: str, minimum: tuple[int, int, int]) -> None:
+    """skel compares the version of a CHECK, GC or STATUS before it looks it up in the list."""
+    try:
+        key = spec.compare_key(version)
+    except ValueError as exc:
+        raise CNIError(ErrorCode.DECODING_FAILURE, str(exc)) from None
+    if key < minimum:
         raise CNIError(ErrorCode.INCOMPATIBLE_VERSION, f"config version does not allow {command}")
+    if key > spec.version_tuple(spec.CURRENT_VERSION):
+        raise CNIError(ErrorCode.INCOMPATIBLE_VERSION, f"plugin version does not allow {command}")
 
 
 def parse_invocation(environ: Mapping[str, str], stdin: bytes) -> Invocation:

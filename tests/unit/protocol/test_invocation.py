@@ -148,6 +148,36 @@ def test_verbs_refused_below_their_version(command, version, allowed):
         assert (err.code, err.msg) == (1, f"config version does not allow {command}")
 
 
+@pytest.mark.parametrize("command", ["CHECK", "GC", "STATUS"])
+@pytest.mark.parametrize("version,msg", [
+    ("abc", 'failed to convert major version part "abc": strconv.Atoi: parsing "abc": invalid syntax'),
+    ("1.x.0", 'failed to convert minor version part "x": strconv.Atoi: parsing "x": invalid syntax'),
+    ("1.0.0-rc1", 'failed to convert micro version part "0-rc1": strconv.Atoi: parsing "0-rc1": invalid syntax'),
+    ("1.1.0 ", 'failed to convert micro version part "0 ": strconv.Atoi: parsing "0 ": invalid syntax'),
+    ("1.1.0.1", 'invalid version "1.1.0.1": too many parts'),
+    ("1.0.0\n", r'failed to convert micro version part "0\n": strconv.Atoi: parsing "0\n": invalid syntax'),  # %q
+    ("99999999999999999999.0.0", 'failed to convert major version part "99999999999999999999": '
+                                 'strconv.Atoi: parsing "99999999999999999999": value out of range'),
+])
+def test_a_verb_gated_by_version_cannot_compare_a_malformed_version_code_6(command, version, msg):
+    # skel compares the config's version with the verb's minimum before it looks it up
+    # (Debian's Go host-local: CHECK with "abc" is code 6, not code 1).
+    err = error_of(env(CNI_COMMAND=command), json.dumps({"cniVersion": version, "name": "n"}).encode())
+    assert (err.code, err.msg) == (6, msg)
+
+
+@pytest.mark.parametrize("command", ["CHECK", "GC", "STATUS"])
+def test_a_verb_gated_by_version_on_a_newer_config_says_the_plugin_is_too_old(command):
+    err = error_of(env(CNI_COMMAND=command), json.dumps({"cniVersion": "9.9.9", "name": "n"}).encode())
+    assert (err.code, err.msg, err.details) == (1, f"plugin version does not allow {command}", "")
+
+
+@pytest.mark.parametrize("version", ["1.0", "01.0.0", "+1.0.0"])
+def test_a_comparable_but_unlisted_version_is_still_incompatible_on_check(version):
+    err = error_of(env(CNI_COMMAND="CHECK"), json.dumps({"cniVersion": version, "name": "n"}).encode())
+    assert (err.code, err.msg) == (1, "incompatible CNI versions")
+
+
 def test_gc_and_status_need_no_container():
     stdin = json.dumps({"cniVersion": "1.1.0", "name": "n"}).encode()
     inv = parse_invocation({"CNI_COMMAND": "GC", "CNI_PATH": "/x"}, stdin)
