@@ -113,6 +113,13 @@ def test_ifname_rules(ifname, msg):
     assert (err.code, err.msg) == (4, msg)
 
 
+@pytest.mark.parametrize("ifname", ["a\x1cb", "a\x1fb"])
+def test_separator_controls_are_not_whitespace_to_go(ifname):
+    # Python's isspace() counts U+001C..U+001F, Go's unicode.IsSpace does not: Debian's
+    # Go host-local takes these names, so a runtime sees the same answer from either.
+    assert parse_invocation(env(CNI_IFNAME=ifname), CONF).ifname == ifname
+
+
 def test_fifteen_character_ifname_is_fine():
     assert parse_invocation(env(CNI_IFNAME="a" * 15), CONF).ifname == "a" * 15
 
