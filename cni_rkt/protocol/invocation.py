@@ -108,6 +108,8 @@ def decode_config(stdin: bytes) -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         detail = "unexpected end of JSON input" if not stdin.strip() else str(exc)
         raise CNIError(ErrorCode.DECODING_FAILURE, f"error unmarshall network config: {detail}") from exc
+    if config is None:  # Go decodes null into a struct as nothing at all
+        return {}
     if not isinstance(config, dict):
         raise CNIError(
             ErrorCode.DECODING_FAILURE,

@@ -74,6 +74,13 @@ def test_empty_stdin_message_matches_the_reference():
     assert error_of(env(), b"").msg == "error unmarshall network config: unexpected end of JSON input"
 
 
+@pytest.mark.parametrize("stdin", [b"null", b" null\n"])
+def test_a_null_config_is_one_without_a_name_as_go_decodes_it(stdin):
+    # Go's decoder leaves a struct untouched on null: skel then finds no name (Debian's host-local: code 7).
+    err = error_of(env(), stdin)
+    assert (err.code, err.msg) == (7, "missing network name")
+
+
 def test_missing_and_invalid_network_names_are_code_7():
     err = error_of(env(), b'{"cniVersion":"1.0.0"}')
     assert (err.code, err.msg) == (7, "missing network name")
