@@ -98,6 +98,9 @@ def parse_config(stdin: bytes) -> dict:
     return netconf_of(decode_config(stdin))
 
 
+_GO_JSON_KINDS = {list: "array", int: "number", float: "number", str: "string", bool: "bool"}
+
+
 def decode_config(stdin: bytes) -> dict:
     """The network config as decoded (code 6 if it is not a JSON object)."""
     try:
@@ -113,7 +116,8 @@ def decode_config(stdin: bytes) -> dict:
     if not isinstance(config, dict):
         raise CNIError(
             ErrorCode.DECODING_FAILURE,
-            f"error unmarshall network config: expected a JSON object, got {type(config).__name__}",
+            f"error unmarshall network config: json: cannot unmarshal {_GO_JSON_KINDS[type(config)]} into "
+            'Go value of type struct { Name string "json:\\"name\\"" }',  # skel's words, to the byte
         )
     return config
 

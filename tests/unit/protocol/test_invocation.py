@@ -74,6 +74,14 @@ def test_empty_stdin_message_matches_the_reference():
     assert error_of(env(), b"").msg == "error unmarshall network config: unexpected end of JSON input"
 
 
+@pytest.mark.parametrize("stdin,kind", [(b"[1]", "array"), (b"5", "number"), (b'"x"', "string"), (b"true", "bool")])
+def test_a_config_that_is_no_object_is_named_in_json_words_as_go_does(stdin, kind):
+    # Debian's Go host-local 1.1.1 answers exactly this (skel decodes the name into a struct).
+    err = error_of(env(), stdin)
+    assert (err.code, err.msg) == (6, f"error unmarshall network config: json: cannot unmarshal {kind} into Go value of "
+                                      'type struct { Name string "json:\\"name\\"" }')
+
+
 @pytest.mark.parametrize("stdin", [b"null", b" null\n"])
 def test_a_null_config_is_one_without_a_name_as_go_decodes_it(stdin):
     # Go's decoder leaves a struct untouched on null: skel then finds no name (Debian's host-local: code 7).
