@@ -25,7 +25,11 @@ MAX_VLAN = 4094
 MASQ_BACKENDS = ("iptables", "nftables")
 # CNI_ARGS keys the bridge reads (MAC) or lets through to IPAM (IP).
 _CNI_ARGS_KEYS = frozenset({"MAC", "IP"})
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+# The 6-byte forms Go's net.ParseMAC reads: 02:42:ac:11:00:02, 02-42-ac-11-00-02, 0242.ac11.0002.
+_MAC_FORMS = (
+    re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}\Z"),
+    re.compile(r"[0-9a-fA-F]{4}(\.[0-9a-fA-F]{4}){2}\Z"),
+)
 _BOOL_KEYS = {
     "isGateway": "is_gateway",
     "isDefaultGateway": "is_default_gateway",
@@ -206,9 +210,11 @@ def _ipam_type(config: dict) -> str:
 
 
 def _mac(value: object, source: str) -> str:
-    if not isinstance(value, str) or not _MAC.match(value):
+    """A MAC in any form Go's bridge takes, written as 02:42:ac:11:00:02."""
+    if not isinstance(value, str) or not any(form.match(value) for form in _MAC_FORMS):
         raise _bad(source, value, "must be a MAC address like 02:42:ac:11:00:02")
-    return value.lower()
+    digits = re.sub("[:.-]", "", value).lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def _container_mac(config: dict, cni_args: str) -> str:
