@@ -53,6 +53,29 @@ class CNIError(Exception):
         return out
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(text: str) -> str:
+    """Go's %q, which the reference's messages use to quote what the runtime sent."""
+    out = []
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif "\udc80" <= char <= "\udcff":  # a byte of the environment that is not UTF-8
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
 def invalid_config(msg: str, details: str = "") -> CNIError:
     return CNIError(ErrorCode.INVALID_NETWORK_CONFIG, msg, details)
 

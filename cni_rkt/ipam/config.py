@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from cni_rkt.errors import CNIError, ErrorCode, invalid_config
+from cni_rkt.errors import CNIError, ErrorCode, go_quote, invalid_config
 from cni_rkt.protocol.json_keys import respell_keys
 from cni_rkt.ipam.ranges import (
     Address,
@@ -82,7 +82,7 @@ def _cni_args_ip(cni_args: str) -> list[Address]:
     except ValueError:
         raise CNIError(
             ErrorCode.INVALID_ENVIRONMENT,
-            f'ARGS: error parsing value of pair "IP={text}": invalid IP address {text}',
+            f"ARGS: error parsing value of pair {go_quote('IP=' + text)}: invalid IP address {text}",
             "CNI_ARGS",
         ) from None
 

@@ -7,7 +7,7 @@ because kubelet and rkt rely on exactly that behaviour.
 
 from __future__ import annotations
 
-from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.errors import CNIError, ErrorCode, go_quote
 
 _TRUE = ("1", "true")
 _FALSE = ("0", "false")
@@ -37,18 +37,18 @@ def parse_cni_args(raw: str, known_keys: frozenset[str] | set[str]) -> dict[str,
     for pair in raw.split(";"):
         parts = pair.split("=")
         if len(parts) != 2:
-            raise _args_error(f'ARGS: invalid pair "{pair}"')
+            raise _args_error(f"ARGS: invalid pair {go_quote(pair)}")
         key, value = parts
         if key == "IgnoreUnknown":
             try:
                 ignore_unknown = parse_bool(value)
             except ValueError as exc:
-                raise _args_error(f'ARGS: error parsing value of pair "{pair}": {exc}') from None
+                raise _args_error(f"ARGS: error parsing value of pair {go_quote(pair)}: {exc}") from None
         elif key in known_keys:
             values[key] = value
         else:
             unknown.append(pair)
     if unknown and not ignore_unknown:
-        quoted = " ".join(f'"{p}"' for p in unknown)
+        quoted = " ".join(go_quote(p) for p in unknown)
         raise _args_error(f"ARGS: unknown args [{quoted}]")
     return values

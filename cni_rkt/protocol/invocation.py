@@ -98,6 +98,9 @@ def parse_config(stdin: bytes) -> dict:
     return netconf_of(decode_config(stdin))
 
 
+_GO_JSON_KINDS = {list: "array", int: "number", float: "number", str: "string", bool: "bool"}
+
+
 def decode_config(stdin: bytes) -> dict:
     """The network config as decoded (code 6 if it is not a JSON object)."""
     try:
@@ -108,10 +111,13 @@ def decode_config(stdin: bytes) -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         detail = "unexpected end of JSON input" if not stdin.strip() else str(exc)
         raise CNIError(ErrorCode.DECODING_FAILURE, f"error unmarshall network config: {detail}") from exc
+    if config is None:  # Go decodes null into a struct as nothing at all
+        return {}
     if not isinstance(config, dict):
         raise CNIError(
             ErrorCode.DECODING_FAILURE,
-            f"error unmarshall network config: expected a JSON object, got {type(config).__name__}",
+            f"error unmarshall network config: json: cannot unmarshal {_GO_JSON_KINDS[type(config)]} into "
+            'Go value of type struct { Name string "json:\\"name\\"" }',  # skel's words, to the byte
         )
     return config
 
@@ -143,6 +149,11 @@ def check_container_id(container_id: str) -> None:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid characters in containerID", container_id)
 
 
+def _go_is_space(char: str) -> bool:
+    """Go's unicode.IsSpace: Python's isspace() less the separators U+001C..U+001F."""
+    return char.isspace() and not "\x1c" <= char <= "\x1f"
+
+
 def check_ifname(ifname: str) -> None:
     if not ifname:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
@@ -158,7 +169,7 @@ def check_ifname(ifname: str) -> None:
         )
     if ifname in (".", ".."):
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is . or ..")
-    if any(c in "/:" or c.isspace() for c in ifname):
+    if any(c in "/:" or _go_is_space(c) for c in ifname):
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name contains / or : or whitespace characters")
 
 
@@ -176,6 +187,9 @@ def config_version(config: dict) -> str:
 
 
 def check_version(command: str, version: str) -> None:
+    minimum = _MIN_VERSION_FOR_VERB.get(command)
+    if minimum:
+        _check_version_allows(command, version, minimum)
     if version not in spec.SUPPORTED_VERSIONS:
         supported = " ".join(f'"{v}"' for v in spec.SUPPORTED_VERSIONS)
         raise CNIError(
@@ -183,9 +197,18 @@ def check_version(command: str, version: str) -> None:
             "incompatible CNI versions",
             f'config is "{version}", plugin supports [{supported}]',
         )
-    minimum = _MIN_VERSION_FOR_VERB.get(command)
-    if minimum and spec.version_tuple(version) < minimum:
+
+
+def _check_version_allows(command: str, version: str, minimum: tuple[int, int, int]) -> None:
+    """skel compares the version of a CHECK, GC or STATUS before it looks it up in the list."""
+    try:
+        key = spec.compare_key(version)
+    except ValueError as exc:
+        raise CNIError(ErrorCode.DECODING_FAILURE, str(exc)) from None
+    if key < minimum:
         raise CNIError(ErrorCode.INCOMPATIBLE_VERSION, f"config version does not allow {command}")
+    if key > spec.version_tuple(spec.CURRENT_VERSION):
+        raise CNIError(ErrorCode.INCOMPATIBLE_VERSION, f"plugin version does not allow {command}")
 
 
 def parse_invocation(environ: Mapping[str, str], stdin: bytes) -> Invocation:

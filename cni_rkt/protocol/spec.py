@@ -1,11 +1,13 @@
 """Spec versions, verbs and the predicates that depend on them.
 
-Pure and stdlib-only: VERSION is answered from here without importing any plugin.
+Pure (stdlib and the leaf cni_rkt.errors): VERSION is answered from here without importing any plugin.
 """
 
 from __future__ import annotations
 
 import re
+
+from cni_rkt.errors import go_quote
 
 SUPPORTED_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 CURRENT_VERSION = "1.1.0"
@@ -36,6 +38,29 @@ def version_tuple(version: str) -> tuple[int, int, int]:
         raise ValueError(version)
     major, minor, patch = (int(p) for p in parts)
     return major, minor, patch
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+\Z")  # what Go's strconv.Atoi takes
+
+
+def compare_key(version: str) -> tuple[int, int, int]:
+    """A config version as skel compares it: "1.0" is 1.0.0, "01.0.0" is 1.0.0; ValueError,
+    with skel's message, for anything it cannot compare."""
+    parts = version.split(".")
+    if len(parts) > 3:
+        raise ValueError(f"invalid version {go_quote(version)}: too many parts")
+    numbers = [0, 0, 0]
+    for n, (part, name) in enumerate(zip(parts, ("major", "minor", "micro"))):
+        if not _GO_INT.match(part):
+            reason = "invalid syntax"
+        elif not -(2**63) <= int(part) < 2**63:
+            reason = "value out of range"
+        else:
+            numbers[n] = int(part)
+            continue
+        quoted = go_quote(part)
+        raise ValueError(f"failed to convert {name} version part {quoted}: strconv.Atoi: parsing {quoted}: {reason}")
+    return numbers[0], numbers[1], numbers[2]
 
 
 def is_legacy_result(version: str) -> bool:

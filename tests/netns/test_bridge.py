@@ -156,9 +156,10 @@ def test_disable_container_interface_leaves_it_down(sandbox, bridge):
     assert "UP" not in link_details(sandbox, "eth0", pod_name(pod))["flags"]
 
 
-def test_mac_from_cni_args_is_the_container_mac(sandbox, bridge):
+@pytest.mark.parametrize("written", ["02:aa:bb:cc:dd:ee", "02-AA-BB-CC-DD-EE", "02aa.bbcc.ddee"])  # net.ParseMAC's forms
+def test_mac_from_cni_args_is_the_container_mac(sandbox, bridge, written):
     pod = sandbox.pod()
-    result = bridge.add(pod, CNI_ARGS="IgnoreUnknown=1;MAC=02:aa:bb:cc:dd:ee")
+    result = bridge.add(pod, CNI_ARGS=f"IgnoreUnknown=1;MAC={written}")
     assert result["interfaces"][2]["mac"] == "02:aa:bb:cc:dd:ee"
     assert link_details(sandbox, "eth0", pod_name(pod))["address"] == "02:aa:bb:cc:dd:ee"
 

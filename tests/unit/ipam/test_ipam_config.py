@@ -148,6 +148,7 @@ def test_invalid_configs_name_the_key(config, code, msg, details):
         ("IP=bogus", 'ARGS: error parsing value of pair "IP=bogus": invalid IP address bogus'),
         ("IP=10.1.0.5/x", 'ARGS: error parsing value of pair "IP=10.1.0.5/x": invalid IP address 10.1.0.5/x'),
         ("IP=10.1.0.5/33", 'ARGS: error parsing value of pair "IP=10.1.0.5/33": invalid IP address 10.1.0.5/33'),
+        ('IP=1"', r'ARGS: error parsing value of pair "IP=1\"": invalid IP address 1"'),  # the pair as Go's %q
         ("FOO=1", 'ARGS: unknown args ["FOO=1"]'),
         ("ip=10.1.0.5", 'ARGS: unknown args ["ip=10.1.0.5"]'),  # Go matches the field name, case-sensitively
     ],

@@ -111,6 +111,22 @@ def test_mac_precedence_cni_args_then_args_then_runtime_config(cni_args, keys, e
     assert load(cni_args, **keys).mac == expected
 
 
+@pytest.mark.parametrize("written", ["02-42-AC-11-00-02", "0242.ac11.0002", "02:42:ac:11:00:02"])
+@pytest.mark.parametrize("source", ["CNI_ARGS", "args", "runtimeConfig"])
+def test_a_mac_in_any_form_go_parses_is_taken(written, source):
+    # Go's bridge hands the MAC to net.ParseMAC, which reads the hyphen and dot forms too.
+    keys = {"args": {"args": {"cni": {"mac": written}}}, "runtimeConfig": {"runtimeConfig": {"mac": written}}}
+    conf = load(f"MAC={written}") if source == "CNI_ARGS" else load("", **keys[source])
+    assert conf.mac == "02:42:ac:11:00:02"
+
+
+@pytest.mark.parametrize("mac", ["02-42-ac:11-00-02", "0242.ac11.00", "02:42:ac:11:00:02\n", "0242ac110002"])
+def test_a_mac_go_cannot_parse_is_refused(mac):
+    with pytest.raises(CNIError) as caught:
+        load("", runtimeConfig={"mac": mac})
+    assert (caught.value.code, caught.value.details) == (ErrorCode.INVALID_NETWORK_CONFIG, "runtimeConfig.mac")
+
+
 @pytest.mark.parametrize(
     "keys, code, key",
     [

@@ -51,3 +51,16 @@ def test_malformed_pairs(raw):
     with pytest.raises(CNIError) as info:
         parse_cni_args(raw, KEYS)
     assert info.value.code == 4 and "ARGS:" in info.value.msg
+
+
+@pytest.mark.parametrize("raw,msg", [
+    ('FOO="q"', r'ARGS: unknown args ["FOO=\"q\""]'),
+    ("A=1\t2", r'ARGS: unknown args ["A=1\t2"]'),
+    ('A=b=c"', r'ARGS: invalid pair "A=b=c\""'),
+    ('IgnoreUnknown=y"', r'ARGS: error parsing value of pair "IgnoreUnknown=y\"": boolean unmarshal error: invalid input y"'),
+])
+def test_pairs_in_messages_are_quoted_as_go_quotes_them(raw, msg):
+    # LoadArgs quotes with %q: a quote or a tab inside a pair is escaped, so the message stays one string.
+    with pytest.raises(CNIError) as info:
+        parse_cni_args(raw, KEYS)
+    assert info.value.msg == msg

@@ -74,6 +74,21 @@ def test_empty_stdin_message_matches_the_reference():
     assert error_of(env(), b"").msg == "error unmarshall network config: unexpected end of JSON input"
 
 
+@pytest.mark.parametrize("stdin,kind", [(b"[1]", "array"), (b"5", "number"), (b'"x"', "string"), (b"true", "bool")])
+def test_a_config_that_is_no_object_is_named_in_json_words_as_go_does(stdin, kind):
+    # Debian's Go host-local 1.1.1 answers exactly this (skel decodes the name into a struct).
+    err = error_of(env(), stdin)
+    assert (err.code, err.msg) == (6, f"error unmarshall network config: json: cannot unmarshal {kind} into Go value of "
+                                      'type struct { Name string "json:\\"name\\"" }')
+
+
+@pytest.mark.parametrize("stdin", [b"null", b" null\n"])
+def test_a_null_config_is_one_without_a_name_as_go_decodes_it(stdin):
+    # Go's decoder leaves a struct untouched on null: skel then finds no name (Debian's host-local: code 7).
+    err = error_of(env(), stdin)
+    assert (err.code, err.msg) == (7, "missing network name")
+
+
 def test_missing_and_invalid_network_names_are_code_7():
     err = error_of(env(), b'{"cniVersion":"1.0.0"}')
     assert (err.code, err.msg) == (7, "missing network name")
@@ -113,6 +128,13 @@ def test_ifname_rules(ifname, msg):
     assert (err.code, err.msg) == (4, msg)
 
 
+@pytest.mark.parametrize("ifname", ["a\x1cb", "a\x1fb"])
+def test_separator_controls_are_not_whitespace_to_go(ifname):
+    # Python's isspace() counts U+001C..U+001F, Go's unicode.IsSpace does not: Debian's
+    # Go host-local takes these names, so a runtime sees the same answer from either.
+    assert parse_invocation(env(CNI_IFNAME=ifname), CONF).ifname == ifname
+
+
 def test_fifteen_character_ifname_is_fine():
     assert parse_invocation(env(CNI_IFNAME="a" * 15), CONF).ifname == "a" * 15
 
@@ -146,6 +168,36 @@ def test_verbs_refused_below_their_version(command, version, allowed):
     else:
         err = error_of(environ, stdin)
         assert (err.code, err.msg) == (1, f"config version does not allow {command}")
+
+
+@pytest.mark.parametrize("command", ["CHECK", "GC", "STATUS"])
+@pytest.mark.parametrize("version,msg", [
+    ("abc", 'failed to convert major version part "abc": strconv.Atoi: parsing "abc": invalid syntax'),
+    ("1.x.0", 'failed to convert minor version part "x": strconv.Atoi: parsing "x": invalid syntax'),
+    ("1.0.0-rc1", 'failed to convert micro version part "0-rc1": strconv.Atoi: parsing "0-rc1": invalid syntax'),
+    ("1.1.0 ", 'failed to convert micro version part "0 ": strconv.Atoi: parsing "0 ": invalid syntax'),
+    ("1.1.0.1", 'invalid version "1.1.0.1": too many parts'),
+    ("1.0.0\n", r'failed to convert micro version part "0\n": strconv.Atoi: parsing "0\n": invalid syntax'),  # %q
+    ("99999999999999999999.0.0", 'failed to convert major version part "99999999999999999999": '
+                                 'strconv.Atoi: parsing "99999999999999999999": value out of range'),
+])
+def test_a_verb_gated_by_version_cannot_compare_a_malformed_version_code_6(command, version, msg):
+    # skel compares the config's version with the verb's minimum before it looks it up
+    # (Debian's Go host-local: CHECK with "abc" is code 6, not code 1).
+    err = error_of(env(CNI_COMMAND=command), json.dumps({"cniVersion": version, "name": "n"}).encode())
+    assert (err.code, err.msg) == (6, msg)
+
+
+@pytest.mark.parametrize("command", ["CHECK", "GC", "STATUS"])
+def test_a_verb_gated_by_version_on_a_newer_config_says_the_plugin_is_too_old(command):
+    err = error_of(env(CNI_COMMAND=command), json.dumps({"cniVersion": "9.9.9", "name": "n"}).encode())
+    assert (err.code, err.msg, err.details) == (1, f"plugin version does not allow {command}", "")
+
+
+@pytest.mark.parametrize("version", ["1.0", "01.0.0", "+1.0.0"])
+def test_a_comparable_but_unlisted_version_is_still_incompatible_on_check(version):
+    err = error_of(env(CNI_COMMAND="CHECK"), json.dumps({"cniVersion": version, "name": "n"}).encode())
+    assert (err.code, err.msg) == (1, "incompatible CNI versions")
 
 
 def test_gc_and_status_need_no_container():
