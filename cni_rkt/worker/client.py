@@ -118,6 +118,9 @@ def request(path: str, key: bytes, plugin: str, environ, stdin: bytes) -> tuple[
             raise Declined(reason, start_another=reason.startswith("stale"))  # admission.STALE
         try:
             sock.sendall(wire.encode_fields([b"go"]))
+        except OSError:
+            pass  # the worker may have answered already and hung up (the child died): read it
+        try:
             sock.settimeout(None)  # committed: a plugin may take as long as it takes
             reply = wire.read_frame(sock)
         except (OSError, wire.ProtocolError) as exc:

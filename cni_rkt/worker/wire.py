@@ -64,10 +64,10 @@ def read_frame(sock, first: bytes = b"", deadline: float | None = None) -> list[
     `deadline` (time.monotonic()) if given: else the socket's timeout is for each read."""
     data = bytearray(first)
     while len(data) < 4:
-        _receive_into(sock, data, deadline)
+        _receive_into(sock, data, 4, deadline)
     size = frame_length(data)
     while len(data) < 4 + size:
-        _receive_into(sock, data, deadline)
+        _receive_into(sock, data, 4 + size, deadline)
     if len(data) != 4 + size:
         raise ProtocolError("unexpected bytes after a frame")
     return decode_fields(bytes(data[4:]))
@@ -117,9 +117,11 @@ def _limit_wait(sock, deadline: float | None) -> None:
     sock.settimeout(left)
 
 
-def _receive_into(sock, data: bytearray, deadline: float | None = None) -> None:
+def _receive_into(sock, data: bytearray, until: int, deadline: float | None = None) -> None:
+    """More of the frame, never past its end (`until` bytes): the next frame may follow at
+    once (the worker's "accepted", then its reply for a child lost before the "go")."""
     _limit_wait(sock, deadline)
-    chunk = sock.recv(65536)
+    chunk = sock.recv(until - len(data))
     if not chunk:
         raise ProtocolError("connection closed mid-frame" if data else "connection closed")
     data += chunk

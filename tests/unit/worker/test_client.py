@@ -61,3 +61,43 @@ def test_environment_overrides_the_socket_dir_rendered_into_the_launcher(tmp_pat
     (bridge,) = install_launchers(str(tmp_path / "bin"), plugins=("bridge",), worker_socket_dir="/nonexistent/dir")
     run_launcher(bridge, dict(ENV, CNI_RKT_WORKER_SOCKET_DIR=sockets), CONFIG)
     wait_ready(worker_socket(sockets))
+
+
+def test_a_worker_that_answered_and_hung_up_before_the_go_is_still_heard(tmp_path, monkeypatch):
+    """The worker replies for a child that died before the caller's "go" ("nothing was
+    changed") and closes; the client's "go" then meets a closed socket, and the client must
+    still read that reply instead of reporting the pod's state as unknown."""
+    import socket
+    import threading
+
+    from cni_rkt.worker import client, wire
+
+    path = str(tmp_path / "fake.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    hung_up = threading.Event()
+    answer = b'{"code": 999, "msg": "... before running it; nothing was changed"}'
+
+    def fake_worker():
+        conn, _ = listener.accept()
+        wire.receive_frame_with_fds(conn)
+        conn.sendall(wire.encode_fields([b"accepted"]) + wire.encode_fields([b"result", b"1", answer]))
+        conn.close()
+        hung_up.set()
+
+    real_read_frame = wire.read_frame
+
+    def read_after_the_hang_up(sock, *args, **kwargs):
+        if threading.current_thread() is not server:  # the client: its "go" must meet a closed socket
+            hung_up.wait(10)
+        return real_read_frame(sock, *args, **kwargs)
+
+    monkeypatch.setattr(wire, "read_frame", read_after_the_hang_up)
+    server = threading.Thread(target=fake_worker)
+    server.start()
+    try:
+        assert client.request(path, b"key", "host-local", {"CNI_COMMAND": "ADD"}, b"{}") == (answer, 1)
+    finally:
+        server.join()
+        listener.close()
