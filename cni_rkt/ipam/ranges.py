@@ -159,9 +159,7 @@ def canonical_range(
     first = network.network_address + 1
     # IPv4 keeps its broadcast address out of the range; IPv6 has none.
     last = network.broadcast_address - (1 if network.version == 4 else 0)
-    gw = _ip_or_default("gateway", gateway, first)
-    if gw.version != network.version:
-        raise RangeError("gateway", f"gateway {gw} is not the same family as subnet {network}")
+    gw = _ip_or_default("gateway", gateway, first)  # Go takes one of the other family as it is
     start = _ip_or_default("rangeStart", range_start, first)
     end = _ip_or_default("rangeEnd", range_end, last)
     _check_inside("rangeStart", start, network)
