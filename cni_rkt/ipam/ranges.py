@@ -164,6 +164,8 @@ def canonical_range(
     end = _ip_or_default("rangeEnd", range_end, last)
     _check_inside("rangeStart", start, network)
     _check_inside("rangeEnd", end, network)
+    # Go 1.1.1 refuses this only when rangeEnd is given; a rangeStart on the IPv4 broadcast
+    # address without one makes it hand out the broadcast address, then ones past the subnet.
     if start > end:
         raise RangeError("rangeStart", f"rangeStart {start} is after rangeEnd {end}")
     return Range(subnet=network, start=start, end=end, gateway=gw)
