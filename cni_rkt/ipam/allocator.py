@@ -60,7 +60,7 @@ def scan_order(range_set: RangeSet, last_reserved: Address | None) -> list[tuple
 def free_candidates(store: Store, segment: tuple[Range, int, int]) -> Iterator[int]:
     """Addresses of the segment the store does not hold, skipping the gateway, in order."""
     rng, cursor, last = segment
-    gateway = int(rng.gateway)
+    gateway = int(rng.gateway) if rng.gateway.version == rng.version else None  # another family's skips nothing
     while cursor <= last:
         taken = store.taken_between(rng.version, cursor, last, _TAKEN_BATCH)
         for held in taken:

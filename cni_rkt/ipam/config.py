@@ -106,7 +106,7 @@ def _range_sources(config: dict, ipam: dict) -> list[tuple[str, list]]:
     runtime = optional(config, "runtimeConfig", dict, "runtimeConfig")
     for i, raw in enumerate(optional(runtime, "ipRanges", list, "runtimeConfig.ipRanges")):
         sources.append((f"runtimeConfig.ipRanges[{i}]", raw))
-    if ipam.get("subnet") is not None:  # "" is an invalid subnet, as in Go, not an absent one
+    if "subnet" in ipam:  # "" and null are an invalid subnet, as in Go, not an absent one
         sources.append(("ipam", [{k: ipam[k] for k in _RANGE_KEYS if k in ipam}]))
     for i, raw in enumerate(optional(ipam, "ranges", list, "ipam.ranges")):
         sources.append((f"ipam.ranges[{i}]", raw))
@@ -119,7 +119,10 @@ def _load_range_set(index: int, key: str, raw) -> RangeSet:
         range_key = key if key == "ipam" else f"{key}[{j}]"
         expect(obj, dict, range_key)
         subnet = obj.get("subnet")
-        subnet = None if subnet is None else expect(subnet, str, f"{range_key}.subnet")
+        if subnet is not None:
+            expect(subnet, str, f"{range_key}.subnet")
+        elif "subnet" in obj:
+            subnet = ""  # Go decodes a null subnet as "": an invalid one, not an absent one
         try:
             if subnet is None:
                 raise RangeError("subnet", "subnet is required")

@@ -159,13 +159,13 @@ def canonical_range(
     first = network.network_address + 1
     # IPv4 keeps its broadcast address out of the range; IPv6 has none.
     last = network.broadcast_address - (1 if network.version == 4 else 0)
-    gw = _ip_or_default("gateway", gateway, first)
-    if gw.version != network.version:
-        raise RangeError("gateway", f"gateway {gw} is not the same family as subnet {network}")
+    gw = _ip_or_default("gateway", gateway, first)  # Go takes one of the other family as it is
     start = _ip_or_default("rangeStart", range_start, first)
     end = _ip_or_default("rangeEnd", range_end, last)
     _check_inside("rangeStart", start, network)
     _check_inside("rangeEnd", end, network)
+    # Go 1.1.1 refuses this only when rangeEnd is given; a rangeStart on the IPv4 broadcast
+    # address without one makes it hand out the broadcast address, then ones past the subnet.
     if start > end:
         raise RangeError("rangeStart", f"rangeStart {start} is after rangeEnd {end}")
     return Range(subnet=network, start=start, end=end, gateway=gw)

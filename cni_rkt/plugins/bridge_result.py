@@ -75,6 +75,12 @@ def plan_addresses(ipam: Result, conf: BridgeConfig) -> AddressPlan:
             routes.append(Route(_DEFAULT_DST[family], gateway))
             has_default[family] = True
         if conf.is_gateway and gateway:
+            if ip_family(gateway) != family:  # host-local takes one, as Go's does; the bridge cannot be it
+                raise CNIError(
+                    ErrorCode.INVALID_NETWORK_CONFIG,
+                    f"isGateway: IPAM gateway {gateway} is not of the family of {ip.address}",
+                    "ipam gateway",
+                )
             prefix = ipaddress.ip_interface(ip.address).network.prefixlen
             cidr = f"{gateway}/{prefix}"
             if cidr not in bridge_addresses:
@@ -87,7 +93,9 @@ def pod_routes(plan: AddressPlan) -> list[RouteSpec]:
     family_gateway = {}
     for ip in plan.ips:
         if ip.gateway:
-            family_gateway.setdefault(ip.family, ip.gateway)  # the first one, as the reference
+            # The first one of each family, as the reference; keyed by the gateway's own family, as
+            # Go's: host-local may pair an address with a gateway of the other family.
+            family_gateway.setdefault(ip_family(ip.gateway), ip.gateway)
     out = []
     for route in plan.routes:
         gw = route.gw or family_gateway.get(ip_family(route.dst), "")

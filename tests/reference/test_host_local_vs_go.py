@@ -180,6 +180,9 @@ FOUND_BY_FUZZING = {
     "runtimeConfig not an object": ({}, {"runtimeConfig": ["10.1.0.9"]}, "", "ADD", None),
     "last_reserved_ip with a newline": ({}, {}, "", "ADD", _setup_last_reserved_with_newline),
     "legacy and exact files, two range sets": (DUAL_10_1, {}, "", "DEL", _setup_legacy_and_exact_files),
+    "subnet null beside ranges": ({"subnet": None, **DUAL_10_1}, {}, "", "ADD", None),
+    "gateway of the other family": ({"ranges": [[{"subnet": "fd01::/126", "gateway": "0.0.0.1"}],
+                                                [{"subnet": "10.1.0.0/30", "gateway": "::2"}]]}, {}, "", "ADD", None),
 }
 
 

@@ -92,6 +92,13 @@ def test_gateway_inside_a_custom_range_is_skipped():
     assert allocate_n(store, rs, 2) == ["10.1.0.2", "10.1.0.4"]
 
 
+def test_a_gateway_of_the_other_family_skips_no_address_as_in_go():
+    # ::3 and 0.0.0.3 are the same number: only a gateway of the range's own family is skipped.
+    rs = rset(("::/126", None, None, "0.0.0.3"))
+    assert str(rs.ranges[0].gateway) == "0.0.0.3"
+    assert allocate_n(MemoryStore(), rs, 3) == ["::1", "::2", "::3"]
+
+
 def test_exhaustion_names_the_range_set():
     store = MemoryStore()
     rs = rset("10.1.0.0/30")

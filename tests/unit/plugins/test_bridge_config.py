@@ -213,6 +213,17 @@ def test_plan_fills_gateway_and_interface_and_bridge_address_when_is_gateway():
     assert [(r.dst, r.gw) for r in pod_routes(plan)] == [("0.0.0.0/0", "10.22.0.1")]
 
 
+def test_an_ipam_gateway_of_the_other_family_is_refused_by_is_gateway_and_routes_no_route():
+    ipam = Result(ips=(IPConfig("fd01::2/120", "10.9.0.1"),))
+    with pytest.raises(CNIError) as caught:
+        plan_addresses(ipam, load(isGateway=True))
+    assert (caught.value.code, caught.value.msg) == (
+        ErrorCode.INVALID_NETWORK_CONFIG, "isGateway: IPAM gateway 10.9.0.1 is not of the family of fd01::2/120")
+    plan = plan_addresses(Result(ips=ipam.ips, routes=(Route("fd09::/64"),)), load())
+    assert plan.ips == (IPConfig("fd01::2/120", "10.9.0.1", 2),)
+    assert [(r.dst, r.gw) for r in pod_routes(plan)] == [("fd09::/64", "")]  # Go's v6 route has no v4 gateway
+
+
 def test_plan_without_is_gateway_keeps_ipam_gateway_and_puts_nothing_on_the_bridge():
     ipam = Result(ips=(IPConfig("10.22.0.5/16"),))
     plan = plan_addresses(ipam, load())
