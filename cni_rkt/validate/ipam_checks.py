@@ -158,6 +158,10 @@ def check_host_local(doc: Document, pointer: str, ipam: dict, gateway_severity: 
 def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Severity | None,
                 routed_families: frozenset[int]) -> Range | None:
     subnet_pointer = pointer_join(pointer, "subnet")
+    if "subnet" in entry and entry["subnet"] is None:  # elsewhere null is an absent key, here not
+        doc.emit("CNI108", subnet_pointer, "invalid CIDR address:  (host-local reads a null subnet as an empty "
+                 "one and fails; remove the key)")
+        return None
     parsed = parse_cidr(doc, subnet_pointer, entry.get("subnet"))
     if parsed is None:
         return None

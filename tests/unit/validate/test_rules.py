@@ -530,3 +530,12 @@ def test_portmap_null_mark_bit_is_unset(tmp_path):
     """portmap's MarkMasqBit is a *int: null leaves it nil, so only the chain is set."""
     text = conflist({"type": "portmap", "externalSetMarkChain": "KUBE-MARK-MASQ", "markMasqBit": None})
     assert '"markMasqBit": null' in text and run(tmp_path, {"a.conflist": text}) == []
+
+
+@pytest.mark.parametrize(("ipam_block", "pointer"), [
+    ({"type": "host-local", "ranges": [[{"subnet": None}]]}, "/ipam/ranges/0/0/subnet"),
+    ({"type": "host-local", "subnet": None, "ranges": [[{"subnet": "10.1.0.0/24"}]]}, "/ipam/subnet"),  # a template's leftover
+])
+def test_a_null_subnet_is_flagged_as_host_local_refuses_it(tmp_path, ipam_block, pointer):
+    findings = run(tmp_path, {"a.conf": conf(ipam=ipam_block)})
+    assert [(f.rule, f.pointer) for f in findings if f.rule == "CNI108"] == [("CNI108", pointer)]
