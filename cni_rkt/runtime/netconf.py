@@ -44,7 +44,8 @@ class NetworkList:
 
 
 def _flag(path: str, value: object, key: str) -> bool:
-    """libcni reads disableCheck/disableGC as a bool or the strings true/false."""
+    """libcni reads disableCheck, disableGC and loadOnlyInlinedPlugins as a bool or the
+    strings true/false."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -62,7 +63,10 @@ def _list_version(path: str, config: dict) -> str:
     if not isinstance(versions, list) or not all(isinstance(v, str) and _is_version(v) for v in versions):
         raise invalid_config(f"{path}: cniVersions must be a list of versions, got {json.dumps(versions)}",
                              "cniVersions")
-    return spec.highest_supported(versions + [version]) or version
+    # libcni compares them as skel does ("1.0" is 1.0.0) and skips those newer than its own
+    current = spec.compare_key(spec.CURRENT_VERSION)
+    known = [v for v in [*versions, *([version] if version else [])] if spec.compare_key(v) <= current]
+    return max(known, key=spec.compare_key) if known else version
 
 
 def _cni_version(path: str, config: dict) -> str:
@@ -74,7 +78,7 @@ def _cni_version(path: str, config: dict) -> str:
 
 def _is_version(text: str) -> bool:
     try:
-        spec.version_tuple(text)
+        spec.compare_key(text)
     except ValueError:
         return False
     return True
@@ -106,20 +110,26 @@ def libcni_load_error(path: str, config: object) -> CNIError | None:
 def _loaded(path: str, raw: bytes, config: dict) -> NetworkList:
     """The file as libcni's loader reads it, whatever its name; the errors that loader fails with
     (the name's pattern is checked only when the network runs)."""
-    name = config.get("name", None if path.endswith(".conflist") else "")
+    single = not path.endswith(".conflist")
+    # A single config is decoded into a Go struct, where null is ""; a list's keys are checked
+    # in a Go map, where a null name is no string.
+    name = config.get("name")
+    name = "" if name is None and single else name
     if not isinstance(name, str):
         raise invalid_config(f"{path}: invalid network name {json.dumps(name)}", "name")
-    if not path.endswith(".conflist"):
+    if single:
         # libcni wraps it as {name, cniVersion, plugins: [it]}: its cniVersions, disableCheck
         # and disableGC are no list keys there and do nothing (cri-o/ocicni#74)
         _check_types(path, [config])
-        return NetworkList(name=name, cni_version=_cni_version(path, config), plugins=(config,), path=path, raw=raw)
+        version = "" if config.get("cniVersion") is None else _cni_version(path, config)
+        return NetworkList(name=name, cni_version=version, plugins=(config,), path=path, raw=raw)
     plugins = config.get("plugins")
     if not isinstance(plugins, list) or not plugins:
         raise invalid_config(f"{path}: no plugins in list", "plugins")
     if not all(isinstance(p, dict) for p in plugins):
         raise invalid_config(f"{path}: every entry of plugins must be an object", "plugins")
     _check_types(path, plugins)
+    _flag(path, config.get("loadOnlyInlinedPlugins", False), "loadOnlyInlinedPlugins")  # read, or refused
     return NetworkList(
         name=name,
         cni_version=_list_version(path, config),

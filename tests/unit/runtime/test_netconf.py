@@ -178,3 +178,23 @@ def test_libcni_lookup_passes_a_file_whose_name_is_only_unusable(tmp_path):
     write(tmp_path, "10-a.conflist", conflist("my net", "bridge"))
     write(tmp_path, "20-net.conflist", conflist("net", "bridge"))
     assert load_network(str(tmp_path), "net").name == "net"
+
+
+def test_cni_versions_are_compared_as_libcni_compares_them(tmp_path):
+    """"1.0" is 1.0.0 to libcni, and entries newer than it knows are skipped, not refused."""
+    write(tmp_path, "10.conflist", {"cniVersion": "0.4.0", "cniVersions": ["1.0", "0.3.1", "9.0.0"], "name": "net",
+                                    "plugins": [{"type": "bridge"}]})
+    assert load_network(str(tmp_path), "net").cni_version == "1.0"
+
+
+def test_a_single_conf_with_null_name_or_version_loads_as_libcni_s_struct_reads_it(tmp_path):
+    write(tmp_path, "10-a.conf", {"cniVersion": None, "name": None, "type": "bridge"})
+    write(tmp_path, "20-b.conf", {"cniVersion": "1.0.0", "name": "net", "type": "bridge"})
+    assert load_network(str(tmp_path), "net").path.endswith("20-b.conf")  # the lookup went past it
+
+
+def test_a_bad_load_only_inlined_plugins_ends_the_lookup(tmp_path):
+    write(tmp_path, "10.conflist", conflist("other", "bridge", loadOnlyInlinedPlugins="yes"))
+    write(tmp_path, "20.conflist", conflist("net", "bridge"))
+    with pytest.raises(CNIError, match="loadOnlyInlinedPlugins must be true or false"):
+        load_network(str(tmp_path), "net")
