@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 
+from cni_rkt.errors import go_quote  # the reference writes the comment with %q
+
 CHAIN_PREFIX = "CNI-"
 MAX_CHAIN_LENGTH = 28  # iptables allows 28 characters for a chain name
 
@@ -36,15 +38,6 @@ def hash_with_prefix(length: int, prefix: str, text: str) -> str:
 def chain_name(network: str, container_id: str) -> str:
     """The iptables chain of one attachment; the reference ignores ifname here."""
     return hash_with_prefix(MAX_CHAIN_LENGTH, CHAIN_PREFIX, network + container_id)
-
-
-def go_quote(text: str) -> str:
-    """Go's %q for the characters a network name or container id may hold.
-
-    Both are checked against the spec's name pattern (letters, digits, `_.-`) before
-    they get here; quotes and backslashes are escaped anyway so a rule never breaks.
-    """
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def iptables_comment(network: str, container_id: str) -> str:

@@ -90,6 +90,15 @@ def parse_subnet_env(path: str, text: str) -> tuple[dict[str, str], dict[str, in
             problem(lines[subnet_key], f"{subnet_key} {values[subnet_key]} is not inside {network_key} {network}")
     if "FLANNEL_MTU" in values and not values["FLANNEL_MTU"].isdigit():
         problem(lines["FLANNEL_MTU"], f"FLANNEL_MTU {values['FLANNEL_MTU']!r} is not a number")
+    if not problems:  # the plugin's own reading is stricter (no trimming, Go's CIDRs): its verdict
+        from cni_rkt.errors import CNIError
+        from cni_rkt.flannel.subnet_env import parse_subnet_env as flannel_reads
+
+        try:
+            flannel_reads(text, path)
+        except CNIError as error:
+            named = [key for key in lines if key in error.msg]
+            problem(lines[named[0]] if named else 1, f"flannel fails with: {error.msg}")
     return values, lines, problems
 
 

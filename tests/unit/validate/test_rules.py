@@ -254,6 +254,17 @@ def test_missing_subnet_env_keys_are_reported_on_the_file(tmp_path):
     assert len(findings) == 3 and all(f.path.endswith("subnet.env") for f in findings)
 
 
+@pytest.mark.parametrize("env", [
+    "FLANNEL_NETWORK=10.1.0.0/255.255.0.0\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+    " FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+])
+def test_subnet_env_the_plugin_refuses_is_reported(tmp_path, env):
+    """A netmask for a prefix, a key with a space before it: the flannel plugin refuses them."""
+    files = {"a.conf": conf(FLANNEL), "subnet.env": env}
+    findings = [f for f in run(tmp_path, files, args=["a.conf"], subnet_env="subnet.env") if f.rule == "ENV501"]
+    assert [f.message.startswith("flannel fails with:") for f in findings] == [True]
+
+
 def test_kvm_stage1_rejects_ipv6_subnets(tmp_path):
     files = rkt_dir(conf(type="ptp", bridge=None, isGateway=None, ipam={"type": "host-local", "subnet": "fd00:1::/64"}))
     findings = run(tmp_path, files, args=["rkt/net.d"], kvm=True)
