@@ -26,6 +26,7 @@ PROTOCOL = b"cni-rkt-worker/1"
 FD_NAMES = ("netns", "mntns", "root", "cwd", "stderr")
 MAX_HANDOFF_FDS = len(FD_NAMES) + 1  # and the caller's connection
 MAX_FRAME = 64 * 1024 * 1024  # a network config is kilobytes; anything bigger is not ours
+_CHUNK = 65536
 
 
 class ProtocolError(Exception):
@@ -121,7 +122,7 @@ def _receive_into(sock, data: bytearray, until: int, deadline: float | None = No
     """More of the frame, never past its end (`until` bytes): the next frame may follow at
     once (the worker's "accepted", then its reply for a child lost before the "go")."""
     _limit_wait(sock, deadline)
-    chunk = sock.recv(until - len(data))
+    chunk = sock.recv(min(until - len(data), _CHUNK))  # not a buffer the size of a whole frame
     if not chunk:
         raise ProtocolError("connection closed mid-frame" if data else "connection closed")
     data += chunk
