@@ -8,6 +8,7 @@ checked at the protocol boundary (`protocol/invocation.py`), so none can forge a
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -64,13 +65,24 @@ def read_nofollow(path: str, dir_fd: int | None = None) -> bytes | None:
     """A small file's bytes; None for a symlink, a directory, a FIFO (no wait for a writer)
     or anything unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+        found = read_regular(path, dir_fd)
     except OSError:
         return None
+    return found[0] if found else None
+
+
+def read_regular(path: str, dir_fd: int | None = None) -> tuple[bytes, os.stat_result] | None:
+    """A small regular file's bytes and stat; None when it is gone, a symlink or no regular
+    file (a FIFO is opened without waiting for a writer); OSError when it cannot be read."""
     try:
-        return os.read(fd, 4096) if stat.S_ISREG(os.fstat(fd).st_mode) else None
-    except OSError:
-        return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+            return None
+        raise
+    try:
+        info = os.fstat(fd)
+        return (os.read(fd, 4096), info) if stat.S_ISREG(info.st_mode) else None
     finally:
         os.close(fd)
 

@@ -11,14 +11,13 @@ through the store under its lock and releases exactly what host-local would:
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from cni_rkt.errors import CNIError, ErrorCode
+from cni_rkt.ipam.files import read_regular
 from cni_rkt.ipam.index import Reservation
 from cni_rkt.ipam.store import address_of_name, network_dir, open_store, parse_content
 from cni_rkt.protocol import spec
@@ -84,18 +83,10 @@ def read_address_file(path: str) -> tuple[bytes, float] | None:
     A file that cannot be read (the store's are 0600) fails: leaving it out would show an
     address as free."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
-            return None
-        raise CNIError(ErrorCode.IO_FAILURE, f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        info = os.fstat(fd)
-        return (os.read(fd, 4096), info.st_mtime) if stat.S_ISREG(info.st_mode) else None
+        found = read_regular(path)
     except OSError as exc:
         raise CNIError(ErrorCode.IO_FAILURE, f"cannot read {path}: {exc.strerror}") from exc
-    finally:
-        os.close(fd)
+    return (found[0], found[1].st_mtime) if found else None
 
 
 def stale(held: Iterable[Held], valid: Iterable[tuple[str, str | None]]) -> list:
