@@ -48,7 +48,7 @@ def _check_names(container_id: str, ifname: str | None) -> None:
     if not spec.NAME_PATTERN.match(container_id):
         raise _bad_name("CNI_CONTAINERID", container_id)
     if ifname is not None and (
-        not ifname or ifname in (".", "..") or any(c in "/\0" or c.isspace() for c in ifname)
+        not ifname or ifname in (".", "..") or any(c in "/\0" or spec.go_is_space(c) for c in ifname)
     ):
         raise _bad_name("CNI_IFNAME", ifname)
 

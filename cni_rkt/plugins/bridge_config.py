@@ -138,7 +138,7 @@ def _bridge_name(config: dict) -> str:
         raise _bad("bridge", name, "an interface name must be valid Unicode text") from None
     if size > spec.MAX_IFNAME_LENGTH:
         raise _bad("bridge", name, f"an interface name has at most {spec.MAX_IFNAME_LENGTH} bytes")
-    if name in (".", "..") or any(c in "/:%\0" or c.isspace() for c in name):
+    if name in (".", "..") or any(c in "/:%\0" or spec.go_is_space(c) for c in name):
         # the kernel would take a % as a name template: br%d becomes br0
         raise _bad("bridge", name, "an interface name may not be . or .. or contain /, :, %, NUL or whitespace")
     return name

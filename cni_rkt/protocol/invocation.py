@@ -149,11 +149,6 @@ def check_container_id(container_id: str) -> None:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "invalid characters in containerID", container_id)
 
 
-def _go_is_space(char: str) -> bool:
-    """Go's unicode.IsSpace: Python's isspace() less the separators U+001C..U+001F."""
-    return char.isspace() and not "\x1c" <= char <= "\x1f"
-
-
 def check_ifname(ifname: str) -> None:
     if not ifname:
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is empty")
@@ -169,7 +164,7 @@ def check_ifname(ifname: str) -> None:
         )
     if ifname in (".", ".."):
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name is . or ..")
-    if any(c in "/:" or _go_is_space(c) for c in ifname):
+    if any(c in "/:" or spec.go_is_space(c) for c in ifname):
         raise CNIError(ErrorCode.INVALID_ENVIRONMENT, "interface name contains / or : or whitespace characters")
 
 

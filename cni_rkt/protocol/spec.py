@@ -22,6 +22,12 @@ NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
 MAX_IFNAME_LENGTH = 15
 
 
+def go_is_space(char: str) -> bool:
+    """Go's unicode.IsSpace, which interface-name checks use: Python's isspace() less the
+    separators U+001C..U+001F (the kernel takes those in a name too)."""
+    return char.isspace() and not "\x1c" <= char <= "\x1f"
+
+
 def ifname_size(name: str) -> int:
     """An interface name's length as the kernel and Go count it: UTF-8 bytes
     (UnicodeEncodeError for text that has no UTF-8 form, a lone surrogate)."""

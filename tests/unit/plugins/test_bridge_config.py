@@ -57,6 +57,13 @@ def test_fourteen_characters_of_fifteen_bytes_make_a_bridge_name():
     assert load(bridge="abcdefghijklm\u00e9").bridge == "abcdefghijklm\u00e9"
 
 
+def test_a_bridge_name_with_a_separator_control_is_taken_as_the_kernel_takes_it():
+    """U+001C..U+001F are no whitespace to Go or to the kernel's name check; a tab is."""
+    assert load(bridge="br\x1c0").bridge == "br\x1c0"
+    with pytest.raises(CNIError):
+        load(bridge="br\t0")
+
+
 @pytest.mark.parametrize("keys", [{"preserveDefaultVlan": None}, {"args": None}, {"runtimeConfig": None}, {"args": {"cni": None}}])
 def test_null_is_the_default_as_in_go(keys):
     conf = load(**keys)
