@@ -22,7 +22,8 @@ SO_PEERPIDFD = 77  # Linux 6.5; not in Python 3.11's socket module
 
 def caller_pidfd(conn: socket.socket, pid: int) -> int | None:
     """A handle on the process that connected, taken before its request is read (None if
-    it is gone): its PID alone could name another process by the time we look at it."""
+    it is gone or none could be taken, e.g. out of fds): its PID alone could name another
+    process by the time we look at it."""
     try:
         return conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
     except OSError:
@@ -41,7 +42,7 @@ def peer_refusal(pid: int, uid: int, pidfd: int | None) -> str:
     if pid == 0:
         return "caller is in another pid namespace"
     if pidfd is None:
-        return "caller is gone"
+        return "cannot hold on to the caller (it is gone, or no pidfd could be opened)"
     own_user_namespace, own_privileges = _own_identity()
     try:
         if os.readlink(f"/proc/{pid}/ns/user") != own_user_namespace:
