@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ
     parser.add_argument("verb", choices=VERBS, help="the CNI verb to run")
     parser.add_argument("network", help="the network's name (its `name` key)")
-    parser.add_argument("netns", nargs="?", default="", help="netns path (add, check, del), e.g. /var/run/netns/pod1")
+    parser.add_argument("netns", nargs="?", default="",
+                        help="netns path, e.g. /var/run/netns/pod1 (add, check and del; status and gc take none)")
     parser.add_argument("--conf-dir", default=env.get("NETCONFPATH") or DEFAULT_CONF_DIR,
                         help=f"where the network configs are (default: $NETCONFPATH or {DEFAULT_CONF_DIR})")
     parser.add_argument("--runtime", choices=("libcni", "rkt"), default="libcni",
@@ -84,9 +85,11 @@ def parse_capability_args(raw: str) -> dict:
 def parse_valid(items: list[str], ifname: str) -> list[tuple[str, str]]:
     valid = []
     for item in items:
-        container_id, _, item_ifname = item.partition(":")
+        container_id, sep, item_ifname = item.partition(":")
         if not container_id:
             raise UsageError(f"--valid: {item!r} names no container id")
+        if sep and not item_ifname:
+            raise UsageError(f"--valid: {item!r} names no interface (give CID or CID:IFNAME)")
         valid.append((container_id, item_ifname or ifname))
     return valid
 
@@ -94,6 +97,14 @@ def parse_valid(items: list[str], ifname: str) -> list[tuple[str, str]]:
 def check_usage(args: argparse.Namespace) -> None:
     if args.verb in NEEDS_NETNS and not args.netns:
         raise UsageError(f"{args.verb} needs NETNS, the path of the pod's network namespace")
+    if args.verb not in NEEDS_NETNS and args.netns:
+        # Ignoring it would be worst for gc: `gc NET CID` would release CID's attachment too.
+        raise UsageError(f"{args.verb} takes no NETNS, got {args.netns!r} (gc keeps attachments given with --valid)")
+    # An unset "$VAR" must not fall back to the default container id or reach a plugin unnamed.
+    if args.container_id == "":
+        raise UsageError("--container-id: an empty container id")
+    if args.ifname == "":
+        raise UsageError("--ifname: an empty interface name")
     if args.runtime == "rkt" and args.verb not in RKT_VERBS:
         raise UsageError(f"rkt never runs {args.verb.upper()}; use --runtime libcni")
     if args.valid and args.verb != "gc":

@@ -48,6 +48,13 @@ def test_default_container_id_is_stable_per_netns_like_cnitools():
     (["add", "net", "/x", "--cap-args", "{"], "--cap-args: not JSON"),
     (["add", "net", "/x", "--cap-args", "[1]"], "must be a JSON object"),
     (["gc", "net", "--valid", ":eth0"], "names no container id"),
+    (["gc", "net", "--valid", "c1:"], "--valid: 'c1:' names no interface"),
+    # gc and status take no netns: a stray word (a container id meant to be kept) must not be ignored
+    (["gc", "net", "c1"], "gc takes no NETNS"),
+    (["status", "net", "/var/run/netns/x"], "status takes no NETNS"),
+    # an unset "$VAR" must not fall back to the default id, or to a plugin error without the flag's name
+    (["del", "net", "/x", "--container-id", ""], "--container-id: an empty container id"),
+    (["add", "net", "/x", "--ifname", ""], "--ifname: an empty interface name"),
 ])
 def test_bad_arguments_exit_2_before_anything_runs(setup, capsys, fp, args, message):
     _, argv = setup
