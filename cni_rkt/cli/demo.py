@@ -35,14 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    if os.geteuid() != 0:
-        print("cni-rkt demo: needs root, to create network namespaces (it never changes the machine's own)",
-              file=sys.stderr)
-        return 2
     try:
         config = json.loads(args.config.read_bytes())
     except (OSError, ValueError) as exc:
         print(f"cni-rkt demo: cannot read the network config {args.config}: {exc}", file=sys.stderr)
+        return 2
+    problem = unusable(config)
+    if problem:
+        print(f"cni-rkt demo: --config {args.config}: {problem}", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("cni-rkt demo: needs root, to create network namespaces (it never changes the machine's own)",
+              file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     # A shell starts background jobs with SIGINT ignored, which Python inherits; Ctrl-C
@@ -56,6 +60,20 @@ def execute(args: argparse.Namespace) -> int:
         return 130
     finally:
         demo.clean_up()
+
+
+def unusable(config) -> str:
+    """Why the demo cannot run `config` (a bridge plugin config with host-local IPAM), or ""."""
+    if not isinstance(config, dict):
+        return "want a JSON object, a bridge plugin config (not a list or a .conflist)"
+    ipam = config.get("ipam")
+    wrong = [("type", config.get("type"), config.get("type") != "bridge", 'want "bridge"'),
+             ("name", config.get("name"), not isinstance(config.get("name"), str), "want a string"),
+             ("bridge", config.get("bridge"), not isinstance(config.get("bridge", ""), str), "want a string"),
+             ("ipam", ipam, not isinstance(ipam, dict), "want an object")]
+    if isinstance(ipam, dict):
+        wrong.append(("ipam.type", ipam.get("type"), ipam.get("type") != "host-local", 'want "host-local"'))
+    return "; ".join(f'"{key}": {value!r}, {want}' for key, value, bad, want in wrong if bad)
 
 
 def _interrupt(_signum, _frame) -> None:
