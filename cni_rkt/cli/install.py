@@ -1,4 +1,8 @@
-"""`cni-rkt install --dir DIR`: put our plugins where a runtime looks for them."""
+"""`cni-rkt install --dir DIR`: put our plugins where a runtime looks for them.
+
+Exit status: 0 installed, 1 the directory could not be written or the interpreter cannot
+import cni_rkt, 2 bad arguments (--python not an absolute path to an executable).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,13 @@ def execute(args: argparse.Namespace) -> int:
     foreign = [path for path in (os.path.join(args.dir, plugin) for plugin in plugins) if _is_other_plugin(path)]
     try:
         paths = install_launchers(args.dir, args.python, plugins)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except ValueError as exc:  # the interpreter path itself is wrong
+        print(f"cni-rkt install: --python: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # the interpreter cannot import cni_rkt and its dependencies
+        print(f"cni-rkt install: --python: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
         print(f"cni-rkt install: {exc}", file=sys.stderr)
         return 1
     for path in paths:

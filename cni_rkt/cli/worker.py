@@ -30,9 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status = actions.add_parser("status", help="show the running workers, their memory and children")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     stop = actions.add_parser("stop", help="end the running workers (their running requests finish first)")
-    stop.add_argument("--wait", type=float, default=30.0, help="seconds to wait for them to end (default: 30)")
+    stop.add_argument("--wait", type=seconds, default=30.0, help="seconds to wait for them to end (default: 30)")
     for sub in (status, stop):
         sub.add_argument("--socket-dir", default=default_dir, help=f"where their sockets are (default: {default_dir})")
+
+
+def seconds(text: str) -> float:
+    """A wait of zero or more seconds (NaN and negative waits would not wait at all)."""
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
 
 
 def execute(args: argparse.Namespace) -> int:

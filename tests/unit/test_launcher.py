@@ -82,8 +82,8 @@ def test_launcher_with_stdin_closed_answers_code_5(tmp_path, worker):
 
 
 def test_install_refuses_an_interpreter_that_does_not_exist(tmp_path, capsys):
-    assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", "/nonexistent/python3"]) == 1
-    assert "/nonexistent/python3 is not an executable file" in capsys.readouterr().err
+    assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", "/nonexistent/python3"]) == 2
+    assert "--python: interpreter /nonexistent/python3 is not an executable file" in capsys.readouterr().err
     assert not (tmp_path / "bin" / "bridge").exists()
 
 
@@ -93,7 +93,13 @@ def test_install_refuses_an_interpreter_without_cni_rkt(tmp_path, capsys):
     wrapper.write_text("#!/bin/sh\nexec /usr/bin/python3 -I \"$@\"\n")
     wrapper.chmod(0o755)
     assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", str(wrapper)]) == 1
-    assert "cannot import cni_rkt" in capsys.readouterr().err
+    assert f"--python: {wrapper} cannot import cni_rkt" in capsys.readouterr().err
+
+
+def test_install_refuses_a_relative_interpreter_as_a_usage_error(tmp_path, capsys):
+    assert cli_main(["install", "--dir", str(tmp_path / "bin"), "--python", "python3"]) == 2
+    assert "--python: interpreter must be an absolute path, got 'python3'" in capsys.readouterr().err
+    assert not (tmp_path / "bin").exists()
 
 
 def test_launchers_are_0755_even_when_installed_under_umask_077(tmp_path):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from cni_rkt.cli.main import main
 
 
@@ -16,3 +18,12 @@ def test_status_and_stop_without_a_worker(tmp_path, capsys):
 def test_a_socket_dir_that_is_not_utf8_is_shown_escaped(capsys):
     assert main(["worker", "status", "--socket-dir", "/nonexistent/\udcff"]) == 3
     assert capsys.readouterr().out == "no cni-rkt worker serves sockets in /nonexistent/\\xff\n"
+
+
+@pytest.mark.parametrize("wait", ["-1", "nan", "abc"])
+def test_stop_refuses_a_wait_that_is_not_a_number_of_seconds(tmp_path, capsys, wait):
+    """A negative or NaN --wait would not wait at all, then call a worker that is ending 'still running'."""
+    with pytest.raises(SystemExit) as exited:
+        main(["worker", "stop", "--socket-dir", str(tmp_path), "--wait", wait])
+    assert exited.value.code == 2
+    assert "argument --wait: invalid" in capsys.readouterr().err
