@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR,
                         help=f"libcni's results cache (default: {DEFAULT_CACHE_DIR})")
     parser.add_argument("--valid", action="append", default=[], metavar="CID[:IFNAME]",
-                        help="gc: an attachment still in use (repeatable; IFNAME defaults to --ifname)")
+                        help="gc: an attachment still in use (repeatable); a CID alone keeps every cached "
+                             "attachment of that container, and CID:--ifname")
 
 
 def default_container_id(netns: str) -> str:
@@ -82,7 +83,8 @@ def parse_capability_args(raw: str) -> dict:
     return value
 
 
-def parse_valid(items: list[str], ifname: str) -> list[tuple[str, str]]:
+def parse_valid(items: list[str]) -> list[tuple[str, str | None]]:
+    """--valid items as (CID, IFNAME), IFNAME None for a CID given alone."""
     valid = []
     for item in items:
         container_id, sep, item_ifname = item.partition(":")
@@ -90,8 +92,17 @@ def parse_valid(items: list[str], ifname: str) -> list[tuple[str, str]]:
             raise UsageError(f"--valid: {item!r} names no container id")
         if sep and not item_ifname:
             raise UsageError(f"--valid: {item!r} names no interface (give CID or CID:IFNAME)")
-        valid.append((container_id, item_ifname or ifname))
+        valid.append((container_id, item_ifname or None))
     return valid
+
+
+def expand_valid(valid, cached, ifname: str) -> list[tuple[str, str]]:
+    """A CID alone keeps every cached attachment of it, and CID:IFNAME (--ifname) besides, as
+    `cni-rkt ipam reclaim --valid CID` keeps all of its reservations."""
+    whole = {cid for cid, item_ifname in valid if item_ifname is None}
+    pairs = [(cid, item_ifname or ifname) for cid, item_ifname in valid]
+    pairs += [(a.container_id, a.ifname) for a in cached if a.container_id in whole]
+    return list(dict.fromkeys(pairs))
 
 
 def check_usage(args: argparse.Namespace) -> None:
@@ -116,7 +127,7 @@ def execute(args: argparse.Namespace) -> int:
         check_usage(args)
         cni_args = parse_args_pairs(args.args)
         capability_args = parse_capability_args(args.cap_args)
-        valid = parse_valid(args.valid, args.ifname)
+        valid = parse_valid(args.valid)
     except UsageError as exc:
         print(f"cni-rkt exec: {exc}", file=sys.stderr)
         return 2
@@ -133,7 +144,7 @@ def execute(args: argparse.Namespace) -> int:
 
 def run_verb(args, cni_args, capability_args, valid) -> dict | None:
     from cni_rkt.runtime import libcni
-    from cni_rkt.runtime.cache import Attachment
+    from cni_rkt.runtime.cache import Attachment, cached_attachments
     from cni_rkt.runtime.netconf import load_network
 
     net = load_network(args.conf_dir, args.network, args.runtime)
@@ -146,7 +157,7 @@ def run_verb(args, cni_args, capability_args, valid) -> dict | None:
     if args.verb == "status":
         return libcni.status(net, rt)
     if args.verb == "gc":
-        return libcni.gc(net, valid, rt)
+        return libcni.gc(net, expand_valid(valid, cached_attachments(rt.cache_dir, net.name), args.ifname), rt)
     netns = os.path.abspath(args.netns)
     attachment = Attachment(
         network=net.name,

@@ -106,15 +106,21 @@ def test_unknown_network_and_missing_plugin_are_cni_errors(setup, capsys, fp):
     assert 'failed to find plugin "absent"' in json.loads(capsys.readouterr().out)["msg"]
 
 
-def test_host_local_add_check_gc_del_through_our_installed_plugin(setup, capsys):
-    """Our launcher runs in-process (no exec), so no netns is needed: host-local only writes files."""
-    tmp_path, argv = setup
+def host_local_network(tmp_path):
+    """Network "net" (1.1.0): our installed host-local alone, on 10.7.0.0/24; returns its dataDir."""
     install_launchers(str(tmp_path / "bin"), plugins=("host-local",))
     data = tmp_path / "data"
     (tmp_path / "net.d" / "10-net.conflist").write_text(json.dumps({
         "cniVersion": "1.1.0", "name": "net",
         "plugins": [{"type": "host-local", "ipam": {"type": "host-local", "subnet": "10.7.0.0/24",
                                                      "dataDir": str(data)}}]}))
+    return data
+
+
+def test_host_local_add_check_gc_del_through_our_installed_plugin(setup, capsys):
+    """Our launcher runs in-process (no exec), so no netns is needed: host-local only writes files."""
+    tmp_path, argv = setup
+    data = host_local_network(tmp_path)
     for cid in ("c1", "c2"):
         assert main(argv("add", "net", "/var/run/netns/x", "--container-id", cid)) == 0
     added = json.loads(capsys.readouterr().out.split("}\n{")[0] + "}")
@@ -142,3 +148,15 @@ def test_rkt_runtime_finds_only_conf_files_and_sends_them_unchanged(setup, capsy
     assert main(argv("add", "default", "/var/run/netns/p", "--runtime", "rkt")) == 0
     assert json.loads(capsys.readouterr().out)["ip4"]["ip"] == "172.16.28.2/24"
     assert seen["stdin"] == text.encode() and seen["CNI_VERSION"] == "0.1.0"
+
+
+def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, capsys):
+    """As `cni-rkt ipam reclaim --valid CID` does: a bare CID is not CID:eth0, which would DEL its eth1."""
+    tmp_path, argv = setup
+    data = host_local_network(tmp_path)
+    for cid, ifname in (("c1", "eth0"), ("c1", "net1"), ("c2", "eth0")):
+        assert main(argv("add", "net", "/var/run/netns/x", "--container-id", cid, "--ifname", ifname)) == 0
+    assert main(argv("gc", "net", "--valid", "c1")) == 0
+    assert sorted(os.listdir(tmp_path / "cache")) == ["net-c1-eth0", "net-c1-net1"]
+    assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2", "10.7.0.3"]
+    capsys.readouterr()
