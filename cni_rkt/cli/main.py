@@ -20,7 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand is listed; only `only` (or all when None) gets its arguments, and so its import."""
+    from cni_rkt import __version__
+
     parser = argparse.ArgumentParser(prog="cni-rkt", description="CNI networking for rkt-style contained networks")
+    parser.add_argument("--version", action="version", version=f"cni-rkt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in SUBCOMMANDS.items():

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from cni_rkt.cli.main import main
 from plugin_calls import REPO_ROOT
 
 
@@ -20,3 +21,12 @@ def test_a_reader_gone_away_ends_the_command_quietly(argv):
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (141, b"")
+
+
+def test_version_prints_the_package_version(capsys):
+    import cni_rkt
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"cni-rkt {cni_rkt.__version__}\n"
