@@ -101,7 +101,8 @@ def name_this_process(name: str) -> None:
 
 
 def _inside(directory: str) -> bytes:
-    return os.fsencode(os.path.abspath(directory))
+    # Resolved, so that /var/run/cni-rkt finds the workers of /run/cni-rkt (Debian's symlink).
+    return os.fsencode(os.path.realpath(directory))
 
 
 def _argv(pid: int) -> list[bytes]:
@@ -115,7 +116,7 @@ def _is_worker_argv(argv: list[bytes], directory: bytes) -> bool:
         len(argv) > _IDLE_ARG
         and argv[_FLAGS_ARGS] == [b"-IS", b"-c"]
         and _SERVER_MODULE in argv[_CODE_ARG]
-        and os.path.normpath(os.path.dirname(argv[_SOCKET_ARG])) == directory  # as _inside spells it
+        and os.path.realpath(os.path.dirname(argv[_SOCKET_ARG])) == directory  # as _inside spells it
     )
 
 

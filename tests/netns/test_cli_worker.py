@@ -134,3 +134,17 @@ def test_stop_leaves_another_users_worker_alone_and_says_so(tmp_path):
 def _comm(pid: int) -> str:
     with open(f"/proc/{pid}/comm") as f:
         return f.read().strip()
+
+
+@needs_root
+def test_a_socket_dir_named_through_a_symlink_finds_the_worker(tmp_path, capsys):
+    """As /var/run/cni-rkt is /run/cni-rkt on Debian: either spelling must show and stop the worker."""
+    sockets = str(tmp_path / "sockets")
+    alias = str(tmp_path / "alias")
+    with running_worker(sockets) as (proc, path):
+        os.symlink(sockets, alias)
+        code, status = _status(capsys, alias)
+        assert (code, [w["pid"] for w in status["workers"]]) == (0, [proc.pid])
+        assert main(["worker", "stop", "--socket-dir", alias]) == 0
+        assert capsys.readouterr().out == f"worker {proc.pid}: ended\n"
+        assert proc.wait(timeout=30) is not None
