@@ -122,12 +122,30 @@ def check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--valid is for gc only")
 
 
+def check_names(args: argparse.Namespace, valid: list[tuple[str, str | None]]) -> None:
+    """Container ids and interface names libcni would refuse, refused as the flag's fault."""
+    from cni_rkt.errors import CNIError
+    from cni_rkt.protocol.invocation import check_container_id, check_ifname
+
+    checks = [("--container-id", check_container_id, args.container_id), ("--ifname", check_ifname, args.ifname)]
+    for container_id, ifname in valid:
+        checks += [("--valid", check_container_id, container_id), ("--valid", check_ifname, ifname)]
+    for flag, check, value in checks:
+        if value is None:
+            continue
+        try:
+            check(value)
+        except CNIError as error:
+            raise UsageError(f"{flag}: {error.msg}: {value!r}") from None
+
+
 def execute(args: argparse.Namespace) -> int:
     try:
         check_usage(args)
         cni_args = parse_args_pairs(args.args)
         capability_args = parse_capability_args(args.cap_args)
         valid = parse_valid(args.valid)
+        check_names(args, valid)
     except UsageError as exc:
         print(f"cni-rkt exec: {exc}", file=sys.stderr)
         return 2

@@ -55,6 +55,11 @@ def test_default_container_id_is_stable_per_netns_like_cnitools():
     # an unset "$VAR" must not fall back to the default id, or to a plugin error without the flag's name
     (["del", "net", "/x", "--container-id", ""], "--container-id: an empty container id"),
     (["add", "net", "/x", "--ifname", ""], "--ifname: an empty interface name"),
+    # what libcni would refuse anyway, refused as the flag's fault
+    (["del", "net", "/x", "--container-id", "../x"], "--container-id: invalid characters in containerID: '../x'"),
+    (["del", "net", "/x", "--ifname", "a/b"], "--ifname: interface name contains / or : or whitespace"),
+    (["gc", "net", "--valid", "c1/2"], "--valid: invalid characters in containerID: 'c1/2'"),
+    (["gc", "net", "--valid", "c1:" + "x" * 16], "--valid: interface name is too long"),
 ])
 def test_bad_arguments_exit_2_before_anything_runs(setup, capsys, fp, args, message):
     _, argv = setup
