@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -112,4 +113,29 @@ def test_gc_deletes_attachments_not_in_the_valid_set(setup, sandbox, tmp_path):
     assert os.listdir(cache_dir) == [f"{NETWORK}-kept-eth0"]
     assert [link["ifname"] for link in ip_json(sandbox, "link show", pod_name(stale_pod))] == ["lo"]
     ok(cni_rkt_exec("del", kept_pod, "--container-id", "kept"))
+    assert bridge.state_without_bridge() == before
+
+
+def test_the_readmes_rkt_example_adds_and_deletes_with_the_shipped_config(sandbox, plugin_dir, data_dir, tmp_path):
+    """`exec add rkt.kubernetes.io NETNS --runtime rkt`: the file's bytes (dataDir added, no cniVersion) and a
+    0.1.0 result, as rkt gets it; DEL leaves the sandbox as it was but for the bridge."""
+    sandbox.sh("iptables -t nat -A POSTROUTING -j RETURN && iptables -t nat -D POSTROUTING -j RETURN")
+    example = json.loads((Path(REPO_ROOT) / "examples/rkt/net.d/10-rkt.kubernetes.io.conf").read_text())
+    config = dict(example, ipam=dict(example["ipam"], dataDir=data_dir))
+    conf_dir = tmp_path / "net.d"
+    conf_dir.mkdir()
+    (conf_dir / "10-rkt.kubernetes.io.conf").write_text(json.dumps(config))
+    bridge = Bridge(sandbox, plugin_dir, data_dir, config)
+    pod = sandbox.pod()
+    before = bridge.state()
+
+    def cni_rkt_exec(verb):
+        argv = [sys.executable, "-m", "cni_rkt.cli.main", "exec", verb, "rkt.kubernetes.io", pod, "--runtime", "rkt",
+                "--conf-dir", str(conf_dir), "--cni-path", plugin_dir, "--cache-dir", str(tmp_path / "cache")]
+        return ok(sandbox.run(argv, env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                                         "PYTHONPATH": REPO_ROOT}))
+
+    result = cni_rkt_exec("add").json()
+    assert result["cniVersion"] == "0.1.0" and result["ip4"]["ip"].startswith("10.22.")
+    cni_rkt_exec("del")
     assert bridge.state_without_bridge() == before
