@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = reclaim.add_mutually_exclusive_group(required=True)
     which.add_argument("--valid", action="append", metavar="CID[:IFNAME]",
                        help="an attachment in use (repeatable); every other reservation is released")
-    which.add_argument("--container", metavar="CID", help="release this container's reservations")
+    which.add_argument("--container", "--container-id", dest="container", metavar="CID",
+                       help="release this container's reservations (--container-id as in `cni-rkt exec`)")
     reclaim.add_argument("--ifname", help="with --container: only this interface's (as DEL would)")
     reclaim.add_argument("--dry-run", action="store_true", help="print what would be released; change nothing")
     for sub in (listing, reclaim):

@@ -108,6 +108,13 @@ def test_reclaim_container_and_ifname_releases_what_host_local_del_releases(popu
     assert "10.5.0.3" not in address_files(populated)
 
 
+def test_reclaim_takes_container_id_as_exec_spells_it(populated, capsys):
+    """`cni-rkt exec --container-id CID` and `ipam reclaim --container CID` name the same thing."""
+    code, out, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--container-id", "c1", "--ifname",
+                        "eth1", "--dry-run")
+    assert code == 0 and out.splitlines()[0] == "would release 10.5.0.3 (container c1, eth1)"
+
+
 def test_reclaim_container_without_ifname_releases_all_its_files_and_the_store_agrees(populated, capsys):
     code, out, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--container", "c1", "--json")
     assert code == 0
