@@ -28,7 +28,12 @@ PODS = 2
 _ENV_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+EXIT_STATUS = ("exit status: 0 every step passed; 1 a step failed; 2 bad arguments (a --config it cannot use) "
+               "or not root; 130 interrupted (it cleans up first)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
     default = Path(cni_rkt.__file__).resolve().parent.parent / EXAMPLE
     parser.add_argument("--config", type=Path, default=default,
                         help=f"bridge network config to use (default: the checkout's {EXAMPLE})")

@@ -1,8 +1,7 @@
 """`cni-rkt exec add|check|del|status|gc NETWORK [NETNS]`: run a configured network's plugins
 against a netns as a runtime would (like cnitool). The protocol itself is cni_rkt/runtime/.
 
-Exit status: 0 done, 1 a plugin or the runtime failed (the CNI error JSON on stdout, a
-one-line description on stderr), 2 bad arguments.
+Exit status: EXIT_STATUS below (also shown by --help).
 """
 
 from __future__ import annotations
@@ -22,6 +21,10 @@ DEFAULT_IFNAME = "eth0"
 CONTAINER_ID_PREFIX = "cni-rkt-"
 
 
+EXIT_STATUS = ("exit status: 0 done; 1 a plugin failed, or the network's lookup (its CNI error JSON on stdout, "
+               "which plugin on stderr); 2 bad arguments")
+
+
 class UsageError(Exception):
     """Bad command-line input: exit 2."""
 
@@ -30,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cni_rkt.runtime.cache import DEFAULT_CACHE_DIR
 
     env = os.environ
+    parser.epilog = EXIT_STATUS
     parser.add_argument("verb", choices=VERBS, help="the CNI verb to run")
     parser.add_argument("network", help="the network's name (its `name` key)")
     parser.add_argument("netns", nargs="?", default="",

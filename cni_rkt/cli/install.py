@@ -1,7 +1,6 @@
 """`cni-rkt install --dir DIR`: put our plugins where a runtime looks for them.
 
-Exit status: 0 installed, 1 the directory could not be written or the interpreter cannot
-import cni_rkt, 2 bad arguments (--python not an absolute path to an executable).
+Exit status: EXIT_STATUS below (also shown by --help).
 """
 
 from __future__ import annotations
@@ -14,7 +13,12 @@ from cni_rkt.launcher import PLUGIN_NAMES, install_launchers
 from cni_rkt.protocol.delegate import own_launcher_plugin
 
 
+EXIT_STATUS = ("exit status: 0 installed; 1 the directory could not be written, or the --python interpreter "
+               "cannot import cni_rkt; 2 bad arguments (--python not an absolute path to an executable)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
     parser.add_argument(
         "--dir",
         required=True,

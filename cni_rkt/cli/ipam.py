@@ -3,7 +3,7 @@
     cni-rkt ipam list [--data-dir DIR] [--json] [NETWORK]
     cni-rkt ipam reclaim NETWORK (--valid CID[:IFNAME] ... | --container CID [--ifname IF]) [--dry-run]
 
-Exit status: 0 done, 1 the data dir could not be read or changed, 2 bad arguments.
+Exit status: EXIT_STATUS below (also shown by --help).
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from datetime import datetime, timezone
 from functools import partial
 
 
+EXIT_STATUS = ("exit status: 0 done; 1 the data dir could not be read or changed, or has no such network; "
+               "2 bad arguments")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cni_rkt.ipam.config import DEFAULT_DATA_DIR
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    listing = actions.add_parser("list", help="show the reservations of every network, or of one")
+    listing = add_action(actions, "list", "show the reservations of every network, or of one (reads only)")
     listing.add_argument("network", nargs="?", help="only this network")
-    reclaim = actions.add_parser("reclaim", help="release reservations, as host-local's GC or DEL would")
+    reclaim = add_action(actions, "reclaim", "release reservations, as host-local's GC or DEL would")
     reclaim.add_argument("network", help="the network (its directory in the data dir)")
     which = reclaim.add_mutually_exclusive_group(required=True)
     which.add_argument("--valid", action="append", metavar="CID[:IFNAME]",
@@ -35,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                          help=f"host-local dataDir (default: {DEFAULT_DATA_DIR})")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_action(actions, name: str, text: str) -> argparse.ArgumentParser:
+    return actions.add_parser(name, help=text, description=text, epilog=EXIT_STATUS)
 
 
 def parse_valid(items: list[str]) -> list[tuple[str, str | None]]:

@@ -12,9 +12,12 @@ import sys
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 FORMATS = ("text", "json", "sarif", "github")
+EXIT_STATUS = ("exit status: 0 clean; 1 findings at or above --fail-level; 2 usage error; "
+               "3 an input could not be read (or the validator itself failed)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="files, directories (checked as the runtime's loader reads them), globs, or - for stdin; "
                              ".yaml/.yml files are Kubernetes pod manifests")

@@ -8,8 +8,7 @@ The socket dir is the one the launchers use: CNI_RKT_WORKER_SOCKET_DIR, else /ru
 stops taking requests at once and ends when its running requests have replied; the next
 plugin exec runs in-process and starts a new one, unless the worker is switched off.
 
-Exit status: `status` 0 when a worker runs, 3 when none does (as `systemctl status`);
-`stop` 0, also when none ran, and 1 when one did not end within --wait seconds.
+Exit status: STATUS_EXIT and STOP_EXIT below (also shown by --help).
 """
 
 from __future__ import annotations
@@ -19,6 +18,9 @@ import json
 import os
 
 NONE_RUNNING = 3
+STATUS_EXIT = "exit status: 0 a worker runs, 3 when none runs (as `systemctl status`)"
+STOP_EXIT = ("exit status: 0 none is left running (also when none ran); 1 one still runs (it did not end "
+             "within --wait seconds, or is another user's); 2 bad arguments")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     default_dir = os.environ.get("CNI_RKT_WORKER_SOCKET_DIR") or identity.DEFAULT_SOCKET_DIR
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    status = actions.add_parser("status", help="show the running workers, their memory and children")
+    status = add_action(actions, "status", "show the running workers, their memory and children", STATUS_EXIT)
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    stop = actions.add_parser("stop", help="end the running workers (their running requests finish first)")
+    stop = add_action(actions, "stop", "end the running workers (their running requests finish first)", STOP_EXIT)
     stop.add_argument("--wait", type=seconds, default=30.0, help="seconds to wait for them to end (default: 30)")
     for sub in (status, stop):
         sub.add_argument("--socket-dir", default=default_dir, help=f"where their sockets are (default: {default_dir})")
+
+
+def add_action(actions, name: str, text: str, exit_status: str) -> argparse.ArgumentParser:
+    return actions.add_parser(name, help=text, description=text, epilog=exit_status)
 
 
 def seconds(text: str) -> float:

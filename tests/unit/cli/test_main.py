@@ -30,3 +30,21 @@ def test_version_prints_the_package_version(capsys):
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"cni-rkt {cni_rkt.__version__}\n"
+
+
+@pytest.mark.parametrize("command, says", [
+    (["install"], "2 bad arguments"),
+    (["demo"], "2 bad arguments"),
+    (["validate"], "3 an input could not be read"),
+    (["exec"], "1 a plugin failed"),
+    (["ipam", "list"], "show the reservations"),
+    (["ipam", "reclaim"], "release reservations"),
+    (["worker", "status"], "3 when none runs"),
+    (["worker", "stop"], "end the running workers"),
+])
+def test_every_commands_help_says_what_it_does_and_its_exit_status(capsys, command, says):
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert "exit status:" in out and says in " ".join(out.split())
