@@ -44,11 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # so that a reader gone away shows up here, not at exit
     except BrokenPipeError:
         return _reader_went_away()
+    except KeyboardInterrupt:  # Ctrl-C: what was running has unwound; no traceback for the user
+        print(file=sys.stderr)
+        return INTERRUPTED_STATUS
     return code
 
 
 # A shell's status for a writer that SIGPIPE ended (`cni-rkt ipam list | head`, with pipefail).
 BROKEN_PIPE_STATUS = 128 + 13
+INTERRUPTED_STATUS = 128 + 2  # as a shell reports SIGINT
 
 
 def _reader_went_away() -> int:

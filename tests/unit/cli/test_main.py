@@ -48,3 +48,15 @@ def test_every_commands_help_says_what_it_does_and_its_exit_status(capsys, comma
     out = capsys.readouterr().out
     assert exited.value.code == 0
     assert "exit status:" in out and says in " ".join(out.split())
+
+
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(monkeypatch, capsys):
+    """Ctrl-C in `cni-rkt exec` or `validate`: what it was doing unwinds, the user sees no Python internals."""
+    import cni_rkt.cli.validate
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cni_rkt.cli.validate, "execute", interrupted)
+    assert main(["validate", "x.conf"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
