@@ -14,6 +14,8 @@ import sys
 from datetime import datetime, timezone
 from functools import partial
 
+from cni_rkt.cli.shown import shown
+
 
 EXIT_STATUS = ("exit status: 0 done; 1 the data dir could not be read or changed, or has no such network; "
                "2 bad arguments")
@@ -93,7 +95,7 @@ def list_networks(args: argparse.Namespace) -> int:
         print(json.dumps({"dataDir": args.data_dir, "networks": networks}, indent=2))
         return 0
     if not listed:
-        print(f"no networks in {args.data_dir}")
+        print(f"no networks in {shown(args.data_dir)}")
     for name, entries in listed.items():
         print(f"network {name}: {len(entries)} reservation{'' if len(entries) == 1 else 's'}")
         print_table([TABLE_HEADER] + [entry_row(e) for e in entries])

@@ -17,6 +17,8 @@ import argparse
 import json
 import os
 
+from cni_rkt.cli.shown import shown
+
 NONE_RUNNING = 3
 STATUS_EXIT = "exit status: 0 a worker runs, 3 when none runs (as `systemctl status`)"
 STOP_EXIT = ("exit status: 0 none is left running (also when none ran); 1 one still runs (it did not end "
@@ -68,12 +70,12 @@ def _status(args: argparse.Namespace) -> int:
     if switched_off:
         print(f"the worker is switched off ({identity.NO_WORKER_FLAG} exists): plugins run in-process")
     if not workers:
-        print(f"no cni-rkt worker serves sockets in {_shown(args.socket_dir)}")
+        print(f"no cni-rkt worker serves sockets in {shown(args.socket_dir)}")
         return NONE_RUNNING
     for worker in workers:
         state = "listening" if worker.listening else "retired, finishing its requests"
         children = ", ".join(f"{pid} ({kib / 1024:.1f} MiB)" for pid, kib in worker.children.items()) or "none"
-        print(f"worker {worker.pid}: {state} on {_shown(worker.socket)}")
+        print(f"worker {worker.pid}: {state} on {shown(worker.socket)}")
         print(f"  up {worker.uptime_seconds:.0f} s, ends after {worker.idle_seconds:g} s without a request")
         print(f"  resident {worker.resident_kib / 1024:.1f} MiB (peak {worker.peak_resident_kib / 1024:.1f} MiB)")
         print(f"  children: {children}")
@@ -98,7 +100,7 @@ def _stop(args: argparse.Namespace) -> int:
 
     found = control.worker_pids(args.socket_dir)
     if not found:
-        print(f"no cni-rkt worker serves sockets in {_shown(args.socket_dir)}")
+        print(f"no cni-rkt worker serves sockets in {shown(args.socket_dir)}")
         return 0
     signalled = control.stop_workers(args.socket_dir, wait_seconds=args.wait)
     running = control.worker_pids(args.socket_dir)
@@ -111,8 +113,3 @@ def _stop(args: argparse.Namespace) -> int:
         failed += outcome != "ended"
         print(f"worker {pid}: {outcome}")
     return 1 if failed else 0
-
-
-def _shown(path: str) -> str:
-    """A path as text, its bytes that are not UTF-8 escaped (stdout would refuse them)."""
-    return os.fsencode(path).decode(errors="backslashreplace")

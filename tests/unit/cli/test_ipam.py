@@ -256,3 +256,9 @@ def test_a_file_of_bytes_that_are_not_utf8_breaks_neither_host_local_nor_list_no
                                 "released 10.5.0.12 (container c\ufffd\ufffd4, eth0)",
                                 "net1: released 2 reservations"]
     assert "10.5.0.12" not in address_files(populated)
+
+
+def test_a_data_dir_that_is_not_utf8_is_shown_escaped(capsys):
+    """As `worker status` shows its socket dir: a UTF-8 locale's stdout refuses the raw bytes."""
+    assert main(["ipam", "list", "--data-dir", "/nonexistent/\udcff"]) == 0
+    assert capsys.readouterr().out == "no networks in /nonexistent/\\xff\n"
