@@ -43,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+class UsageError(Exception):
+    """Bad command-line input: exit 2 (a ValueError from elsewhere is no usage error)."""
+
+
 def add_action(actions, name: str, text: str) -> argparse.ArgumentParser:
     return actions.add_parser(name, help=text, description=text, epilog=EXIT_STATUS)
 
@@ -52,7 +56,7 @@ def parse_valid(items: list[str]) -> list[tuple[str, str | None]]:
     for item in items:
         container_id, sep, ifname = item.partition(":")
         if not container_id or (sep and not ifname):
-            raise ValueError(f"--valid: {item!r} is not CID or CID:IFNAME")
+            raise UsageError(f"--valid: {item!r} is not CID or CID:IFNAME")
         valid.append((container_id, ifname or None))
     return valid
 
@@ -64,7 +68,7 @@ def execute(args: argparse.Namespace) -> int:
         if args.action == "list":
             return list_networks(args)
         return reclaim(args)
-    except ValueError as exc:
+    except UsageError as exc:
         print(f"cni-rkt ipam: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
@@ -106,12 +110,12 @@ def reclaim(args: argparse.Namespace) -> int:
     from cni_rkt.ipam import inventory
 
     if args.ifname is not None and args.container is None:
-        raise ValueError("--ifname goes with --container")
+        raise UsageError("--ifname goes with --container")
     # An empty value (an unset "$VAR") must not widen the release to a whole container.
     if args.container == "":
-        raise ValueError("--container: an empty container id")
+        raise UsageError("--container: an empty container id")
     if args.ifname == "":
-        raise ValueError("--ifname: an empty interface name")
+        raise UsageError("--ifname: an empty interface name")
     if args.valid:
         select = partial(inventory.stale, valid=parse_valid(args.valid))
     else:
@@ -137,8 +141,12 @@ def holder(reservation) -> str:
     return f"container {reservation.container_id}, {reservation.ifname}"
 
 
-def modified(mtime: float) -> str:
-    return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def modified(mtime: float) -> str | None:
+    """The file time in UTC; None for one no datetime can hold (a filesystem keeps any)."""
+    try:
+        return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 TABLE_HEADER = ("ADDRESS", "CONTAINER", "IFNAME", "MODIFIED (UTC)", "")
@@ -147,7 +155,7 @@ TABLE_HEADER = ("ADDRESS", "CONTAINER", "IFNAME", "MODIFIED (UTC)", "")
 def entry_row(entry) -> tuple[str, ...]:
     r = entry.reservation
     note = "legacy file: container id only" if entry.legacy else ""
-    return (r.name, r.container_id, r.ifname or "-", modified(entry.mtime), note)
+    return (r.name, r.container_id, r.ifname or "-", modified(entry.mtime) or "-", note)
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:

@@ -262,3 +262,16 @@ def test_a_data_dir_that_is_not_utf8_is_shown_escaped(capsys):
     """As `worker status` shows its socket dir: a UTF-8 locale's stdout refuses the raw bytes."""
     assert main(["ipam", "list", "--data-dir", "/nonexistent/\udcff"]) == 0
     assert capsys.readouterr().out == "no networks in /nonexistent/\\xff\n"
+
+
+def test_a_file_time_out_of_datetimes_range_is_listed_not_taken_for_a_bad_argument(populated, capsys, monkeypatch):
+    """A tmpfs keeps any mtime (touch -d, a clock gone wrong): the reservation is still listed, time unknown."""
+    from cni_rkt.ipam import inventory
+
+    real = inventory.read_address_file
+    monkeypatch.setattr(inventory, "read_address_file", lambda path: (real(path)[0], 2.0 ** 48))
+    code, out, err = ipam(capsys, "list", "--data-dir", populated, NETWORK)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2].split() == ["10.5.0.2", "c1", "eth0", "-"]
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated, NETWORK, "--json")
+    assert code == 0 and json.loads(out)["networks"][0]["reservations"][0]["modified"] is None
