@@ -34,12 +34,18 @@ EXIT_STATUS = ("exit status: 0 every step passed; 1 a step failed; 2 bad argumen
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXIT_STATUS
-    default = Path(cni_rkt.__file__).resolve().parent.parent / EXAMPLE
-    parser.add_argument("--config", type=Path, default=default,
+    parser.add_argument("--config", type=Path,
                         help=f"bridge network config to use (default: the checkout's {EXAMPLE})")
 
 
 def execute(args: argparse.Namespace) -> int:
+    if args.config is None:
+        args.config = Path(cni_rkt.__file__).resolve().parent.parent / EXAMPLE
+        if not args.config.exists():
+            print(f"cni-rkt demo: no {args.config}: the default config comes with a checkout of cni-rkt, not "
+                  "with an installed package; give --config FILE (a bridge config with host-local IPAM)",
+                  file=sys.stderr)
+            return 2
     try:
         config = json.loads(args.config.read_bytes())
     except (OSError, ValueError) as exc:

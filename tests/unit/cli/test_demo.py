@@ -30,3 +30,12 @@ def test_an_unusable_config_exits_2_naming_the_key_and_leaves_nothing(tmp_path, 
     captured = capsys.readouterr()
     assert message in captured.err and "Traceback" not in captured.err + captured.out
     assert list(scratch.iterdir()) == []
+
+
+def test_without_the_checkouts_example_it_says_to_give_a_config(monkeypatch, capsys):
+    """An installed package (`pip install .`, not editable) has no examples/ beside it."""
+    import cni_rkt.cli.demo
+
+    monkeypatch.setattr(cni_rkt.cli.demo, "EXAMPLE", cni_rkt.cli.demo.Path("examples/absent/net.conf"))
+    assert main(["demo"]) == 2
+    assert "give --config FILE" in capsys.readouterr().err
