@@ -185,6 +185,19 @@ def test_case_mismatch_names_the_key_the_go_decoder_uses(tmp_path):
     assert 'is read as "isGateway"' in finding.message
 
 
+@pytest.mark.parametrize("key, field", [("ipMa\u017fq", "ipMasq"), ("i\u017fGateway", "isGateway")])
+def test_keys_go_folds_onto_a_field_are_read_as_that_field(tmp_path, key, field):
+    """Go's decoder also takes U+017F (long s) for "s" and U+212A (Kelvin) for "k"."""
+    findings = run(tmp_path, {"a.conf": conf(**{key: True})})
+    assert [f.rule for f in findings if f.rule in ("CNI102", "CNI105")] == ["CNI102"]
+    assert f'is read as "{field}"' in next(f.message for f in findings if f.rule == "CNI102")
+
+
+def test_a_go_folded_key_is_checked_against_its_fields_schema(tmp_path):
+    findings = run(tmp_path, {"a.conf": conf(**{"ipMa\u017fq": "yes"})})
+    assert any(f.rule == "CNI106" and "ipMa\u017fq" in f.pointer for f in findings), findings
+
+
 def test_unknown_key_suggests_the_close_known_key(tmp_path):
     [finding] = [f for f in run(tmp_path, {"a.conf": conf(ipMasquerade=True)}) if f.rule == "CNI105"]
     assert 'did you mean "ipMasq"' in finding.message
