@@ -482,12 +482,27 @@ def test_a_mac_go_cannot_parse_fails_macvlan_and_tuning(tmp_path, mac, good):
     (["10.22.0.0/16", "fd00:1::/64"], ["10.22.0.0/16", "fd00:2::/64"], False),
     (["fd00::/48"], ["fd00:0:0:1::/64"], True),  # overlapping IPv6 subnets: bridge refuses
     (["10.22.0.0/16"], ["fd00:2::/64"], False),
+    (["10.22.0.0/16"], ["10.22.0.0/16 10.22.0.254"], True),  # the same subnet, another gateway
+    (["10.22.0.0/16 10.22.0.1"], ["10.22.0.0/16"], False),  # the default gateway, written out
+    (["fd00:1::/64"], ["fd00:1::/64 fd00:1::fe"], True),
 ])
 def test_a_shared_bridge_clashes_as_the_plugin_s_address_rules_say(tmp_path, first, second, clash):
     def net(name, subnets):
-        return conf(name=name, ipam={"type": "host-local", "ranges": [[{"subnet": s}] for s in subnets]})
+        def range_of(text):
+            subnet, *gateway = text.split()
+            return {"subnet": subnet, **({"gateway": gateway[0]} if gateway else {})}
+        return conf(name=name, ipam={"type": "host-local", "ranges": [[range_of(s)] for s in subnets]})
     files = {"d/10-a.conf": net("a", first), "d/20-b.conf": net("b", second)}
     assert ("CNI302" in rules(run(tmp_path, files, args=["d"]))) == clash
+
+
+def test_a_bridge_address_clash_quotes_the_plugin_s_words_with_the_gateway_address(tmp_path):
+    files = {"d/10-a.conf": conf(name="a", ipam={"type": "host-local", "subnet": "10.22.0.0/16"}),
+             "d/20-b.conf": conf(name="b", ipam={"type": "host-local", "subnet": "10.22.0.0/16",
+                                                 "gateway": "10.22.0.254"})}
+    [finding] = [f for f in run(tmp_path, files, args=["d"]) if f.rule == "CNI302"]
+    assert finding.message.endswith('already has an IP address different from 10.22.0.254/16')
+    assert "10.22.0.1/16" in finding.message  # what network "a" puts there
 
 
 @pytest.mark.parametrize("changes, pointer", [({"ipam": None}, ""), ({"ipam": {}}, "/ipam")])
