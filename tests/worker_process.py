@@ -51,14 +51,15 @@ def _accepts(path: str) -> bool:
 
 
 @contextmanager
-def running_worker(directory: str, idle: float = 120.0, extra_roots: tuple[str, ...] = ()):
+def running_worker(directory: str, idle: float = 120.0, extra_roots: tuple[str, ...] = (),
+                   interpreter: str = sys.executable):
     """A worker on a private socket in `directory`; yields (Popen, socket path).
 
     `extra_roots` are appended to its import roots (which it watches for changes).
     """
-    path = worker_socket(directory)
+    path = worker_socket(directory, interpreter)
     roots = [*import_roots(), *extra_roots]
-    argv = [sys.executable, "-IS", "-c", client._BOOTSTRAP, path, repr(idle), *roots]
+    argv = [interpreter, "-IS", "-c", client._BOOTSTRAP, path, repr(idle), *roots]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_ready(path, proc)

@@ -41,7 +41,8 @@ def object_from_pairs(pairs: list) -> dict:
 _GO_ONLY_FOLDS = str.maketrans({"\u017f": "s", "\u212a": "k"})
 
 
-def _go_fold(key: str) -> bytes:
+def go_fold(key: str) -> bytes:
+    """The key as Go's decoder compares it with a field name (equal folds: the same field)."""
     return key.translate(_GO_ONLY_FOLDS).encode("utf-8", "surrogatepass").lower()  # bytes: ASCII only
 
 
@@ -52,7 +53,7 @@ def _folded_names(schema: dict) -> dict[bytes, str]:
     """Once per schema (they are module constants): every exec respells its config."""
     entry = _FOLDED.get(id(schema))
     if entry is None or entry[0] is not schema:  # the schema is kept in the entry, so its id is not reused
-        entry = _FOLDED[id(schema)] = (schema, {_go_fold(name): name for name in schema})
+        entry = _FOLDED[id(schema)] = (schema, {go_fold(name): name for name in schema})
     return entry[1]
 
 
@@ -62,7 +63,7 @@ def respell_keys(value, schema: Schema):
         by_fold = _folded_names(schema)
         out = {}
         for key, item in value.pairs if isinstance(value, Repeated) else value.items():
-            name = key if key in schema else by_fold.get(_go_fold(key), key)
+            name = key if key in schema else by_fold.get(go_fold(key), key)
             earlier = out.pop(name, None)  # a later spelling of the same field wins, as in Go
             out[name] = _decoded_into(earlier, respell_keys(item, schema.get(name)), schema.get(name))
         return out

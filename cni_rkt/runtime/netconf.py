@@ -6,7 +6,8 @@ The read order is validate's loader model (cni_rkt/validate/directory.py), so
   wins; a file before it that libcni's loader refuses (bad JSON, no plugins, a plugin without
   type, ...) ends the lookup with an error; a single-plugin file is run as a one-plugin list.
 - rkt: only `*.conf`, sorted; every file is parsed first (one broken file breaks every
-  network); the first file with the name wins; the plugin gets the file's bytes unchanged.
+  network); the first file with the name wins, else one of rkt's built-in networks
+  (rkt_builtins.py); the plugin gets the file's bytes unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from cni_rkt.errors import CNIError, ErrorCode, invalid_config
 from cni_rkt.protocol import spec
 from cni_rkt.runtime import load_json_object
+from cni_rkt.runtime.rkt_builtins import BUILTIN_FILES, STAGE1_DIR
 
 RUNTIMES = ("libcni", "rkt")
 
@@ -181,6 +183,9 @@ def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkLi
         parsed = [(p, raw, parse_network_file(p, raw)) for p, raw in ((p, _read(p)) for p in files)]
     else:
         parsed = _libcni_lookup(files, name)
+    if runtime == "rkt" and name in BUILTIN_FILES and all(c.get("name") != name for _p, _r, c in parsed):
+        file_name, raw = BUILTIN_FILES[name]
+        parsed = [(os.path.join(STAGE1_DIR, file_name), raw, json.loads(raw))]
     for path, raw, config in parsed:
         if config.get("name") == name:
             return network_list(path, raw, config)

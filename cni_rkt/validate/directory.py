@@ -122,7 +122,7 @@ def check_overlaps(summaries: list[NetworkSummary], profile: Profile) -> None:
         for builtin, subnet in BUILTIN_NETWORKS.items():
             if builtin not in names:
                 network = ipaddress.ip_network(subnet)
-                seen.append((builtin, Range("", network, network[1], network[-2]), "rkt's built-in networks"))
+                seen.append((builtin, Range("", network, network[1], network[-2], network[1]), "rkt's built-in networks"))
     used_names = set()
     for summary in summaries:
         if summary.name in used_names:
@@ -140,24 +140,27 @@ def check_overlaps(summaries: list[NetworkSummary], profile: Profile) -> None:
 def check_bridges(summaries: list[NetworkSummary]) -> None:
     owners: dict[str, NetworkSummary] = {}
     for summary in summaries:
-        subnets = sorted({str(r.network) for r in summary.ranges})
         for pointer, bridge in summary.bridges:
             owner = owners.get(bridge)
             if owner is None:
                 owners[bridge] = summary
                 continue
-            theirs = sorted({str(r.network) for r in owner.ranges})
             if owner.name != summary.name and gateway_addresses_clash(summary.ranges, owner.ranges):
+                theirs, mine = (", ".join(sorted(map(str, gateway_addresses(s.ranges)))) for s in (owner, summary))
                 summary.doc.emit("CNI302", pointer, f"bridge \"{bridge}\" is also used by network \"{owner.name}\" "
-                                 f"({os.path.basename(owner.doc.path)}) with subnets {', '.join(theirs) or 'none'}; "
-                                 f"bridge fails with: \"{bridge}\" already has an IP address different from "
-                                 f"{', '.join(subnets) or 'this network'}")
+                                 f"({os.path.basename(owner.doc.path)}), whose pods give it the address(es) {theirs}; "
+                                 f"bridge fails with: \"{bridge}\" already has an IP address different from {mine}")
 
 
 def gateway_addresses_clash(mine: list[Range], theirs: list[Range]) -> bool:
-    """bridge's ensureAddr: a bridge holds one IPv4 gateway address; IPv6 ones coexist unless they overlap."""
-    v4_mine, v4_theirs = ({r.network for r in ranges if r.network.version == 4} for ranges in (mine, theirs))
-    if v4_mine and v4_theirs and v4_mine != v4_theirs:
+    """bridge's ensureAddr: the bridge gets each gateway with its subnet's prefix; it holds one
+    IPv4 address, and IPv6 ones coexist unless they overlap."""
+    mine_v4, theirs_v4 = ({a for a in gateway_addresses(ranges) if a.version == 4} for ranges in (mine, theirs))
+    if mine_v4 and theirs_v4 and mine_v4 != theirs_v4:
         return True
-    return any(a.network != b.network and a.network.overlaps(b.network)
-               for a in mine for b in theirs if a.network.version == b.network.version == 6)
+    return any(a != b and a.network.overlaps(b.network)
+               for a in gateway_addresses(mine) for b in gateway_addresses(theirs) if a.version == b.version == 6)
+
+
+def gateway_addresses(ranges: list[Range]) -> set:
+    return {ipaddress.ip_interface(f"{r.gateway}/{r.network.prefixlen}") for r in ranges}

@@ -44,8 +44,9 @@ def off_link_effect(gateway: Address) -> str:
             f"via {gateway} ...: network is unreachable")
 
 
-# One allocation range of host-local: where it is written, its network and first/last address.
-Range = namedtuple("Range", "pointer network start end")
+# One allocation range of host-local: where it is written, its network, first/last address
+# and the gateway it hands out (its "gateway", else the network's first address).
+Range = namedtuple("Range", "pointer network start end gateway")
 
 
 def list_at(obj: dict, key: str) -> list:
@@ -184,6 +185,7 @@ def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Seve
         doc.emit("CNI202", pointer_join(pointer, "rangeStart"), f"rangeStart {start} is after rangeEnd {end} "
                  f"(host-local fails with: RangeEnd {end} not in network {network})")
         return None
+    gateway = None
     if "gateway" in entry:
         gateway = parse_ip(doc, pointer_join(pointer, "gateway"), entry["gateway"])
         if gateway is not None and gateway not in network:
@@ -193,7 +195,7 @@ def check_range(doc: Document, pointer: str, entry: dict, gateway_severity: Seve
                 effect, severity = off_link_effect(gateway), Severity.ERROR
             doc.emit("CNI205", pointer_join(pointer, "gateway"), f"gateway {gateway} is outside subnet {network} "
                      f"({effect})", severity=severity)
-    return Range(pointer, network, start, end)
+    return Range(pointer, network, start, end, network.network_address + 1 if gateway is None else gateway)
 
 
 def bound(doc: Document, pointer: str, entry: dict, key: str, network: Network, default: Address) -> Address | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 
+from cni_rkt.runtime.rkt_builtins import builtin_subnets
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.findings import Severity
 from cni_rkt.validate.protocol_checks import SPEC_VERSIONS, version_tuple
 from cni_rkt.validate.checks import NetworkSummary, Profile
 
 KUBERNETES_NETWORK = "rkt.kubernetes.io"
-BUILTIN_NETWORKS = {"default": "172.16.28.0/24", "default-restricted": "172.31.0.0/16"}
+BUILTIN_NETWORKS = builtin_subnets()  # name -> subnet
 UNSELECTABLE_NAMES = ("all", "host", "none")
 KVM_TYPES = ("ptp", "bridge", "macvlan", "flannel")
 

@@ -59,7 +59,7 @@ _TABLE = [
     # across files
     ("CNI300", E, "two files define the same network name; only one is used"),
     ("CNI301", W, "two networks use overlapping subnets (duplicate pod addresses)"),
-    ("CNI302", E, "one bridge shared by networks with different subnets"),
+    ("CNI302", E, "one bridge shared by networks whose gateway addresses the plugin cannot both put on it"),
     ("CNI303", I, "a file the runtime's loader will not read"),
     ("CNI304", E, "a file the runtime cannot parse or load ends its whole network lookup"),
     # rkt

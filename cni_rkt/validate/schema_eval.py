@@ -12,6 +12,8 @@ import re
 from collections import namedtuple
 from collections.abc import Iterator
 
+from cni_rkt.protocol.json_keys import go_fold
+
 APPLICATORS = {"$ref", "allOf", "if", "then", "else", "not", "properties", "additionalProperties", "items"}
 ASSERTIONS = {"type", "enum", "const", "required", "minimum", "maximum", "minItems", "pattern"}
 ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description", "default", "examples", "$comment"}
@@ -113,10 +115,10 @@ class Evaluator:
             return
         unknown = [key for key in instance if key not in properties]
         if self.go_structs and unknown:
-            by_lower = {name.lower(): name for name in properties}
+            by_fold = {go_fold(name): name for name in properties}
             for key in unknown:
-                if key in decoded and key.lower() in by_lower:
-                    yield from self._evaluate(instance[key], properties[by_lower[key.lower()]], root, path + (key,))
+                if key in decoded and go_fold(key) in by_fold:
+                    yield from self._evaluate(instance[key], properties[by_fold[go_fold(key)]], root, path + (key,))
         if extra is False:
             if unknown:
                 yield SchemaError(path, "additionalProperties", schema, instance)

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 
+from cni_rkt.protocol.json_keys import go_fold
 from cni_rkt.validate.document import Document, pointer_join
 from cni_rkt.validate.schema_eval import Evaluator, SchemaError
 
@@ -200,13 +201,14 @@ def report_unknown_keys(doc: Document, pointer: str, instance: dict, schema: dic
     import difflib  # only when there is an unknown key to suggest for
 
     known = list(schema.get("properties", {}))
-    by_lower = {k.lower(): k for k in known}
+    by_fold = {go_fold(k): k for k in known}
+    by_lower = {k.lower(): k for k in known}  # for suggestions only
     for key in instance:
         if key in known:
             continue
         child = pointer_join(pointer, key)
-        if key.lower() in by_lower and what != LIST_SUBJECT:
-            real = by_lower[key.lower()]
+        if go_fold(key) in by_fold and what != LIST_SUBJECT:
+            real = by_fold[go_fold(key)]
             if what.startswith(DELEGATE_SUBJECT) and real in FLANNEL_SETS and real > key:
                 # flannel's map is marshalled with sorted keys, so its "ipMasq" lands after "IPMasq".
                 doc.emit("CNI102", child, f"key \"{key}\" is ignored: flannel adds its own \"{real}\" to the "

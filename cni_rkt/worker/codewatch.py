@@ -1,8 +1,9 @@
 """Whether the code a worker imported changed on disk since, without a walk per request.
 
 A worker must not serve once its code changed under it (an upgrade in place, a development
-checkout edited). It watches the package tree and the import roots with inotify, set up
-before the plugins are imported: the kernel queues an event as a file is written, so a
+checkout edited, a security update of the interpreter). It watches the package tree, the
+import roots, the directories of the interpreter's standard library and the interpreter's
+binary with inotify, set up before the plugins are imported: the kernel queues an event as a file is written, so a
 request that comes after any change finds it pending, at the cost of one non-blocking
 read. What inotify cannot see (a change made on another host of a network filesystem) is
 caught by re-walking the tree (`code_stamp`) once a second, off the requests' path; when
@@ -28,8 +29,8 @@ _HEADER = 16  # struct inotify_event: int wd; uint32 mask, cookie, len; then the
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def code_stamp(package_dir: str, roots: list[str]) -> set[tuple]:
-    """Changes when a .py file under the package or an import root's entries change."""
+def code_stamp(package_dir: str, roots: list[str], files: list[str] = ()) -> set[tuple]:
+    """Changes when a .py file under the package, an import root's entries or one of `files` change."""
     stamp = set()
     for directory in package_dirs(package_dir):
         with os.scandir(directory) as entries:
@@ -42,7 +43,35 @@ def code_stamp(package_dir: str, roots: list[str]) -> set[tuple]:
             stamp.add((root, os.stat(root).st_mtime_ns))
         except OSError:
             stamp.add((root, None))
+    for path in files:
+        try:
+            info = os.stat(path)
+            stamp.add((path, info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size))
+        except OSError:
+            stamp.add((path, None))
     return stamp
+
+
+def interpreter_paths(roots: list[str]) -> tuple[list[str], list[str]]:
+    """(the directories the interpreter imports its standard library from, the files of the
+    interpreter: its binary, its shared libpython if it has one, a zipped standard library).
+
+    Called in the worker, which runs with -IS: sys.path holds the interpreter's own entries
+    and `roots`. An upgrade replaces the binary and renames new modules into those
+    directories, as it does in an import root.
+    """
+    own = [p for p in sys.path if p not in roots]
+    files = [os.path.realpath(sys.executable), *_mapped_libpython(), *filter(os.path.isfile, own)]
+    return [p for p in own if os.path.isdir(p)], list(dict.fromkeys(files))
+
+
+def _mapped_libpython() -> list[str]:
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "/libpython" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if os.path.isfile(p))
 
 
 def package_dirs(package_dir: str) -> list[str]:
@@ -56,9 +85,9 @@ def package_dirs(package_dir: str) -> list[str]:
     return found
 
 
-def is_code_change(mask: int, name: bytes, in_root: bool) -> bool:
-    """Whether one inotify event can change what the worker would import."""
-    if mask & _GONE:
+def is_code_change(mask: int, name: bytes, in_root: bool, is_file: bool = False) -> bool:
+    """Whether one inotify event can change what the worker would import (or run it)."""
+    if mask & _GONE or is_file:  # a watched file: written, replaced (its link count), removed
         return True
     if not name:  # the watched directory itself: only going away matters (above)
         return in_root and bool(mask & IN_ATTRIB)  # a root's mtime was part of the stamp
@@ -72,30 +101,30 @@ def is_code_change(mask: int, name: bytes, in_root: bool) -> bool:
 class CodeWatch:
     """Set up before importing the code it guards; `changed()` then says if it changed since."""
 
-    def __init__(self, package_dir: str, roots: list[str]) -> None:
-        self.package_dir, self.roots = package_dir, roots
-        self.stamp = code_stamp(package_dir, roots)
+    def __init__(self, package_dir: str, roots: list[str], files: list[str] = ()) -> None:
+        """`roots` are directories whose entries count, `files` files of which any change counts."""
+        self.package_dir, self.roots, self.files = package_dir, roots, list(files)
+        self.stamp = code_stamp(package_dir, roots, self.files)
         self.stamped_at = time.monotonic()
         self.seen_change = False
-        self.fd, self.root_watches = self._watch()
+        self.fd, self.root_watches, self.file_watches = self._watch()
 
-    def _watch(self) -> tuple[int | None, set[int]]:
+    def _watch(self) -> tuple[int | None, set[int], set[int]]:
         fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
-            return None, set()
-        root_watches = set()
+            return None, set(), set()
+        watches: dict[str, set[int]] = {"package": set(), "root": set(), "file": set()}
         try:
-            for directory, in_root in [*((d, False) for d in package_dirs(self.package_dir)),
-                                       *((r, True) for r in self.roots)]:
-                wd = _libc.inotify_add_watch(fd, os.fsencode(directory), WATCHED)
+            for path, kind in [*((d, "package") for d in package_dirs(self.package_dir)),
+                               *((r, "root") for r in self.roots), *((f, "file") for f in self.files)]:
+                wd = _libc.inotify_add_watch(fd, os.fsencode(path), WATCHED)
                 if wd < 0:
-                    raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
-                if in_root:
-                    root_watches.add(wd)
+                    raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+                watches[kind].add(wd)
         except OSError:  # e.g. the watch limit: walk the tree on every check instead
             os.close(fd)
-            return None, set()
-        return fd, root_watches
+            return None, set(), set()
+        return fd, watches["root"], watches["file"]
 
     def fileno(self) -> int | None:
         return self.fd
@@ -117,7 +146,7 @@ class CodeWatch:
 
     def _walk_differs(self) -> bool:
         self.stamped_at = time.monotonic()
-        return code_stamp(self.package_dir, self.roots) != self.stamp
+        return code_stamp(self.package_dir, self.roots, self.files) != self.stamp
 
     def _pending_change(self) -> bool:
         change = False
@@ -131,7 +160,7 @@ class CodeWatch:
                 wd, mask, _cookie, size = (int.from_bytes(data[offset + i : offset + i + 4], sys.byteorder)
                                            for i in (0, 4, 8, 12))
                 name = data[offset + _HEADER : offset + _HEADER + size].rstrip(b"\0")
-                change = change or is_code_change(mask, name, wd in self.root_watches)
+                change = change or is_code_change(mask, name, wd in self.root_watches, wd in self.file_watches)
                 offset += _HEADER + size
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 from cni_rkt import __version__
 from cni_rkt.worker import admission, control, identity, lost, namespaces, warmup, wire
-from cni_rkt.worker.codewatch import CodeWatch
+from cni_rkt.worker.codewatch import CodeWatch, interpreter_paths
 from cni_rkt.worker.pool import CHILD_NO_GO, CHILD_READY, CHILD_REPLYING, CHILD_RUNNING, RESULT, Child, close_all, fork_child
 from cni_rkt.worker.request import REPLY_TO_CALLER, REPLY_TO_WORKER, handoff_fields, parse_request
 
@@ -45,7 +45,8 @@ def main(path: str, idle: float, roots: list[str]) -> None:
     if os.geteuid() == 0:
         namespaces.leave_caller_namespaces()
     package_dir = os.path.dirname(sys.modules["cni_rkt"].__file__)
-    code = CodeWatch(package_dir, roots)  # before the plugins are imported
+    stdlib, interpreter = interpreter_paths(roots)
+    code = CodeWatch(package_dir, [*roots, *stdlib], interpreter)  # before the plugins are imported
     key = identity.request_key(__version__, identity.install_id(sys.executable, roots), identity.tree_id(package_dir))
     lock = take_lock(path)
     if lock is None:

@@ -165,3 +165,18 @@ def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, caps
     assert sorted(os.listdir(tmp_path / "cache")) == ["net-c1-eth0", "net-c1-net1"]
     assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2", "10.7.0.3"]
     capsys.readouterr()
+
+
+def test_rkt_runtime_runs_rkt_s_built_in_default_network_when_no_file_names_it(setup, capsys, fp):
+    """`rkt run` without --net joins "default": rkt's own ptp network unless net.d replaces it."""
+    tmp_path, argv = setup
+    exe = fake_plugin(tmp_path / "bin", "ptp")
+    seen = {}
+    fp.register([exe], stdout='{"ip4": {"ip": "172.16.28.2/24"}}', callback=lambda p: seen.update(p.kwargs["env"]),
+                stdin_callable=lambda data: seen.update(stdin=data))
+    assert main(argv("add", "default", "/var/run/netns/p", "--runtime", "rkt")) == 0
+    sent = json.loads(seen["stdin"])
+    assert (sent["type"], sent["ipMasq"], sent["ipam"]["subnet"]) == ("ptp", True, "172.16.28.0/24")
+    assert seen["CNI_VERSION"] == "0.1.0"
+    assert main(argv("add", "default", "/var/run/netns/p")) == 1  # libcni has no built-in networks
+    assert "no net configurations found" in capsys.readouterr().out

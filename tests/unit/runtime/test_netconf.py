@@ -82,6 +82,33 @@ def test_rkt_any_broken_conf_breaks_every_network(tmp_path):
     assert info.value.code == 6 and "99-broken.conf" in info.value.msg
 
 
+@pytest.mark.parametrize("name, subnet, masq", [("default", "172.16.28.0/24", True),
+                                               ("default-restricted", "172.31.0.0/16", False)])
+@pytest.mark.parametrize("directory", ["nope", "other-networks"])
+def test_rkt_runs_its_built_in_network_when_no_file_names_it(tmp_path, directory, name, subnet, masq):
+    (tmp_path / "other-networks").mkdir()
+    write(tmp_path / "other-networks", "10-net.conf", conf("net"))
+    net = load_network(str(tmp_path / directory), name, runtime="rkt")
+    [plugin] = net.plugins
+    assert (net.name, net.cni_version, plugin["type"], plugin["ipMasq"], plugin["ipam"]["subnet"]) == \
+        (name, "0.1.0", "ptp", masq, subnet)
+    assert json.loads(net.raw) == plugin  # the bytes rkt sends
+    with pytest.raises(CNIError, match="no net configuration"):
+        load_network(str(tmp_path / "other-networks"), name)  # libcni has no built-in networks
+
+
+def test_a_user_file_named_like_a_built_in_network_replaces_it(tmp_path):
+    write(tmp_path, "50-mine.conf", conf("default", bridge="mine"))
+    net = load_network(str(tmp_path), "default", runtime="rkt")
+    assert net.plugins[0]["type"] == "bridge" and net.path.endswith("50-mine.conf")
+
+
+def test_a_broken_conf_breaks_the_built_in_networks_too(tmp_path):
+    write(tmp_path, "99-broken.conf", "{")
+    with pytest.raises(CNIError, match="99-broken.conf"):
+        load_network(str(tmp_path), "default", runtime="rkt")
+
+
 @pytest.mark.parametrize("directory", ["nope", "empty"])
 def test_missing_or_empty_directory_says_it_holds_no_configs(tmp_path, directory):
     """libcni's NoConfigsFoundError: a wrong --conf-dir is told apart from a wrong name."""

@@ -185,6 +185,19 @@ def test_case_mismatch_names_the_key_the_go_decoder_uses(tmp_path):
     assert 'is read as "isGateway"' in finding.message
 
 
+@pytest.mark.parametrize("key, field", [("ipMa\u017fq", "ipMasq"), ("i\u017fGateway", "isGateway")])
+def test_keys_go_folds_onto_a_field_are_read_as_that_field(tmp_path, key, field):
+    """Go's decoder also takes U+017F (long s) for "s" and U+212A (Kelvin) for "k"."""
+    findings = run(tmp_path, {"a.conf": conf(**{key: True})})
+    assert [f.rule for f in findings if f.rule in ("CNI102", "CNI105")] == ["CNI102"]
+    assert f'is read as "{field}"' in next(f.message for f in findings if f.rule == "CNI102")
+
+
+def test_a_go_folded_key_is_checked_against_its_fields_schema(tmp_path):
+    findings = run(tmp_path, {"a.conf": conf(**{"ipMa\u017fq": "yes"})})
+    assert any(f.rule == "CNI106" and "ipMa\u017fq" in f.pointer for f in findings), findings
+
+
 def test_unknown_key_suggests_the_close_known_key(tmp_path):
     [finding] = [f for f in run(tmp_path, {"a.conf": conf(ipMasquerade=True)}) if f.rule == "CNI105"]
     assert 'did you mean "ipMasq"' in finding.message
@@ -469,12 +482,27 @@ def test_a_mac_go_cannot_parse_fails_macvlan_and_tuning(tmp_path, mac, good):
     (["10.22.0.0/16", "fd00:1::/64"], ["10.22.0.0/16", "fd00:2::/64"], False),
     (["fd00::/48"], ["fd00:0:0:1::/64"], True),  # overlapping IPv6 subnets: bridge refuses
     (["10.22.0.0/16"], ["fd00:2::/64"], False),
+    (["10.22.0.0/16"], ["10.22.0.0/16 10.22.0.254"], True),  # the same subnet, another gateway
+    (["10.22.0.0/16 10.22.0.1"], ["10.22.0.0/16"], False),  # the default gateway, written out
+    (["fd00:1::/64"], ["fd00:1::/64 fd00:1::fe"], True),
 ])
 def test_a_shared_bridge_clashes_as_the_plugin_s_address_rules_say(tmp_path, first, second, clash):
     def net(name, subnets):
-        return conf(name=name, ipam={"type": "host-local", "ranges": [[{"subnet": s}] for s in subnets]})
+        def range_of(text):
+            subnet, *gateway = text.split()
+            return {"subnet": subnet, **({"gateway": gateway[0]} if gateway else {})}
+        return conf(name=name, ipam={"type": "host-local", "ranges": [[range_of(s)] for s in subnets]})
     files = {"d/10-a.conf": net("a", first), "d/20-b.conf": net("b", second)}
     assert ("CNI302" in rules(run(tmp_path, files, args=["d"]))) == clash
+
+
+def test_a_bridge_address_clash_quotes_the_plugin_s_words_with_the_gateway_address(tmp_path):
+    files = {"d/10-a.conf": conf(name="a", ipam={"type": "host-local", "subnet": "10.22.0.0/16"}),
+             "d/20-b.conf": conf(name="b", ipam={"type": "host-local", "subnet": "10.22.0.0/16",
+                                                 "gateway": "10.22.0.254"})}
+    [finding] = [f for f in run(tmp_path, files, args=["d"]) if f.rule == "CNI302"]
+    assert finding.message.endswith('already has an IP address different from 10.22.0.254/16')
+    assert "10.22.0.1/16" in finding.message  # what network "a" puts there
 
 
 @pytest.mark.parametrize("changes, pointer", [({"ipam": None}, ""), ({"ipam": {}}, "/ipam")])

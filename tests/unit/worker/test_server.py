@@ -5,6 +5,7 @@ Every worker here is started by `running_worker`, which ends it by PID afterward
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -58,6 +59,19 @@ def test_worker_retires_as_soon_as_its_code_changes_on_disk(tmp_path):
     with running_worker(str(tmp_path / "sockets"), extra_roots=(str(root),)) as (proc, path):
         assert proc.poll() is None  # listening
         (root / "newly_installed.py").write_text("")
+        assert proc.wait(timeout=30) == 0  # without waiting for a request
+        assert not os.path.exists(path) and not os.path.exists(path + ".pid")
+
+
+def test_worker_retires_as_soon_as_its_interpreter_is_replaced(tmp_path):
+    """A security update of the interpreter, in place: the old one must not keep serving."""
+    interpreter = tmp_path / "bin" / "python3.11"
+    interpreter.parent.mkdir()
+    shutil.copy2(os.path.realpath(sys.executable), interpreter)  # finds its stdlib by its build prefix
+    with running_worker(str(tmp_path / "sockets"), interpreter=str(interpreter)) as (proc, path):
+        assert proc.poll() is None  # listening
+        shutil.copy2(interpreter, tmp_path / "bin" / "update")
+        os.replace(tmp_path / "bin" / "update", interpreter)  # as dpkg installs a new version
         assert proc.wait(timeout=30) == 0  # without waiting for a request
         assert not os.path.exists(path) and not os.path.exists(path + ".pid")
 
