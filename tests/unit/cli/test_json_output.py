@@ -10,6 +10,7 @@ from cni_rkt.cli.main import main
 from cni_rkt.worker.control import WorkerInfo
 from plugin_calls import REPO_ROOT
 
+VALIDATE_SECTION = "## Linting net.d files"
 IPAM_SECTION = "## IPAM reservations"
 WORKER_SECTION = "## The plugins' worker"
 
@@ -56,3 +57,12 @@ def test_worker_status_json_keys_are_documented(tmp_path, capsys):
                                                     uptime_seconds=5.0, resident_kib=2048, peak_resident_kib=4096,
                                                     listening=True, children={11: 1024}))]
     assert undocumented(status, WORKER_SECTION) == set()
+
+
+def test_validate_json_keys_are_documented(tmp_path, capsys):
+    (tmp_path / "10-a.conf").write_text('{"cniVersion": "1.0.0", "name": "a", "type": "bridge", "mtu": "x"}')
+    assert main(["validate", "--no-config", "--format", "json", str(tmp_path / "10-a.conf"),
+                 str(tmp_path / "absent.conf")]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["findings"] and report["unreadable"]
+    assert undocumented(report, VALIDATE_SECTION) == set()
