@@ -44,7 +44,8 @@ def execute(args: argparse.Namespace) -> int:
         print(f"cni-rkt install: --python: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"cni-rkt install: {exc}", file=sys.stderr)
+        print(f"cni-rkt install: --dir {args.dir}: cannot write the plugins there: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
         return 1
     for path in paths:
         print(path)

@@ -65,7 +65,9 @@ def test_install_into_unwritable_place_fails_cleanly(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert cli_main(["install", "--dir", str(blocker / "sub")]) == 1
-    assert "cni-rkt install:" in capsys.readouterr().err
+    assert f"cni-rkt install: --dir {blocker / 'sub'}: cannot write the plugins there: " in capsys.readouterr().err
+    assert cli_main(["install", "--dir", str(blocker)]) == 1
+    assert f"cni-rkt install: --dir {blocker}: cannot write the plugins there: " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("worker", ["0", "1"])
