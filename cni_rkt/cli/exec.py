@@ -49,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ifname", default=env.get("CNI_IFNAME") or DEFAULT_IFNAME,
                         help=f"CNI_IFNAME (default: $CNI_IFNAME or {DEFAULT_IFNAME})")
     parser.add_argument("--args", default=env.get("CNI_ARGS", ""), help="CNI_ARGS, K=V;K=V (default: $CNI_ARGS)")
-    parser.add_argument("--cap-args", default=env.get("CAP_ARGS", ""),
+    parser.add_argument("--cap-args",  # None: not given, $CAP_ARGS applies (and rkt ignores it)
                         help="capability args as a JSON object, sent as runtimeConfig to the plugins that "
-                             "declare them (default: $CAP_ARGS)")
+                             "declare them (default: $CAP_ARGS; libcni only)")
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR,
                         help=f"libcni's results cache (default: {DEFAULT_CACHE_DIR})")
     parser.add_argument("--valid", action="append", default=[], metavar="CID[:IFNAME]",
@@ -124,6 +124,8 @@ def check_usage(args: argparse.Namespace) -> None:
         raise UsageError(f"rkt never runs {args.verb.upper()}; use --runtime libcni")
     if args.valid and args.verb != "gc":
         raise UsageError("--valid is for gc only")
+    if args.runtime == "rkt" and args.cap_args is not None:
+        raise UsageError("--cap-args: rkt sends no runtimeConfig (the file's bytes as they are); use --runtime libcni")
 
 
 def check_names(args: argparse.Namespace, valid: list[tuple[str, str | None]]) -> None:
@@ -147,7 +149,8 @@ def execute(args: argparse.Namespace) -> int:
     try:
         check_usage(args)
         cni_args = parse_args_pairs(args.args)
-        capability_args = parse_capability_args(args.cap_args)
+        capability_args = parse_capability_args(os.environ.get("CAP_ARGS", "") if args.cap_args is None
+                                                else args.cap_args)
         valid = parse_valid(args.valid)
         check_names(args, valid)
     except UsageError as exc:

@@ -60,6 +60,8 @@ def test_default_container_id_is_stable_per_netns_like_cnitools():
     (["del", "net", "/x", "--ifname", "a/b"], "--ifname: interface name contains / or : or whitespace"),
     (["gc", "net", "--valid", "c1/2"], "--valid: invalid characters in containerID: 'c1/2'"),
     (["gc", "net", "--valid", "c1:" + "x" * 16], "--valid: interface name is too long"),
+    # rkt sends the file's bytes as they are: a runtimeConfig asked for would silently not be sent
+    (["add", "net", "/x", "--runtime", "rkt", "--cap-args", '{"portMappings": []}'], "--cap-args: rkt sends no"),
 ])
 def test_bad_arguments_exit_2_before_anything_runs(setup, capsys, fp, args, message):
     _, argv = setup
@@ -180,3 +182,13 @@ def test_rkt_runtime_runs_rkt_s_built_in_default_network_when_no_file_names_it(s
     assert seen["CNI_VERSION"] == "0.1.0"
     assert main(argv("add", "default", "/var/run/netns/p")) == 1  # libcni has no built-in networks
     assert "no net configurations found" in capsys.readouterr().out
+
+
+def test_cap_args_from_the_environment_are_no_usage_error_for_rkt(setup, capsys, fp, monkeypatch):
+    tmp_path, argv = setup
+    monkeypatch.setenv("CAP_ARGS", '{"portMappings": []}')
+    (tmp_path / "net.d" / "10-net.conf").write_text('{"name": "net", "type": "fake"}')
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    fp.register([exe], stdout='{"ip4": {"ip": "10.1.0.5/24"}}')
+    assert main(argv("add", "net", "/var/run/netns/p", "--runtime", "rkt")) == 0
+    capsys.readouterr()
