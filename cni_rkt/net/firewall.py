@@ -7,6 +7,7 @@ namespace, like everything in cni_rkt.net.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -56,6 +57,24 @@ def save_nat(version: int) -> str:
     if proc.returncode != 0:
         raise _failure(tool, proc)
     return proc.stdout
+
+
+def nat_chain_exists(version: int, chain: str) -> bool | None:
+    """Whether iptables' nat table has `chain`, asked over netlink. Only iptables-nft keeps
+    its chains where netlink can see them: with another iptables (legacy), None."""
+    restore = find_tool(RESTORE[version])
+    if restore is None or "nft" not in os.path.basename(os.path.realpath(restore)):
+        return None
+    from cni_rkt.net.nft_probe import chain_exists
+
+    return chain_exists("ip" if version == 4 else "ip6", "nat", chain)
+
+
+def nft_table_exists(family: str, table: str) -> bool:
+    """True only when the kernel says so (asked over netlink, no program run)."""
+    from cni_rkt.net.nft_probe import table_exists
+
+    return table_exists(family, table) is True
 
 
 def nft_list_table(family: str, table: str) -> str | None:

@@ -85,19 +85,31 @@ def _setup_family(version: int, chain: str, rules: list[ipt.Rule]) -> None:
 
 # ---- DEL -------------------------------------------------------------------------------
 
-def remove_masquerade(network: str, container_id: str, ifname: str, addresses: list[str]) -> None:
-    """Remove both forms; with no addresses, find the chain's jumps in both families."""
+def remove_masquerade(network: str, container_id: str, ifname: str, addresses: list[str], ip_masq: bool = True) -> None:
+    """Remove both forms, whoever made them. A family with addresses is torn down from them;
+    one without is searched when the kernel says the chain is there (or, given no address
+    at all, when it cannot tell). With `ip_masq` False (the config no longer asks for it,
+    an earlier one may have) only what the kernel says is there is removed, so such a DEL
+    usually runs no program."""
     interfaces = _interfaces(addresses)
     chain, comment = chain_name(network, container_id), iptables_comment(network, container_id)
-    groups = _by_family(interfaces) if interfaces else {4: [], 6: []}
+    groups = _by_family(interfaces)
     errors: list[CNIError] = []
-    for version, group in groups.items():
-        if firewall.find_tool(firewall.RESTORE[version]):
+    for version in (4, 6):
+        group = groups.get(version, [])
+        if firewall.find_tool(firewall.RESTORE[version]) and _worth_a_look(version, chain, group, ip_masq, interfaces):
             _collect(errors, _remove_family, version, chain, comment, group)
-    if firewall.find_tool(firewall.NFT):
+    if firewall.find_tool(firewall.NFT) and (ip_masq or firewall.nft_table_exists("inet", NFT_TABLE)):
         _collect(errors, _remove_nft, nft_instance_hash(network, ifname, container_id))
     if errors:
         raise CNIError(errors[0].code, "ipMasq tear-down failed: " + "; ".join(e.msg for e in errors))
+
+
+def _worth_a_look(version: int, chain: str, group: list, ip_masq: bool, interfaces: list) -> bool:
+    if group and ip_masq:
+        return True  # the usual DEL: one restore script, planned without reading the table
+    present = firewall.nat_chain_exists(version, chain)
+    return present is True or (present is None and ip_masq and not interfaces)
 
 
 def _collect(errors: list[CNIError], step, *args) -> None:

@@ -11,6 +11,11 @@ def chain_lines(sandbox) -> list[str]:
     return [line for line in sandbox.sh("iptables-save -t nat 2>/dev/null || true").splitlines() if "CNI-" in line]
 
 
+def nft_masq_rules(sandbox) -> list[str]:
+    listing = sandbox.sh("nft list chain inet cni_plugins_masquerade masq_checks 2>/dev/null || true")
+    return [line.strip() for line in listing.splitlines() if " masquerade " in line]
+
+
 @pytest.fixture
 def masq_bridge(sandbox, bridge):
     """ipMasq on; the nat table exists beforehand (an emptied table stays, as with the reference)."""
@@ -71,6 +76,19 @@ def test_del_removes_rules_when_the_link_cannot_tell_the_addresses(sandbox, masq
         masq_bridge.delete(pod)
     assert chain_lines(sandbox) == []
     assert masq_bridge.state_without_bridge() == before
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_del_removes_the_rules_after_ipmasq_was_turned_off_in_the_config(sandbox, masq_bridge, backend):
+    """The rules are this attachment's whatever the config says now (the reference leaves
+    them: its DEL looks only when the config asks for ipMasq)."""
+    masq_bridge.config["ipMasqBackend"] = backend
+    pod = sandbox.pod()
+    masq_bridge.add(pod)
+    assert chain_lines(sandbox) or nft_masq_rules(sandbox)
+    masq_bridge.delete(pod, config={**masq_bridge.config, "ipMasq": False})
+    assert chain_lines(sandbox) == []
+    assert nft_masq_rules(sandbox) == []
 
 
 def test_failed_add_after_masquerade_removes_the_rules(sandbox, masq_bridge):

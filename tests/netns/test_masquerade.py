@@ -20,8 +20,8 @@ def setup(sandbox, addresses, backend=None, cid=CID, ifname="eth0", network=NET,
     call_in_sandbox(sandbox, "net.masquerade", "setup_masquerade", network, cid, ifname, addresses, backend, path=path)
 
 
-def remove(sandbox, addresses, cid=CID, ifname="eth0", path=""):
-    call_in_sandbox(sandbox, "net.masquerade", "remove_masquerade", NET, cid, ifname, addresses, path=path)
+def remove(sandbox, addresses, cid=CID, ifname="eth0", path="", ip_masq=True):
+    call_in_sandbox(sandbox, "net.masquerade", "remove_masquerade", NET, cid, ifname, addresses, ip_masq, path=path)
 
 
 def problems(sandbox, addresses, backend=None):
@@ -76,6 +76,23 @@ def test_remove_leaves_nothing_and_tolerates_running_twice(sandbox, remove_with)
     assert nat_rules(sandbox, 6) == BUILTIN_CHAINS
     remove(sandbox, remove_with)
     assert nat_rules(sandbox) == BUILTIN_CHAINS
+
+
+def test_remove_given_one_familys_addresses_removes_the_other_familys_chain_too(sandbox):
+    """A dual-stack pod whose IPv6 address is gone by DEL (removed, or DAD failed): the chain
+    has the same name in ip6tables, and the kernel tells it is there."""
+    setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"])
+    remove(sandbox, ["10.22.0.2/16"])
+    assert nat_rules(sandbox) == BUILTIN_CHAINS
+    assert nat_rules(sandbox, 6) == BUILTIN_CHAINS
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_remove_for_a_config_without_ipmasq_removes_what_is_there(sandbox, backend):
+    setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend=backend)
+    remove(sandbox, [], ip_masq=False)
+    assert (nat_rules(sandbox), nat_rules(sandbox, 6)) == (BUILTIN_CHAINS, BUILTIN_CHAINS)
+    assert masq_checks(sandbox) == []
 
 
 def test_remove_keeps_other_attachments(sandbox):
@@ -141,6 +158,17 @@ def test_add_and_del_run_one_firewall_program_each(sandbox, logged_tools):
     assert runs() == ["iptables-restore"]  # and no nft: the kernel says it has no such table
     setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend="nftables", path=path)
     assert runs() == ["nft"]
+
+
+def test_remove_for_a_config_without_ipmasq_runs_no_program_when_nothing_is_there(sandbox, logged_tools):
+    """A DEL with ipMasq off looks for rules an earlier config made by asking the kernel,
+    so without such rules it costs no program."""
+    path, runs = logged_tools
+    setup(sandbox, ["10.22.0.3/16"], cid="other")  # the nat table exists, another pod's chain too
+    runs()
+    remove(sandbox, ["10.22.0.2/16"], path=path, ip_masq=False)
+    assert runs() == []
+    assert len([line for line in nat_rules(sandbox) if line.startswith("-A")]) == 3
 
 
 # ---- side by side with Debian's Go bridge ---------------------------------------------

@@ -253,6 +253,36 @@ def test_del_after_the_pod_netns_is_gone_removes_the_rules_the_reference_leaks(s
     assert leftovers["ours"] == []
 
 
+def _rules_removed_by_hand(side: Side) -> dict:
+    chain = next(line.split()[0][1:] for line in side.state()["iptables"] if line.startswith(":CNI-"))
+    side.sandbox.sh(f"iptables -w -t nat -F POSTROUTING && iptables -w -t nat -F {chain} && iptables -w -t nat -X {chain}")
+    return {}
+
+
+# what happened between ADD and DEL -> the DEL's config changes; (Go's DEL exit code, ours)
+CHANGED_BEFORE_DEL = {
+    # Go's DEL looks for the rules only when the config asks for ipMasq: they stay
+    "ipmasq-turned-off": (lambda side: {"ipMasq": False}, 0, 0),
+    # Go 1.1.1 reads iptables-nft's "Chain ... does not exist" as a failure: the DEL never succeeds
+    "rules-removed-by-hand": (_rules_removed_by_hand, 999, 0),
+}
+
+
+@pytest.mark.parametrize("name", CHANGED_BEFORE_DEL)
+def test_del_after_the_rules_or_the_config_changed_leaves_no_rules_where_go_does(sides, name):
+    change, go_code, our_code = CHANGED_BEFORE_DEL[name]
+    outcomes = {}
+    for side in sides:
+        config = side.config(cniVersion="1.0.0")
+        pod = side.added_pod(config)[0]
+        deleted = side.cni("DEL", side.config(config, **change(side)), pod)
+        outcomes[side.name] = exit_code(deleted), [r for r in side.state()["iptables"] if "CNI-" in r]
+    assert outcomes["ours"] == (our_code, [])
+    assert outcomes["go"][0] == go_code
+    if name == "ipmasq-turned-off":
+        assert len(outcomes["go"][1]) == 4  # the chain, its two rules and the jump
+
+
 # ---- CHECK with a prevResult a runtime mangled ---------------------------------------------
 
 def _first_interface(result: dict, **changes) -> dict:
