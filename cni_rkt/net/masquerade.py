@@ -125,7 +125,10 @@ def _remove_family(version: int, chain: str, comment: str, group: list) -> None:
         if firewall.restore_nat(version, ipt.render_restore(ipt.plan_remove_known(chain, jumps))) is None:
             return
     table = ipt.parse_save(firewall.save_nat(version), naming=chain)
-    lines = ipt.plan_remove_found(table, {chain})
+    if group:
+        lines = ipt.plan_remove_attachment(table, chain, ipt.jump_sources(group))
+    else:  # nothing tells this attachment's jumps from another interface's
+        lines = ipt.plan_remove_found(table, {chain})
     if lines and (failure := firewall.restore_nat(version, ipt.render_restore(lines))):
         raise failure
 

@@ -101,6 +101,19 @@ def test_failed_add_after_masquerade_removes_the_rules(sandbox, masq_bridge):
     assert masq_bridge.state() == before
 
 
+def test_failed_add_of_a_second_interface_keeps_the_first_interfaces_masquerading(sandbox, masq_bridge):
+    """Both interfaces of the container share one iptables chain; the failed ADD's undo removes
+    only its own jump (the second default route makes it fail after the rules)."""
+    pod = sandbox.pod()
+    first = masq_bridge.add(pod, ifname="eth0")
+    rules = chain_lines(sandbox)
+    failed = masq_bridge.run("ADD", pod, ifname="eth1")
+    assert failed.returncode == 1 and "0.0.0.0/0" in failed.json()["msg"]
+    assert chain_lines(sandbox) == rules
+    check = masq_bridge.run("CHECK", pod, ifname="eth0", config=masq_bridge.with_prev(first))
+    assert check.returncode == 0, check.stdout
+
+
 def test_gc_removes_rules_of_attachments_no_longer_valid(sandbox, masq_bridge):
     masq_bridge.config["cniVersion"] = "1.1.0"
     keep, drop = sandbox.pod("keep"), sandbox.pod("drop")

@@ -103,6 +103,19 @@ def test_remove_keeps_other_attachments(sandbox):
     assert len([line for line in nat_rules(sandbox) if line.startswith("-A")]) == 3
 
 
+def test_remove_of_one_interface_keeps_the_chain_another_interface_of_the_container_uses(sandbox):
+    """The iptables form names the chain by network and container only: a second interface of
+    the same container on the same network shares it, and its DEL (or failed ADD's undo) must
+    not take the first's masquerading with it."""
+    setup(sandbox, ["10.22.0.2/16"], ifname="eth0")
+    setup(sandbox, ["10.22.0.3/16"], ifname="eth1")
+    remove(sandbox, ["10.22.0.3/16"], ifname="eth1")
+    assert problems(sandbox, ["10.22.0.2/16"]) == []
+    assert not any("10.22.0.3" in line for line in nat_rules(sandbox))
+    remove(sandbox, ["10.22.0.2/16"], ifname="eth0")
+    assert nat_rules(sandbox) == BUILTIN_CHAINS
+
+
 def test_nftables_backend_setup_check_and_remove(sandbox):
     setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend="nftables")
     setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend="nftables")  # retried: no duplicate

@@ -145,6 +145,16 @@ def test_del_with_ipmasq_off_and_chains_netlink_cannot_see_runs_nothing(monkeypa
     assert fake.calls == [("save", 4), ("save", 6), ("nft list",)]
 
 
+def test_del_of_one_interface_keeps_the_chain_the_containers_other_interface_jumps_to(fake):
+    masquerade.setup_masquerade(NET, CID, "eth0", ["10.22.0.2/16"], None)
+    masquerade.setup_masquerade(NET, CID, "eth1", ["10.22.0.3/16"], None)
+    masquerade.remove_masquerade(NET, CID, "eth1", ["10.22.0.3/16"])
+    assert masquerade.masquerade_problems(NET, CID, "eth0", ["10.22.0.2/16"], None) == []
+    assert len(fake.tables[4].rules) == 3
+    masquerade.remove_masquerade(NET, CID, "eth0", ["10.22.0.2/16"])
+    assert fake.tables[4].rules == [] and fake.tables[4].chains == {"POSTROUTING"}
+
+
 def test_del_removes_the_legacy_subnet_jump(fake):
     masquerade.setup_masquerade(NET, CID, "eth0", ["10.22.0.2/16"], None)
     chain = masquerade.chain_name(NET, CID)
