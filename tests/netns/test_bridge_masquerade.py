@@ -37,6 +37,30 @@ def test_add_makes_rules_check_sees_them_del_removes_them(sandbox, masq_bridge):
     assert masq_bridge.state_without_bridge() == before
 
 
+def test_nftables_backend_add_check_del(sandbox, masq_bridge):
+    """ipMasqBackend "nftables": one rule per address in upstream's table, none in iptables;
+    CHECK sees them and notices one deleted by hand; DEL removes them (the table stays, as
+    upstream leaves it)."""
+    masq_bridge.config["ipMasqBackend"] = "nftables"
+    masq_bridge.config["ipam"] = {"type": "host-local", "dataDir": masq_bridge.data_dir,
+                                  "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]]}
+    pod = sandbox.pod()
+    result = masq_bridge.add(pod)
+    assert [r.split(" comment ")[0] for r in nft_masq_rules(sandbox)] == [
+        "ip saddr 10.22.0.2 ip daddr != 10.22.0.0/16 masquerade",
+        "ip6 saddr fd00:22::2 ip6 daddr != fd00:22::/64 masquerade",
+    ]
+    assert chain_lines(sandbox) == []
+    check = masq_bridge.run("CHECK", pod, config=masq_bridge.with_prev(result))
+    assert check.returncode == 0, check.stdout
+    handle = sandbox.sh("nft -a list chain inet cni_plugins_masquerade masq_checks | grep 'ip6 saddr'").split()[-1]
+    sandbox.sh(f"nft delete rule inet cni_plugins_masquerade masq_checks handle {handle}")
+    check = masq_bridge.run("CHECK", pod, config=masq_bridge.with_prev(result))
+    assert check.returncode == 1 and "ip6 saddr == fd00:22::2" in check.json()["msg"], check.stdout
+    masq_bridge.delete(pod, config=masq_bridge.with_prev(result))
+    assert nft_masq_rules(sandbox) == []
+
+
 def test_check_reports_a_missing_masquerade_rule(sandbox, masq_bridge):
     pod = sandbox.pod()
     result = masq_bridge.add(pod)
