@@ -86,11 +86,11 @@ def _setup_family(version: int, chain: str, rules: list[ipt.Rule]) -> None:
 # ---- DEL -------------------------------------------------------------------------------
 
 def remove_masquerade(network: str, container_id: str, ifname: str, addresses: list[str], ip_masq: bool = True) -> None:
-    """Remove both forms, whoever made them. A family with addresses is torn down from them;
-    one without is searched when the kernel says the chain is there (or, given no address
-    at all, when it cannot tell). With `ip_masq` False (the config no longer asks for it,
-    an earlier one may have) only what the kernel says is there is removed, so such a DEL
-    usually runs no program."""
+    """Remove both forms, whoever made them. Where the kernel can tell (over netlink) whether
+    the chain or the nftables table is there, that decides: a retried DEL or one of an
+    ipMasq-less config usually runs no program. Where it cannot (iptables-legacy), a family
+    is torn down from its addresses, or searched when no address is known at all; with
+    `ip_masq` False (the config no longer asks for it, an earlier one may have), not at all."""
     interfaces = _interfaces(addresses)
     chain, comment = chain_name(network, container_id), iptables_comment(network, container_id)
     groups = _by_family(interfaces)
@@ -106,10 +106,10 @@ def remove_masquerade(network: str, container_id: str, ifname: str, addresses: l
 
 
 def _worth_a_look(version: int, chain: str, group: list, ip_masq: bool, interfaces: list) -> bool:
-    if group and ip_masq:
-        return True  # the usual DEL: one restore script, planned without reading the table
     present = firewall.nat_chain_exists(version, chain)
-    return present is True or (present is None and ip_masq and not interfaces)
+    if present is not None:
+        return present
+    return ip_masq and (bool(group) or not interfaces)
 
 
 def _collect(errors: list[CNIError], step, *args) -> None:

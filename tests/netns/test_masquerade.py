@@ -169,6 +169,8 @@ def test_add_and_del_run_one_firewall_program_each(sandbox, logged_tools):
     assert runs() == ["iptables-restore"]
     remove(sandbox, ["10.22.0.2/16"], path=path)
     assert runs() == ["iptables-restore"]  # and no nft: the kernel says it has no such table
+    remove(sandbox, ["10.22.0.2/16"], path=path)
+    assert runs() == []  # a DEL retried: the kernel says the chain is gone
     setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend="nftables", path=path)
     assert runs() == ["nft"]
 
