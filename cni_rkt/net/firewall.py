@@ -7,6 +7,7 @@ namespace, like everything in cni_rkt.net.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -77,8 +78,8 @@ def _legacy_nat_table_in_use(version: int) -> bool:
     try:
         with open(_LEGACY_TABLE_NAMES[version], encoding="ascii") as names:
             return "nat" in names.read().split()
-    except FileNotFoundError:
-        return False  # ip_tables (or ip6_tables) is not even loaded
+    except FileNotFoundError:  # ip_tables (or ip6_tables) is not even loaded, if /proc shows this netns
+        return not os.path.isdir(os.path.dirname(_LEGACY_TABLE_NAMES[version]))
     except (OSError, ValueError):
         return True  # cannot tell
 
