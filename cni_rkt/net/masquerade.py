@@ -1,7 +1,8 @@
 """ipMasq: masquerade a pod's traffic leaving its subnet, with the reference's exact rules.
 
     setup_masquerade      ADD: iptables (default) or nftables rules for the pod's addresses
-    remove_masquerade     DEL: both forms, whoever made them; absence is fine
+    remove_masquerade     DEL: both forms, whoever made them, also once the config has ipMasq off;
+                          absence is fine
     masquerade_problems   CHECK: what ADD made and is gone (empty list when all is there)
     gc_masquerade         GC: rules of attachments no longer valid, found by their comments
 
