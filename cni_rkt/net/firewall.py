@@ -7,6 +7,7 @@ namespace, like everything in cni_rkt.net.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -23,6 +24,8 @@ _NO_SUCH_OBJECT = "No such file or directory"
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 SAVE = {4: "iptables-save", 6: "ip6tables-save"}
 NFT = "nft"
+# The legacy xtables tables set up in the calling thread's netns, one name a line.
+_LEGACY_TABLE_NAMES = {4: "/proc/thread-self/net/ip_tables_names", 6: "/proc/thread-self/net/ip6_tables_names"}
 
 
 def find_tool(name: str) -> str | None:
@@ -56,6 +59,36 @@ def save_nat(version: int) -> str:
     if proc.returncode != 0:
         raise _failure(tool, proc)
     return proc.stdout
+
+
+def nat_chain_exists(version: int, chain: str) -> bool | None:
+    """Whether an iptables nat table of this netns has `chain`, asked without a program:
+    iptables-nft keeps its chains in nftables table `nat` (family ip or ip6), which netlink
+    answers for. iptables-legacy's tables are only listed in /proc, not their chains: with a
+    legacy nat table there, a chain netlink does not see is unknown (None)."""
+    from cni_rkt.net.nft_probe import chain_exists
+
+    in_nftables = chain_exists("ip" if version == 4 else "ip6", "nat", chain)
+    if in_nftables or not _legacy_nat_table_in_use(version):
+        return in_nftables
+    return None
+
+
+def _legacy_nat_table_in_use(version: int) -> bool:
+    try:
+        with open(_LEGACY_TABLE_NAMES[version], encoding="ascii") as names:
+            return "nat" in names.read().split()
+    except FileNotFoundError:  # ip_tables (or ip6_tables) is not even loaded, if /proc shows this netns
+        return not os.path.isdir(os.path.dirname(_LEGACY_TABLE_NAMES[version]))
+    except (OSError, ValueError):
+        return True  # cannot tell
+
+
+def nft_table_exists(family: str, table: str) -> bool:
+    """True only when the kernel says so (asked over netlink, no program run)."""
+    from cni_rkt.net.nft_probe import table_exists
+
+    return table_exists(family, table) is True
 
 
 def nft_list_table(family: str, table: str) -> str | None:

@@ -1,7 +1,8 @@
 """ipMasq: masquerade a pod's traffic leaving its subnet, with the reference's exact rules.
 
     setup_masquerade      ADD: iptables (default) or nftables rules for the pod's addresses
-    remove_masquerade     DEL: both forms, whoever made them; absence is fine
+    remove_masquerade     DEL: both forms, whoever made them, also once the config has ipMasq off;
+                          absence is fine
     masquerade_problems   CHECK: what ADD made and is gone (empty list when all is there)
     gc_masquerade         GC: rules of attachments no longer valid, found by their comments
 
@@ -85,19 +86,31 @@ def _setup_family(version: int, chain: str, rules: list[ipt.Rule]) -> None:
 
 # ---- DEL -------------------------------------------------------------------------------
 
-def remove_masquerade(network: str, container_id: str, ifname: str, addresses: list[str]) -> None:
-    """Remove both forms; with no addresses, find the chain's jumps in both families."""
+def remove_masquerade(network: str, container_id: str, ifname: str, addresses: list[str], ip_masq: bool = True) -> None:
+    """Remove both forms, whoever made them. Where the kernel can tell (over netlink) whether
+    the chain or the nftables table is there, that decides: a retried DEL or one of an
+    ipMasq-less config usually runs no program. Where it cannot (iptables-legacy), a family
+    is torn down from its addresses, or searched when no address is known at all; with
+    `ip_masq` False (the config no longer asks for it, an earlier one may have), not at all."""
     interfaces = _interfaces(addresses)
     chain, comment = chain_name(network, container_id), iptables_comment(network, container_id)
-    groups = _by_family(interfaces) if interfaces else {4: [], 6: []}
+    groups = _by_family(interfaces)
     errors: list[CNIError] = []
-    for version, group in groups.items():
-        if firewall.find_tool(firewall.RESTORE[version]):
+    for version in (4, 6):
+        group = groups.get(version, [])
+        if firewall.find_tool(firewall.RESTORE[version]) and _worth_a_look(version, chain, group, ip_masq, interfaces):
             _collect(errors, _remove_family, version, chain, comment, group)
-    if firewall.find_tool(firewall.NFT):
+    if firewall.find_tool(firewall.NFT) and (ip_masq or firewall.nft_table_exists("inet", NFT_TABLE)):
         _collect(errors, _remove_nft, nft_instance_hash(network, ifname, container_id))
     if errors:
         raise CNIError(errors[0].code, "ipMasq tear-down failed: " + "; ".join(e.msg for e in errors))
+
+
+def _worth_a_look(version: int, chain: str, group: list, ip_masq: bool, interfaces: list) -> bool:
+    present = firewall.nat_chain_exists(version, chain)
+    if present is not None:
+        return present
+    return ip_masq and (bool(group) or not interfaces)
 
 
 def _collect(errors: list[CNIError], step, *args) -> None:
@@ -113,7 +126,10 @@ def _remove_family(version: int, chain: str, comment: str, group: list) -> None:
         if firewall.restore_nat(version, ipt.render_restore(ipt.plan_remove_known(chain, jumps))) is None:
             return
     table = ipt.parse_save(firewall.save_nat(version), naming=chain)
-    lines = ipt.plan_remove_found(table, {chain})
+    if group:
+        lines = ipt.plan_remove_attachment(table, chain, ipt.jump_sources(group))
+    else:  # nothing tells this attachment's jumps from another interface's
+        lines = ipt.plan_remove_found(table, {chain})
     if lines and (failure := firewall.restore_nat(version, ipt.render_restore(lines))):
         raise failure
 

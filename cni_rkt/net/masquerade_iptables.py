@@ -144,6 +144,23 @@ def plan_remove_found(table: NatTable, chains: set[str]) -> list[str]:
     return lines
 
 
+def plan_remove_attachment(table: NatTable, chain: str, sources: set[str]) -> list[str]:
+    """Tear-down from what is there, of the attachment whose jumps come from `sources` (its
+    addresses, and its subnets: the older jump's source). A jump from another source is
+    another interface of the same container on this network, which shares the chain (the
+    iptables form ignores ifname): then only our jumps go, and the chain stays for it."""
+    jumps = [r for r in table.rules if r.target == chain and r.chain != chain]
+    if all(_value_after(j.spec, "-s") in sources for j in jumps):
+        return plan_remove_found(table, {chain})
+    return [_rule_line("-D", j) for j in jumps if _value_after(j.spec, "-s") in sources]
+
+
+def jump_sources(interfaces: Iterable[ipaddress.IPv4Interface | ipaddress.IPv6Interface]) -> set[str]:
+    """The sources, as iptables-save prints them, of the jumps ADD made (and made before
+    the reference moved from the subnet to the address) for these addresses."""
+    return {f"{i.ip}/{i.max_prefixlen}" for i in interfaces} | {str(i.network) for i in interfaces}
+
+
 def missing_rules(table: NatTable, chain: str, rules: list[Rule]) -> list[str]:
     """What CHECK reports: the chain or rules that ADD made and that are gone."""
     problems = [] if chain in table.chains else [f"chain {chain} is missing from table nat"]

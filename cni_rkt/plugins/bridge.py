@@ -270,10 +270,10 @@ def delete(inv: Invocation) -> None:
             from cni_rkt.net import spoofcheck
 
             spoofcheck.remove_spoofcheck(inv.container_id, inv.ifname)
-        if conf.is_layer3 and conf.ip_masq:
+        if conf.is_layer3:  # with ipMasq off now too: an earlier config may have made rules
             from cni_rkt.net import masquerade
 
-            masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, addresses or [])
+            masquerade.remove_masquerade(conf.network, inv.container_id, inv.ifname, addresses or [], conf.ip_masq)
 
 
 @contextlib.contextmanager

@@ -20,8 +20,8 @@ def setup(sandbox, addresses, backend=None, cid=CID, ifname="eth0", network=NET,
     call_in_sandbox(sandbox, "net.masquerade", "setup_masquerade", network, cid, ifname, addresses, backend, path=path)
 
 
-def remove(sandbox, addresses, cid=CID, ifname="eth0", path=""):
-    call_in_sandbox(sandbox, "net.masquerade", "remove_masquerade", NET, cid, ifname, addresses, path=path)
+def remove(sandbox, addresses, cid=CID, ifname="eth0", path="", ip_masq=True):
+    call_in_sandbox(sandbox, "net.masquerade", "remove_masquerade", NET, cid, ifname, addresses, ip_masq, path=path)
 
 
 def problems(sandbox, addresses, backend=None):
@@ -78,12 +78,42 @@ def test_remove_leaves_nothing_and_tolerates_running_twice(sandbox, remove_with)
     assert nat_rules(sandbox) == BUILTIN_CHAINS
 
 
+def test_remove_given_one_familys_addresses_removes_the_other_familys_chain_too(sandbox):
+    """A dual-stack pod whose IPv6 address is gone by DEL (removed, or DAD failed): the chain
+    has the same name in ip6tables, and the kernel tells it is there."""
+    setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"])
+    remove(sandbox, ["10.22.0.2/16"])
+    assert nat_rules(sandbox) == BUILTIN_CHAINS
+    assert nat_rules(sandbox, 6) == BUILTIN_CHAINS
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_remove_for_a_config_without_ipmasq_removes_what_is_there(sandbox, backend):
+    setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend=backend)
+    remove(sandbox, [], ip_masq=False)
+    assert (nat_rules(sandbox), nat_rules(sandbox, 6)) == (BUILTIN_CHAINS, BUILTIN_CHAINS)
+    assert masq_checks(sandbox) == []
+
+
 def test_remove_keeps_other_attachments(sandbox):
     setup(sandbox, ["10.22.0.2/16"])
     setup(sandbox, ["10.22.0.3/16"], cid="other")
     remove(sandbox, [])
     assert not any(CHAIN in line for line in nat_rules(sandbox))
     assert len([line for line in nat_rules(sandbox) if line.startswith("-A")]) == 3
+
+
+def test_remove_of_one_interface_keeps_the_chain_another_interface_of_the_container_uses(sandbox):
+    """The iptables form names the chain by network and container only: a second interface of
+    the same container on the same network shares it, and its DEL (or failed ADD's undo) must
+    not take the first's masquerading with it."""
+    setup(sandbox, ["10.22.0.2/16"], ifname="eth0")
+    setup(sandbox, ["10.22.0.3/16"], ifname="eth1")
+    remove(sandbox, ["10.22.0.3/16"], ifname="eth1")
+    assert problems(sandbox, ["10.22.0.2/16"]) == []
+    assert not any("10.22.0.3" in line for line in nat_rules(sandbox))
+    remove(sandbox, ["10.22.0.2/16"], ifname="eth0")
+    assert nat_rules(sandbox) == BUILTIN_CHAINS
 
 
 def test_nftables_backend_setup_check_and_remove(sandbox):
@@ -139,8 +169,21 @@ def test_add_and_del_run_one_firewall_program_each(sandbox, logged_tools):
     assert runs() == ["iptables-restore"]
     remove(sandbox, ["10.22.0.2/16"], path=path)
     assert runs() == ["iptables-restore"]  # and no nft: the kernel says it has no such table
+    remove(sandbox, ["10.22.0.2/16"], path=path)
+    assert runs() == []  # a DEL retried: the kernel says the chain is gone
     setup(sandbox, ["10.22.0.2/16", "2001:db8::2/64"], backend="nftables", path=path)
     assert runs() == ["nft"]
+
+
+def test_remove_for_a_config_without_ipmasq_runs_no_program_when_nothing_is_there(sandbox, logged_tools):
+    """A DEL with ipMasq off looks for rules an earlier config made by asking the kernel,
+    so without such rules it costs no program."""
+    path, runs = logged_tools
+    setup(sandbox, ["10.22.0.3/16"], cid="other")  # the nat table exists, another pod's chain too
+    runs()
+    remove(sandbox, ["10.22.0.2/16"], path=path, ip_masq=False)
+    assert runs() == []
+    assert len([line for line in nat_rules(sandbox) if line.startswith("-A")]) == 3
 
 
 # ---- side by side with Debian's Go bridge ---------------------------------------------

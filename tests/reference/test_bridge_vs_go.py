@@ -59,6 +59,12 @@ VARIANTS = {
         "type": "host-local", "dataDir": s.data_dir,
         "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "fd00:22::/64"}]],
     }),
+    # two addresses per family: ipMasq's chain then has an ACCEPT after the MASQUERADE (AppendUnique)
+    "two-ranges-per-family": lambda s: s.config(cniVersion="1.0.0", isGateway=False, ipam={
+        "type": "host-local", "dataDir": s.data_dir,
+        "ranges": [[{"subnet": "10.22.0.0/16"}], [{"subnet": "10.33.0.0/24"}], [{"subnet": "fd00:22::/64"}],
+                   [{"subnet": "fd00:33::/64"}]],
+    }),
 }
 
 
@@ -74,6 +80,25 @@ def test_add_gives_the_same_result_and_host_state(sides, variant):
     assert ours.state() == go.state()
     if variant.startswith("mac-"):  # the normalised comparison above hides MACs
         assert our_run.json()["interfaces"][2]["mac"] == go_run.json()["interfaces"][2]["mac"] == "02:aa:bb:cc:dd:ee"
+
+
+def test_pods_on_two_networks_give_the_same_host_state_after_adds_and_a_del(sides):
+    """ipMasq's chains and POSTROUTING jumps of several attachments, in Go's order; the DEL
+    of one takes only its own."""
+    states = {}
+    for side in sides:
+        networks = [side.config(cniVersion="1.0.0"),
+                    side.config(cniVersion="1.0.0", name="net2", bridge="br2",
+                                ipam={"type": "host-local", "subnet": "10.99.0.0/24", "dataDir": side.data_dir})]
+        pods = [side.sandbox.pod() for _ in range(2)]
+        for number, pod in enumerate(pods):
+            for ifname, config in zip(("eth0", "eth1"), networks):
+                added = side.cni("ADD", config, pod, cid=f"c{number}", ifname=ifname)
+                assert added.returncode == 0, f"{side.name}: {added.stdout!r}"
+        assert side.cni("DEL", networks[0], pods[0], cid="c0").returncode == 0
+        states[side.name] = side.state()
+    assert states["ours"] == states["go"]
+    assert len([r for r in states["ours"]["iptables"] if r.startswith(":CNI-")]) == 3
 
 
 # ---- error cases (shared/reference/go-reference-error-behaviour.md) --------------------
@@ -251,6 +276,36 @@ def test_del_after_the_pod_netns_is_gone_removes_the_rules_the_reference_leaks(s
         leftovers[side.name] = [r for r in state["iptables"] if r.startswith("-A")]
     assert len(leftovers["go"]) == 3
     assert leftovers["ours"] == []
+
+
+def _rules_removed_by_hand(side: Side) -> dict:
+    chain = next(line.split()[0][1:] for line in side.state()["iptables"] if line.startswith(":CNI-"))
+    side.sandbox.sh(f"iptables -w -t nat -F POSTROUTING && iptables -w -t nat -F {chain} && iptables -w -t nat -X {chain}")
+    return {}
+
+
+# what happened between ADD and DEL -> the DEL's config changes; (Go's DEL exit code, ours)
+CHANGED_BEFORE_DEL = {
+    # Go's DEL looks for the rules only when the config asks for ipMasq: they stay
+    "ipmasq-turned-off": (lambda side: {"ipMasq": False}, 0, 0),
+    # Go 1.1.1 reads iptables-nft's "Chain ... does not exist" as a failure: the DEL never succeeds
+    "rules-removed-by-hand": (_rules_removed_by_hand, 999, 0),
+}
+
+
+@pytest.mark.parametrize("name", CHANGED_BEFORE_DEL)
+def test_del_after_the_rules_or_the_config_changed_leaves_no_rules_where_go_does(sides, name):
+    change, go_code, our_code = CHANGED_BEFORE_DEL[name]
+    outcomes = {}
+    for side in sides:
+        config = side.config(cniVersion="1.0.0")
+        pod = side.added_pod(config)[0]
+        deleted = side.cni("DEL", side.config(config, **change(side)), pod)
+        outcomes[side.name] = exit_code(deleted), [r for r in side.state()["iptables"] if "CNI-" in r]
+    assert outcomes["ours"] == (our_code, [])
+    assert outcomes["go"][0] == go_code
+    if name == "ipmasq-turned-off":
+        assert len(outcomes["go"][1]) == 4  # the chain, its two rules and the jump
 
 
 # ---- CHECK with a prevResult a runtime mangled ---------------------------------------------

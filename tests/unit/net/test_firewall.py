@@ -48,3 +48,27 @@ def test_a_missing_tool_is_named(monkeypatch):
     monkeypatch.setattr(firewall, "find_tool", lambda name: None)
     with pytest.raises(CNIError, match="failed to locate nft"):
         firewall.nft_apply("")
+
+
+@pytest.mark.parametrize(
+    ("in_nftables", "legacy_tables", "expected"),
+    [
+        (True, "nat\n", True),  # iptables-nft made it: netlink sees it whatever legacy holds
+        (False, None, False),  # ip_tables not loaded: only nftables could hold it
+        (False, "filter\n", False),  # legacy in use, but not its nat table in this netns
+        (False, "filter\nnat\n", None),  # a legacy nat table: its chains are not visible
+        (None, None, None),  # netlink could not answer
+        (False, "no /proc", None),  # /proc of another pid namespace: cannot tell
+    ],
+)
+def test_whether_a_nat_chain_exists_is_told_without_a_program(fp, monkeypatch, tmp_path, in_nftables,
+                                                              legacy_tables, expected):
+    names = tmp_path / "net" / "ip_tables_names"
+    if legacy_tables != "no /proc":
+        names.parent.mkdir()
+    if legacy_tables not in (None, "no /proc"):
+        names.write_text(legacy_tables)
+    monkeypatch.setitem(firewall._LEGACY_TABLE_NAMES, 4, str(names))
+    monkeypatch.setattr("cni_rkt.net.nft_probe.chain_exists", lambda family, table, chain: in_nftables)
+    assert firewall.nat_chain_exists(4, "CNI-x") is expected
+    assert len(fp.calls) == 0

@@ -19,10 +19,15 @@ _BUILTIN_TARGETS = {"ACCEPT", "MASQUERADE"}
 class FakeFirewall:
     """Records each program run; refuses a restore script the way iptables-restore does."""
 
-    def __init__(self, monkeypatch, tools=("iptables-restore", "ip6tables-restore", "nft"), lock_held=False):
+    def __init__(self, monkeypatch, tools=("iptables-restore", "ip6tables-restore", "nft"), lock_held=False,
+                 netlink_sees_chains=True):
         self.calls: list[tuple] = []
         self.tables = {4: ipt.NatTable({"POSTROUTING"}), 6: ipt.NatTable({"POSTROUTING"})}
         self.lock_held = lock_held
+        # iptables-nft's chains are visible over netlink; iptables-legacy's are not (None)
+        monkeypatch.setattr(firewall, "nat_chain_exists",
+                            lambda version, chain: chain in self.tables[version].chains if netlink_sees_chains else None)
+        monkeypatch.setattr(firewall, "nft_table_exists", lambda family, table: False)
         monkeypatch.setattr(firewall, "find_tool", lambda name: f"/sbin/{name}" if name in tools else None)
         monkeypatch.setattr(firewall, "restore_nat", self.restore_nat)
         monkeypatch.setattr(firewall, "save_nat", self.save_nat)
@@ -120,6 +125,34 @@ def test_del_twice_and_del_without_addresses_converge(fake):
     masquerade.remove_masquerade(NET, CID, "eth0", [])
     assert fake.tables[4].rules == [] and fake.tables[4].chains == {"POSTROUTING"}
     masquerade.remove_masquerade(NET, CID, "eth0", ["10.22.0.2/16"])
+
+
+def test_del_with_ipmasq_off_now_removes_what_an_earlier_config_made(fake):
+    masquerade.setup_masquerade(NET, CID, "eth0", ["10.22.0.2/16", "2001:db8::2/64"], None)
+    fake.calls.clear()
+    masquerade.remove_masquerade(NET, CID, "eth0", [], False)
+    assert fake.tables[4].rules == fake.tables[6].rules == []
+    masquerade.remove_masquerade(NET, CID, "eth0", ["10.22.0.2/16"], False)
+    assert [c for c in fake.calls if c[0] != "save"] == [("restore", 4), ("restore", 6)]  # none the 2nd time
+
+
+def test_del_with_ipmasq_off_and_chains_netlink_cannot_see_runs_nothing(monkeypatch):
+    """iptables-legacy: looking would cost a program per DEL of every ipMasq-less network."""
+    fake = FakeFirewall(monkeypatch, netlink_sees_chains=False)
+    masquerade.remove_masquerade(NET, CID, "eth0", ["10.22.0.2/16"], False)
+    assert fake.calls == []
+    masquerade.remove_masquerade(NET, CID, "eth0", [])  # ipMasq on, no address: look everywhere
+    assert fake.calls == [("save", 4), ("save", 6), ("nft list",)]
+
+
+def test_del_of_one_interface_keeps_the_chain_the_containers_other_interface_jumps_to(fake):
+    masquerade.setup_masquerade(NET, CID, "eth0", ["10.22.0.2/16"], None)
+    masquerade.setup_masquerade(NET, CID, "eth1", ["10.22.0.3/16"], None)
+    masquerade.remove_masquerade(NET, CID, "eth1", ["10.22.0.3/16"])
+    assert masquerade.masquerade_problems(NET, CID, "eth0", ["10.22.0.2/16"], None) == []
+    assert len(fake.tables[4].rules) == 3
+    masquerade.remove_masquerade(NET, CID, "eth0", ["10.22.0.2/16"])
+    assert fake.tables[4].rules == [] and fake.tables[4].chains == {"POSTROUTING"}
 
 
 def test_del_removes_the_legacy_subnet_jump(fake):

@@ -40,6 +40,7 @@ def test_defaults_are_the_references():
         ({"vlanTrunk": [{"id": 5}, {"minID": 10, "maxID": 12}, {"id": 11}]}, "vlan_trunk", (5, 10, 11, 12)),
         ({"preserveDefaultVlan": False}, "preserve_default_vlan", False),
         ({"ipMasq": True, "ipMasqBackend": "nftables"}, "ip_masq_backend", "nftables"),
+        ({"ipMasq": True, "ipMasqBackend": ""}, "ip_masq_backend", None),  # the default (README)
         ({"addIf": "true"}, "bridge", "cni0"),  # the old guide's unknown key is ignored
         ({"ipam": {}}, "ipam_type", ""),
         ({"ipam": None}, "ipam_type", ""),
