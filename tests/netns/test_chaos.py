@@ -35,7 +35,8 @@ from plugin_calls import cni_env
 from worker_process import children_holding, running_worker
 
 from cni_rkt.launcher import install_launchers
-from cni_rkt.net.masquerade_names import chain_name
+from cni_rkt.net import spoofcheck
+from cni_rkt.net.masquerade_names import chain_name, nft_instance_hash
 from cni_rkt.worker.control import stop_workers, worker_pids
 
 SEED = int(os.environ.get("CNI_RKT_CHAOS_SEED", "20261126"))  # another seed explores other schedules
@@ -45,19 +46,26 @@ ERROR_CODES_OF_A_KILL = {999}  # the worker's "lost child" and "interrupted" rep
 SETTLE_SECONDS = 30.0  # bounded waits for what the kernel and orphaned children finish
 
 
-def bridge_config(data_dir: str, ip_masq: bool) -> bytes:
-    return json.dumps({
-        "cniVersion": "1.0.0", "name": NETWORK, "type": "bridge", "bridge": BRIDGE, "isGateway": True,
-        "ipMasq": ip_masq, "ipam": {"type": "host-local", "subnet": "10.48.0.0/24", "dataDir": data_dir},
-    }).encode()
-
-
 @dataclass
 class Pod:
     cid: str
     netns: str  # what the runtime passes as CNI_NETNS (the path may be gone)
-    ip_masq: bool
+    masquerade: str  # ipMasq's backend: "" (ipMasq off), "iptables" or "nftables"
+    spoofcheck: bool
     cni_args: str = ""
+
+
+
+
+def bridge_config(data_dir: str, pod: Pod) -> bytes:
+    config = {
+        "cniVersion": "1.0.0", "name": NETWORK, "type": "bridge", "bridge": BRIDGE, "isGateway": True,
+        "ipMasq": bool(pod.masquerade), "macspoofchk": pod.spoofcheck,
+        "ipam": {"type": "host-local", "subnet": "10.48.0.0/24", "dataDir": data_dir},
+    }
+    if pod.masquerade:
+        config["ipMasqBackend"] = pod.masquerade
+    return json.dumps(config).encode()
 
 
 class Chaos:
@@ -87,7 +95,7 @@ class Chaos:
     def start(self, command: str, pod: Pod) -> subprocess.Popen:
         """Exec the bridge launcher as a runtime does (`ip netns exec` execs it: its PID is ours)."""
         with tempfile.TemporaryFile() as stdin:
-            stdin.write(bridge_config(self.data_dir, pod.ip_masq))
+            stdin.write(bridge_config(self.data_dir, pod))
             stdin.seek(0)
             argv = ["ip", "netns", "exec", self.sandbox.host, os.path.join(self.bin_dir, "bridge")]
             return subprocess.Popen(argv, env=self.env(command, pod), stdin=stdin,
@@ -108,7 +116,8 @@ class Chaos:
     def new_pod(self, with_netns: bool = True) -> Pod:
         n = len(self.pods)
         netns = self.sandbox.pod(str(n)) if with_netns else f"/var/run/netns/{self.sandbox.prefix}-none{n}"
-        pod = Pod(f"chaos-{n}", netns, ip_masq=self.rng.random() < 0.5)
+        pod = Pod(f"chaos-{n}", netns, masquerade=self.rng.choice(["", "iptables", "nftables"]),
+                  spoofcheck=self.rng.random() < 0.3)
         self.pods[pod.cid] = pod
         return pod
 
@@ -143,6 +152,10 @@ class Chaos:
         chain = chain_name(NETWORK, pod.cid)
         if chain in self.sandbox.sh("iptables-save -t nat 2>/dev/null || true"):
             found.append(f"iptables chain {chain}")
+        rules = self.sandbox.sh("nft list ruleset 2>/dev/null || true")
+        if nft_instance_hash(NETWORK, "eth0", pod.cid) in rules:
+            found.append("nftables masquerade rule")
+        found += [f"macspoofchk chain {c}" for c in spoofcheck.chain_names(pod.cid, "eth0") if c in rules]
         return found
 
     def expect_nothing_left(self, pod: Pod, after: str) -> None:
@@ -422,12 +435,13 @@ def _nothing():
 
 
 def _run_schedule(chaos: Chaos) -> None:
-    # The bridge, its gateway address, forwarding, the nat tables and host-local's files
-    # for an empty network stay after the last DEL: made once, before the snapshot.
-    warm = Pod("chaos-warm", chaos.sandbox.pod("warm"), ip_masq=True)
-    assert chaos.call("ADD", warm)[0] == 0
-    chaos.expect_del_ok(warm, chaos.call("DEL", warm))
-    chaos.sandbox.remove_pod(warm.netns)
+    # The bridge, its gateway address, forwarding, the nat tables, the nft tables and
+    # host-local's files for an empty network stay after the last DEL: made before the snapshot.
+    for backend in ("iptables", "nftables"):
+        warm = Pod(f"chaos-warm-{backend}", chaos.sandbox.pod(f"warm-{backend}"), backend, spoofcheck=True)
+        assert chaos.call("ADD", warm)[0] == 0
+        chaos.expect_del_ok(warm, chaos.call("DEL", warm))
+        chaos.sandbox.remove_pod(warm.netns)
     before = chaos.sandbox.snapshot((chaos.data_dir,))
     events = [e for e in EVENT_WEIGHTS if chaos.use_worker or e not in WORKER_ONLY]
     weights = [EVENT_WEIGHTS[e] for e in events]
