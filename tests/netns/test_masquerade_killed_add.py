@@ -1,11 +1,11 @@
 """A killed ADD leaves no ipMasq rule behind, even when its firewall program was still waiting.
 
 The usual reason a runtime times out an ADD with ipMasq is iptables-restore waiting for a
-busy xtables lock. The runtime then SIGKILLs the plugin (in-process) or, with the
+busy xtables lock (or a slow nft). The runtime then SIGKILLs the plugin (in-process) or, with the
 worker, a child may be killed; either way DEL runs soon after and finds no rule yet. The
 firewall program must not live on and make the rules once DEL is done. Here the first
-iptables-restore waits for a gate file instead of a lock: the test opens it once DEL
-has run, and the rules must not appear.
+program that writes rules waits for a gate file instead of a lock: the test opens it once
+DEL has run, and the rules must not appear.
 """
 
 from __future__ import annotations
@@ -28,24 +28,27 @@ SYSTEM_DIRS = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WAIT_SECONDS = 30.0
 
 
-def config(data_dir: str) -> bytes:
+# The program that makes the rules, and the arguments that tell its writing run from a read.
+WRITERS = {"iptables": ("iptables-restore", "*"), "nftables": ("nft", "*-f*")}
+
+
+def config(data_dir: str, backend: str) -> bytes:
     return json.dumps({"cniVersion": "1.0.0", "name": "killnet", "type": "bridge", "bridge": "killbr0",
-                       "isGateway": True, "ipMasq": True,
+                       "isGateway": True, "ipMasq": True, "ipMasqBackend": backend,
                        "ipam": {"type": "host-local", "subnet": "10.49.0.0/24", "dataDir": data_dir}}).encode()
 
 
-@pytest.fixture
-def gated_path(tmp_path):
-    """A PATH whose first iptables-restore says its PID in `waiting`, then waits for `gate`."""
-    gated = tmp_path / "gated"
-    gated.mkdir()
-    script = (f"#!/bin/sh\nif mkdir {gated}/first 2>/dev/null; then\n    echo $$ > {gated}/waiting.new\n"
-              f"    mv {gated}/waiting.new {gated}/waiting\n"
-              f"    while [ ! -e {gated}/gate ]; do sleep 0.01; done\nfi\n"
-              f'exec {find_tool("iptables-restore")} "$@"\n')
-    (gated / "iptables-restore").write_text(script)
-    (gated / "iptables-restore").chmod(0o755)
-    return gated
+def gate_first_write(directory, backend: str) -> None:
+    """Put in `directory` a stand-in for the backend's program whose first writing run says its
+    PID in `waiting`, then waits for a file `gate` (as for a busy xtables lock)."""
+    tool, writing = WRITERS[backend]
+    script = (f'#!/bin/sh\ncase "$*" in {writing})\n'
+              f"    if mkdir {directory}/first 2>/dev/null; then\n"
+              f"        echo $$ > {directory}/waiting.new && mv {directory}/waiting.new {directory}/waiting\n"
+              f"        while [ ! -e {directory}/gate ]; do sleep 0.01; done\n    fi;;\nesac\n"
+              f'exec {find_tool(tool)} "$@"\n')
+    (directory / tool).write_text(script)
+    (directory / tool).chmod(0o755)
 
 
 def wait_for(condition, what: str):
@@ -70,16 +73,20 @@ def parent_of(pid: int) -> int:
         return int(f.read().rsplit(") ", 1)[1].split()[1])
 
 
+@pytest.mark.parametrize("backend", sorted(WRITERS))
 @pytest.mark.parametrize("killed", ["launcher in-process", "worker child"])
-def test_a_killed_add_whose_iptables_restore_was_waiting_leaves_no_rule(sandbox, tmp_path, gated_path, killed):
+def test_a_killed_add_whose_firewall_program_was_waiting_leaves_no_rule(sandbox, tmp_path, killed, backend):
     sockets, bin_dir, data_dir = str(tmp_path / "sockets"), str(tmp_path / "bin"), str(tmp_path / "data")
+    gated_path = tmp_path / "gated"
+    gated_path.mkdir()
+    gate_first_write(gated_path, backend)
     install_launchers(bin_dir, plugins=("bridge", "host-local"), worker_socket_dir=sockets)
     in_process = {"CNI_RKT_WORKER": "0"} if killed.endswith("in-process") else {}
     pod = sandbox.pod()
 
     def run(command: str, cid: str, path: str = SYSTEM_DIRS) -> subprocess.Popen:
         with tempfile.TemporaryFile() as stdin:
-            stdin.write(config(data_dir))
+            stdin.write(config(data_dir, backend))
             stdin.seek(0)
             env = cni_env(command, cid, pod, cni_path=bin_dir, PATH=path, **in_process)
             return subprocess.Popen(["ip", "netns", "exec", sandbox.host, os.path.join(bin_dir, "bridge")],
@@ -114,5 +121,6 @@ def test_a_killed_add_whose_iptables_restore_was_waiting_leaves_no_rule(sandbox,
         wait_for(lambda: not alive(waiting), "the held iptables-restore to end")
         rules = [line for line in sandbox.sh("iptables-save -t nat").splitlines() if "CNI-" in line]
         assert rules == []
+        assert "doomed" not in sandbox.sh("nft list ruleset")
         after = sandbox.snapshot((data_dir,))
         assert json.dumps(after).replace(" linkdown", "") == json.dumps(before).replace(" linkdown", "")
