@@ -6,7 +6,8 @@ with the worker and once in-process (CNI_RKT_WORKER=0): plain ADDs and DELs, a r
 timeout (SIGKILL of the exec'd launcher) in the middle of ADD or DEL followed by its DEL,
 a worker child killed (SIGKILL or SIGTERM) mid-request, the worker itself killed, bursts
 of parallel ADD/DEL on one bridge and one host-local network, a pod's netns deleted
-before its DEL, DEL repeated, DEL of a container never added, with ipMasq on and off.
+before its DEL, DEL repeated, DEL of a container never added, an ADD refused after its
+veth was made; each pod with ipMasq off, on iptables or on nftables, some with macspoofchk.
 
 "Mid-request" is made certain, not timed: the test holds host-local's lock, so the
 process serving the request waits there, with the pod's veth made (ADD) or being
@@ -55,8 +56,6 @@ class Pod:
     cni_args: str = ""
 
 
-
-
 def bridge_config(data_dir: str, pod: Pod) -> bytes:
     config = {
         "cniVersion": "1.0.0", "name": NETWORK, "type": "bridge", "bridge": BRIDGE, "isGateway": True,
@@ -80,7 +79,6 @@ class Chaos:
         self.rng = rng
         self.pods: dict[str, Pod] = {}
         self.log: list[str] = []
-        self.seen_workers: set[int] = set()
 
     # --- running the plugin -------------------------------------------------------------
 
@@ -143,7 +141,8 @@ class Chaos:
                       f"{err.decode(errors='replace')}")
 
     def leftovers(self, pod: Pod) -> list[str]:
-        """What of `pod` is still there: its interface, its reservations, its masquerade chain."""
+        """What of `pod` is still there: its interface, its reservations, its ipMasq and
+        macspoofchk rules."""
         found = []
         name = os.path.basename(pod.netns)
         if name in self.sandbox.pods and "eth0" in self.sandbox.sh("ip -o link show", netns=name):
@@ -168,9 +167,12 @@ class Chaos:
         directory = os.path.join(self.data_dir, NETWORK)
         found = {}
         for name in os.listdir(directory) if os.path.isdir(directory) else ():
-            if name[:1].isdigit():
-                with open(os.path.join(directory, name), errors="replace") as f:
-                    found[name] = f.read().split("\r\n")[0]
+            try:
+                if name[:1].isdigit():
+                    with open(os.path.join(directory, name), errors="replace") as f:
+                        found[name] = f.read().split("\r\n")[0]
+            except FileNotFoundError:  # released meanwhile
+                continue
         return found
 
     # --- the processes doing the work ---------------------------------------------------
@@ -189,11 +191,6 @@ class Chaos:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def workers(self) -> list[int]:
-        pids = worker_pids(self.sockets)
-        self.seen_workers.update(pids)
-        return pids
-
     def waiting_at_lock(self, launcher: subprocess.Popen) -> tuple[str, int]:
         """("launcher", pid) when the launcher does the work itself (no worker answered),
         else ("child", pid) of the worker's child serving it; waits until one holds the lock."""
@@ -204,7 +201,7 @@ class Chaos:
                 break
             if _holds_open(launcher.pid, path):
                 return "launcher", launcher.pid
-            for worker in self.workers():
+            for worker in worker_pids(self.sockets):
                 holding = children_holding(worker, path)
                 if holding:
                     return "child", holding.pop()
@@ -422,7 +419,7 @@ def test_chaos_leaves_the_host_as_it_was(sandbox, tmp_path, use_worker):
         with running_worker(sockets) if use_worker else _nothing():
             _run_schedule(chaos)
     finally:
-        chaos.seen_workers.update(stop_workers(sockets))
+        stop_workers(sockets)
         strays = _end_strays(chaos)
     if strays:
         chaos.fail(f"processes of ours outlived the test: {strays}")
