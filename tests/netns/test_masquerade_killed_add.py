@@ -5,7 +5,8 @@ busy xtables lock (or a slow nft). The runtime then SIGKILLs the plugin (in-proc
 worker, a child may be killed; either way DEL runs soon after and finds no rule yet. The
 firewall program must not live on and make the rules once DEL is done. Here the first
 program that writes rules waits for a gate file instead of a lock: the test opens it once
-DEL has run, and the rules must not appear.
+DEL has run, and the rules must not appear. With the worker, a killed launcher leaves its
+child going on with the ADD: that ADD must find its veth gone (DEL took it) and undo itself.
 """
 
 from __future__ import annotations
@@ -68,13 +69,20 @@ def alive(pid: int) -> bool:
         return False
 
 
+def netns_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return ""
+
+
 def parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(") ", 1)[1].split()[1])
 
 
 @pytest.mark.parametrize("backend", sorted(WRITERS))
-@pytest.mark.parametrize("killed", ["launcher in-process", "worker child"])
+@pytest.mark.parametrize("killed", ["launcher in-process", "worker child", "launcher of the worker"])
 def test_a_killed_add_whose_firewall_program_was_waiting_leaves_no_rule(sandbox, tmp_path, killed, backend):
     sockets, bin_dir, data_dir = str(tmp_path / "sockets"), str(tmp_path / "bin"), str(tmp_path / "data")
     gated_path = tmp_path / "gated"
@@ -109,16 +117,21 @@ def test_a_killed_add_whose_firewall_program_was_waiting_leaves_no_rule(sandbox,
                 assert doing_the_add == adding.pid
             else:
                 assert parent_of(doing_the_add) == worker.pid  # the worker's child: ours to kill
-            os.kill(doing_the_add, signal.SIGKILL)
-            code, out = finish(adding)
+            os.kill(adding.pid if killed.startswith("launcher") else doing_the_add, signal.SIGKILL)
+            if killed != "launcher of the worker":  # (that child holds its caller's stderr until it is done)
+                code, out = finish(adding)
         finally:
             if adding.poll() is None:  # the test failed before its kill: end what it started
                 (gated_path / "gate").touch()
                 finish(adding)
-        assert code != 0, out
         assert finish(run("DEL", "doomed"))[0] == 0  # the runtime's DEL, before the program went on
         (gated_path / "gate").touch()
         wait_for(lambda: not alive(waiting), "the held iptables-restore to end")
+        if killed == "launcher of the worker":  # the child went on with the ADD: until it is done
+            code, out = finish(adding)
+            wait_for(lambda: not alive(doing_the_add) or netns_of(doing_the_add) == netns_of(worker.pid),
+                     "the worker's child to finish the ADD")
+        assert code != 0, out
         rules = [line for line in sandbox.sh("iptables-save -t nat").splitlines() if "CNI-" in line]
         assert rules == []
         assert "doomed" not in sandbox.sh("nft list ruleset")
