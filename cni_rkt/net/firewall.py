@@ -21,6 +21,7 @@ _SYSTEM_DIRS = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOCK_HELD = "xtables lock"
 _NO_SUCH_OBJECT = "No such file or directory"
 
+SETPRIV = "setpriv"  # util-linux: sets the parent-death signal, then execs the program
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 SAVE = {4: "iptables-save", 6: "ip6tables-save"}
 NFT = "nft"
@@ -32,10 +33,20 @@ def find_tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=_SYSTEM_DIRS)
 
 
-def _run(tool: str, args: list[str], stdin: str = "") -> subprocess.CompletedProcess:
+def _run(tool: str, args: list[str], stdin: str = "", dies_with_us: bool = False) -> subprocess.CompletedProcess:
+    """`dies_with_us`: the program gets SIGKILL if the thread that started it ends first.
+    ADD asks for it: a runtime that times out an ADD (often one whose iptables-restore waits
+    for the xtables lock) kills the plugin and runs DEL at once; a program left running would
+    make its rules after that DEL, and they would stay. Without setpriv it runs as it is."""
     path = find_tool(tool)
     if path is None:
         raise CNIError(ErrorCode.INTERNAL, f"failed to locate {tool}")
+    guard = find_tool(SETPRIV) if dies_with_us else None
+    if guard is not None:
+        proc = subprocess.run([guard, "--pdeathsig", "KILL", "--", path, *args], input=stdin,
+                              capture_output=True, text=True, check=False)
+        if "--pdeathsig" not in proc.stderr:  # (util-linux before 2.33 lacks it)
+            return proc
     return subprocess.run([path, *args], input=stdin, capture_output=True, text=True, check=False)
 
 
@@ -45,11 +56,11 @@ def _failure(tool: str, proc: subprocess.CompletedProcess) -> CNIError:
     return CNIError(code, f"{tool} failed: {message}")
 
 
-def restore_nat(version: int, script: str) -> CNIError | None:
+def restore_nat(version: int, script: str, dies_with_us: bool = False) -> CNIError | None:
     """Apply a nat-table script atomically; return the failure instead of raising, since
-    callers use a refused script as a cheap "not as expected" answer."""
+    callers use a refused script as a cheap "not as expected" answer. (`dies_with_us`: see _run.)"""
     tool = RESTORE[version]
-    proc = _run(tool, ["--noflush", f"--wait={XTABLES_LOCK_WAIT_SECONDS}"], script)
+    proc = _run(tool, ["--noflush", f"--wait={XTABLES_LOCK_WAIT_SECONDS}"], script, dies_with_us)
     return None if proc.returncode == 0 else _failure(tool, proc)
 
 
@@ -106,8 +117,8 @@ def nft_list_table(family: str, table: str) -> str | None:
     raise _failure(NFT, proc)
 
 
-def nft_apply(script: str) -> None:
-    """Run an nft script as one transaction."""
-    proc = _run(NFT, ["-f", "-"], script)
+def nft_apply(script: str, dies_with_us: bool = False) -> None:
+    """Run an nft script as one transaction. (`dies_with_us`: see _run.)"""
+    proc = _run(NFT, ["-f", "-"], script, dies_with_us)
     if proc.returncode != 0:
         raise _failure(NFT, proc)

@@ -64,7 +64,7 @@ def setup_masquerade(network: str, container_id: str, ifname: str, addresses: li
     if resolve_backend(backend) == "nftables":
         stale = nft.rules_with_prefix(_nft_rules(), nft_instance_hash(network, ifname, container_id))
         firewall.nft_apply(nft.render_setup(interfaces, nft_comment(network, ifname, container_id),
-                                            [r.handle for r in stale]))
+                                            [r.handle for r in stale]), dies_with_us=True)
         return
     # The iptables form ignores ifname, as the reference does.
     chain, comment = chain_name(network, container_id), iptables_comment(network, container_id)
@@ -73,14 +73,14 @@ def setup_masquerade(network: str, container_id: str, ifname: str, addresses: li
 
 
 def _setup_family(version: int, chain: str, rules: list[ipt.Rule]) -> None:
-    failure = firewall.restore_nat(version, ipt.render_restore(ipt.plan_create(chain, rules)))
+    failure = firewall.restore_nat(version, ipt.render_restore(ipt.plan_create(chain, rules)), dies_with_us=True)
     if failure is None:
         return
     table = ipt.parse_save(firewall.save_nat(version), naming=chain)
     if chain not in table.chains:
         raise failure  # refused for another reason than an earlier ADD
     lines = ipt.plan_append_missing(table, chain, rules)
-    if lines and (failure := firewall.restore_nat(version, ipt.render_restore(lines))):
+    if lines and (failure := firewall.restore_nat(version, ipt.render_restore(lines), dies_with_us=True)):
         raise failure
 
 

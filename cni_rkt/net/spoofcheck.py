@@ -49,7 +49,7 @@ def setup_script(host_veth: str, mac: str, container_id: str, ifname: str) -> st
 def setup_spoofcheck(host_veth: str, mac: str, container_id: str, ifname: str) -> None:
     from cni_rkt.net import firewall  # the ipMasq helper's runner of nft
 
-    firewall.nft_apply(setup_script(host_veth, mac, container_id, ifname))
+    firewall.nft_apply(setup_script(host_veth, mac, container_id, ifname), dies_with_us=True)
 
 
 def _table_objects() -> list[dict]:

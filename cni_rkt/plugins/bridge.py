@@ -200,8 +200,11 @@ def add_gateway_addresses(
     for family in sorted({ipaddress.ip_interface(c).version for c in plan.bridge_addresses}):
         name = sysctl.forwarding_sysctl(family)
         before = sysctl.ensure_sysctl(name, "1")
-        if before is not None:
-            undo.push(f"restore {name}", lambda name=name, before=before: sysctl.write_sysctl(name, before))
+        if before is not None:  # as the address: not under a pod attached meanwhile
+            undo.push(
+                f"restore {name}",
+                lambda name=name, before=before: only_ours_left() and sysctl.write_sysctl(name, before),
+            )
     return target if target is not bridge else None
 
 

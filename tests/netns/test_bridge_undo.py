@@ -111,3 +111,24 @@ def test_failure_after_the_gateway_step_turns_forwarding_back_off(sandbox, bridg
     _, code = run_in_sandbox(sandbox, bridge.env("ADD", sandbox.pod(), "cid1", "eth0"), json.dumps(bridge.config).encode())
     assert code == 1 and seen == [["1", "1"]]
     assert sandbox.sh(forwarding).split() == ["0", "0"]
+
+
+def test_a_failed_add_leaves_forwarding_on_for_a_pod_attached_meanwhile(sandbox, bridge, monkeypatch):
+    """Two first ADDs on a host with forwarding off: the second sees it on, made by the first,
+    which then fails. The undo must not turn forwarding off under the second pod, whose
+    traffic leaves through the bridge's gateway."""
+    forwarding = "cat /proc/sys/net/ipv4/ip_forward"
+    assert sandbox.sh(forwarding).strip() == "0"
+    real = bridge_plugin.add_gateway_addresses
+    other = sandbox.pod("other")
+    meanwhile = []
+
+    def another_pod_then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        meanwhile.append(bridge.run("ADD", other, "cid-other"))  # exec'd: it sees forwarding on
+        raise CNIError(999, "injected")
+
+    monkeypatch.setattr(bridge_plugin, "add_gateway_addresses", another_pod_then_fail)
+    _, code = run_in_sandbox(sandbox, bridge.env("ADD", sandbox.pod(), "cid1", "eth0"), json.dumps(bridge.config).encode())
+    assert code == 1 and meanwhile[0].returncode == 0, meanwhile[0].stdout
+    assert sandbox.sh(forwarding).strip() == "1"

@@ -19,6 +19,21 @@ def test_restore_uses_noflush_and_the_xtables_lock(fp):
     assert fp.calls[0][0] == "/sbin/iptables-restore"
 
 
+def test_a_program_that_must_die_with_us_runs_under_setpriv(fp):
+    """ADD's rules: a program outliving its killed plugin would make them after the runtime's DEL."""
+    restore = ["/sbin/iptables-restore", "--noflush", f"--wait={firewall.XTABLES_LOCK_WAIT_SECONDS}"]
+    fp.register(["/sbin/setpriv", "--pdeathsig", "KILL", "--", *restore])
+    assert firewall.restore_nat(4, "*nat\nCOMMIT\n", dies_with_us=True) is None
+    assert len(fp.calls) == 1
+
+
+def test_a_setpriv_without_pdeathsig_runs_the_program_itself(fp):
+    fp.register(["/sbin/setpriv", fp.any()], returncode=1, stderr="setpriv: unrecognized option '--pdeathsig'\n")
+    fp.register(["/sbin/nft", "-f", "-"])
+    firewall.nft_apply("", dies_with_us=True)
+    assert [call[0] for call in fp.calls] == ["/sbin/setpriv", "/sbin/nft"]
+
+
 def test_a_held_xtables_lock_is_try_again_later(fp):
     fp.register(
         ["/sbin/ip6tables-restore", fp.any()], returncode=4,

@@ -32,7 +32,7 @@ class FakeFirewall:
         monkeypatch.setattr(firewall, "restore_nat", self.restore_nat)
         monkeypatch.setattr(firewall, "save_nat", self.save_nat)
         monkeypatch.setattr(firewall, "nft_list_table", lambda *a: self.calls.append(("nft list",)))
-        monkeypatch.setattr(firewall, "nft_apply", lambda script: self.calls.append(("nft -f", script)))
+        monkeypatch.setattr(firewall, "nft_apply", lambda script, dies_with_us=False: self.calls.append(("nft -f", script)))
 
     def save_nat(self, version):
         self.calls.append(("save", version))
@@ -41,7 +41,7 @@ class FakeFirewall:
         rules = "".join(f"{ipt._rule_line('-A', r)}\n" for r in table.rules)
         return f"*nat\n{chains}{rules}COMMIT\n"
 
-    def restore_nat(self, version, script):
+    def restore_nat(self, version, script, dies_with_us=False):
         self.calls.append(("restore", version))
         if self.lock_held:
             return CNIError(ErrorCode.TRY_AGAIN_LATER, "iptables-restore failed: xtables lock")
