@@ -179,13 +179,12 @@ def load_network(conf_dir: str, name: str, runtime: str = "libcni") -> NetworkLi
     if not files and runtime == "libcni":
         raise invalid_config(f"no net configurations found in {conf_dir}", "name")  # libcni's NoConfigsFoundError
     if runtime == "rkt":
-        # rkt parses every .conf before it looks at names.
+        # rkt parses every .conf before it looks at names; its built-in networks come last,
+        # so a file of the same name overrides them.
         parsed = [(p, raw, parse_network_file(p, raw)) for p, raw in ((p, _read(p)) for p in files)]
+        parsed += [(os.path.join(STAGE1_DIR, f), raw, json.loads(raw)) for f, raw in BUILTIN_FILES.values()]
     else:
         parsed = _libcni_lookup(files, name)
-    if runtime == "rkt" and name in BUILTIN_FILES and all(c.get("name") != name for _p, _r, c in parsed):
-        file_name, raw = BUILTIN_FILES[name]
-        parsed = [(os.path.join(STAGE1_DIR, file_name), raw, json.loads(raw))]
     for path, raw, config in parsed:
         if config.get("name") == name:
             return network_list(path, raw, config)

@@ -2,10 +2,11 @@
 
 A worker must not serve once its code changed under it (an upgrade in place, a development
 checkout edited, a security update of the interpreter). It watches the package tree, the
-import roots, the directories of the interpreter's standard library and the interpreter's
-binary with inotify, set up before the plugins are imported: the kernel queues an event as a file is written, so a
-request that comes after any change finds it pending, at the cost of one non-blocking
-read. What inotify cannot see (a change made on another host of a network filesystem) is
+import roots, the interpreter's binary and the top level of its standard library's
+directories (not their subpackages: an update of Python in place replaces the binary too)
+with inotify, set up before the plugins are imported: the kernel queues an event as a file
+is written, so a request that comes after any change finds it pending, at the cost of one
+non-blocking read. What inotify cannot see (a change made on another host of a network filesystem) is
 caught by re-walking the tree (`code_stamp`) once a second, off the requests' path; when
 inotify is unavailable, every check walks it.
 """
