@@ -14,6 +14,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+from processes import all_pids, holds_open, parent_of
+
 from cni_rkt import __version__
 from cni_rkt.launcher import import_roots
 from cni_rkt.worker import client, identity
@@ -117,17 +119,7 @@ def wait_until_released(parent: int, child: int, path: str, timeout: float = 30.
 
 
 def children_holding(parent: int, path: str) -> set[int]:
-    found = set()
-    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if int(f.read().rsplit(") ", 1)[1].split()[1]) != parent:
-                    continue
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
-                found.add(pid)
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
+    return {pid for pid in all_pids() if parent_of(pid) == parent and holds_open(pid, path)}
 
 
 def in_a_fork(action) -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import pytest
 from plugin_calls import cni_env
+from processes import all_pids, holds_open, is_running, netns_of, parent_of
 from worker_process import children_holding, running_worker
 
 from cni_rkt.launcher import install_launchers
@@ -199,7 +200,7 @@ class Chaos:
         while time.monotonic() < deadline:
             if launcher.poll() is not None:
                 break
-            if _holds_open(launcher.pid, path):
+            if holds_open(launcher.pid, path):
                 return "launcher", launcher.pid
             for worker in worker_pids(self.sockets):
                 holding = children_holding(worker, path)
@@ -217,26 +218,8 @@ class Chaos:
 
     def busy_children(self) -> list[int]:
         """Processes still in the sandbox's namespaces (a child serving a caller, an orphan)."""
-        inodes = {os.stat(os.path.join("/var/run/netns", n)).st_ino for n in (self.sandbox.host, *self.sandbox.pods)}
-        return [pid for pid in _pids() if _netns_inode(pid) in inodes]
-
-
-def _pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
-
-
-def _netns_inode(pid: int) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
-def _holds_open(pid: int, path: str) -> bool:
-    try:
-        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return False
+        ours = {f"net:[{os.stat(os.path.join('/var/run/netns', n)).st_ino}]" for n in (self.sandbox.host, *self.sandbox.pods)}
+        return [pid for pid in all_pids() if netns_of(pid) in ours]
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -330,8 +313,7 @@ def worker_killed(chaos: Chaos) -> None:
     with chaos.holding_ipam_lock():
         proc = chaos.start("ADD", pod)
         who, pid = chaos.waiting_at_lock(proc)
-        if who == "child":
-            worker = int(open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()[1])
+        if who == "child" and (worker := parent_of(pid)):
             _kill(worker, signal.SIGKILL)
     reply = chaos.finish(proc)
     chaos.log[-1] += f" [{who}] -> {reply[0]}"
@@ -482,22 +464,14 @@ def _end_strays(chaos: Chaos) -> list[str]:
 def _ours(chaos: Chaos) -> list[int]:
     mine = os.fsencode(chaos.sockets)
     found = set(chaos.busy_children())
-    for pid in _pids():
+    for pid in all_pids():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if mine in f.read():
                     found.add(pid)
         except OSError:
             continue
-    return sorted(pid for pid in found if not _zombie(pid))
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(") ", 1)[1][:1] == "Z"
-    except OSError:
-        return True
+    return sorted(pid for pid in found if is_running(pid))
 
 
 def _cmdline(pid: int) -> str:

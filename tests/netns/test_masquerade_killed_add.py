@@ -20,6 +20,7 @@ import time
 
 import pytest
 from plugin_calls import cni_env
+from processes import is_running, netns_of, parent_of
 from worker_process import running_worker
 
 from cni_rkt.launcher import install_launchers
@@ -59,26 +60,6 @@ def wait_for(condition, what: str):
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.01)
     return value
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return False
-
-
-def netns_of(pid: int) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/net")
-    except OSError:
-        return ""
-
-
-def parent_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(") ", 1)[1].split()[1])
 
 
 @pytest.mark.parametrize("backend", sorted(WRITERS))
@@ -126,12 +107,15 @@ def test_a_killed_add_whose_firewall_program_was_waiting_leaves_no_rule(sandbox,
                 finish(adding)
         assert finish(run("DEL", "doomed"))[0] == 0  # the runtime's DEL, before the program went on
         (gated_path / "gate").touch()
-        wait_for(lambda: not alive(waiting), "the held iptables-restore to end")
+        wait_for(lambda: not is_running(waiting), "the held iptables-restore to end")
         if killed == "launcher of the worker":  # the child went on with the ADD: until it is done
             code, out = finish(adding)
-            wait_for(lambda: not alive(doing_the_add) or netns_of(doing_the_add) == netns_of(worker.pid),
+            wait_for(lambda: not is_running(doing_the_add) or netns_of(doing_the_add) == netns_of(worker.pid),
                      "the worker's child to finish the ADD")
-        assert code != 0, out
+        if killed.startswith("launcher"):
+            assert code == -signal.SIGKILL, out
+        else:  # the launcher, whose child died, answers with the spec's error
+            assert code > 0 and "msg" in json.loads(out), out
         rules = [line for line in sandbox.sh("iptables-save -t nat").splitlines() if "CNI-" in line]
         assert rules == []
         assert "doomed" not in sandbox.sh("nft list ruleset")
