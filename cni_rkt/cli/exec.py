@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+from cni_rkt.cli.usage import UsageError, parse_valid
+
 VERBS = ("add", "check", "del", "status", "gc")
 NEEDS_NETNS = ("add", "check", "del")
 RKT_VERBS = ("add", "del")  # rkt never sends CHECK, STATUS or GC
@@ -25,15 +27,10 @@ EXIT_STATUS = ("exit status: 0 done; 1 a plugin failed, or the network's lookup 
                "which plugin on stderr); 2 bad arguments")
 
 
-class UsageError(Exception):
-    """Bad command-line input: exit 2."""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cni_rkt.runtime.cache import DEFAULT_CACHE_DIR
 
     env = os.environ
-    parser.epilog = EXIT_STATUS
     parser.add_argument("verb", choices=VERBS, help="the CNI verb to run")
     parser.add_argument("network", help="the network's name (its `name` key)")
     parser.add_argument("netns", nargs="?", default="",
@@ -85,19 +82,6 @@ def parse_capability_args(raw: str) -> dict:
     if not isinstance(value, dict):
         raise UsageError("--cap-args: must be a JSON object, e.g. '{\"portMappings\": [...]}'")
     return value
-
-
-def parse_valid(items: list[str]) -> list[tuple[str, str | None]]:
-    """--valid items as (CID, IFNAME), IFNAME None for a CID given alone."""
-    valid = []
-    for item in items:
-        container_id, sep, item_ifname = item.partition(":")
-        if not container_id:
-            raise UsageError(f"--valid: {item!r} names no container id")
-        if sep and not item_ifname:
-            raise UsageError(f"--valid: {item!r} names no interface (give CID or CID:IFNAME)")
-        valid.append((container_id, item_ifname or None))
-    return valid
 
 
 def expand_valid(valid, cached, ifname: str) -> list[tuple[str, str]]:
