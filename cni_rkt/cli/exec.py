@@ -72,15 +72,25 @@ def parse_args_pairs(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def parse_capability_args(raw: str) -> dict:
+def capability_args(args: argparse.Namespace) -> dict:
+    """--cap-args, else $CAP_ARGS; a bad value is blamed on where it came from. rkt sends none,
+    so with --runtime rkt neither is read (check_usage refuses --cap-args there)."""
+    if args.runtime == "rkt":
+        return {}
+    if args.cap_args is not None:
+        return parse_capability_args(args.cap_args, "--cap-args")
+    return parse_capability_args(os.environ.get("CAP_ARGS", ""), "$CAP_ARGS")
+
+
+def parse_capability_args(raw: str, source: str) -> dict:
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise UsageError(f"--cap-args: not JSON: {exc}") from exc
+        raise UsageError(f"{source}: not JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise UsageError("--cap-args: must be a JSON object, e.g. '{\"portMappings\": [...]}'")
+        raise UsageError(f"{source}: must be a JSON object, e.g. '{{\"portMappings\": [...]}}'")
     return value
 
 
@@ -133,8 +143,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         check_usage(args)
         cni_args = parse_args_pairs(args.args)
-        capability_args = parse_capability_args(os.environ.get("CAP_ARGS", "") if args.cap_args is None
-                                                else args.cap_args)
+        cap_args = capability_args(args)
         valid = parse_valid(args.valid)
         check_names(args, valid)
     except UsageError as exc:
@@ -143,7 +152,7 @@ def execute(args: argparse.Namespace) -> int:
     from cni_rkt.errors import CNIError
 
     try:
-        result = run_verb(args, cni_args, capability_args, valid)
+        result = run_verb(args, cni_args, cap_args, valid)
     except CNIError as error:
         return report_error(error)
     if result is not None:

@@ -184,11 +184,28 @@ def test_rkt_runtime_runs_rkt_s_built_in_default_network_when_no_file_names_it(s
     assert "no net configurations found" in capsys.readouterr().out
 
 
-def test_cap_args_from_the_environment_are_no_usage_error_for_rkt(setup, capsys, fp, monkeypatch):
+@pytest.mark.parametrize("cap_args", ['{"portMappings": []}', "{", "[1]"])
+def test_cap_args_from_the_environment_are_not_read_for_rkt(setup, capsys, fp, monkeypatch, cap_args):
+    """rkt passes no capability args: $CAP_ARGS, even a malformed one, neither fails the command
+    nor is recorded in the cache entry."""
     tmp_path, argv = setup
-    monkeypatch.setenv("CAP_ARGS", '{"portMappings": []}')
+    monkeypatch.setenv("CAP_ARGS", cap_args)
     (tmp_path / "net.d" / "10-net.conf").write_text('{"name": "net", "type": "fake"}')
     exe = fake_plugin(tmp_path / "bin", "fake")
     fp.register([exe], stdout='{"ip4": {"ip": "10.1.0.5/24"}}')
-    assert main(argv("add", "net", "/var/run/netns/p", "--runtime", "rkt")) == 0
+    assert main(argv("add", "net", "/var/run/netns/p", "--runtime", "rkt", "--container-id", "c1")) == 0
+    assert "capabilityArgs" not in json.loads((tmp_path / "cache" / "net-c1-eth0").read_text())
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("cap_args, message", [
+    ("{", "$CAP_ARGS: not JSON"),
+    ("[1]", "$CAP_ARGS: must be a JSON object"),
+])
+def test_a_malformed_cap_args_environment_variable_is_named_not_the_flag(setup, capsys, fp, monkeypatch,
+                                                                         cap_args, message):
+    _, argv = setup
+    monkeypatch.setenv("CAP_ARGS", cap_args)
+    assert main(argv("add", "net", "/x")) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--cap-args" not in err
