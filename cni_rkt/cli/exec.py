@@ -175,7 +175,8 @@ def run_verb(args, cni_args, capability_args, valid) -> dict | None:
     if args.verb == "status":
         return libcni.status(net, rt)
     if args.verb == "gc":
-        return libcni.gc(net, expand_valid(valid, cached_attachments(rt.cache_dir, net.name), args.ifname), rt)
+        cached = cached_attachments(rt.cache_dir, net.name)  # read once: the attachments kept and those DELed
+        return libcni.gc(net, expand_valid(valid, cached, args.ifname), rt, cached)
     netns = os.path.abspath(args.netns)
     attachment = Attachment(
         network=net.name,

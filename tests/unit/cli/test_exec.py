@@ -169,6 +169,38 @@ def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, caps
     capsys.readouterr()
 
 
+def test_gc_valid_cid_alone_never_dels_that_containers_attachment_cached_while_gc_runs(setup, capsys, fp,
+                                                                                     monkeypatch):
+    """The cache is read once: the attachments a bare --valid CID keeps and those gc DELs come from
+    the same listing, so one of CID's cached just after it (a runtime's ADD meanwhile) is not DELed."""
+    from cni_rkt.runtime import cache
+    from cni_rkt.runtime.cache import Attachment
+
+    tmp_path, argv = setup
+    (tmp_path / "net.d" / "10-net.conflist").write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "net", "plugins": [{"type": "fake"}]}))
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    deleted = []
+    fp.register([exe], callback=lambda p: deleted.append((p.kwargs["env"]["CNI_CONTAINERID"],
+                                                          p.kwargs["env"]["CNI_IFNAME"])))
+    fp.keep_last_process(True)
+    result = {"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.5/24"}]}
+    for cid in ("c1", "c2"):
+        cache.write_entry(str(tmp_path / "cache"), Attachment("net", cid, "eth0"), b"{}", result)
+    listed = cache.cached_attachments
+
+    def listed_then_an_add_meanwhile(cache_dir, network):
+        found = listed(cache_dir, network)
+        cache.write_entry(cache_dir, Attachment("net", "c1", "net1"), b"{}", result)
+        return found
+
+    monkeypatch.setattr(cache, "cached_attachments", listed_then_an_add_meanwhile)
+    assert main(argv("gc", "net", "--valid", "c1")) == 0
+    assert deleted == [("c2", "eth0")]
+    assert sorted(os.listdir(tmp_path / "cache")) == ["net-c1-eth0", "net-c1-net1"]
+    capsys.readouterr()
+
+
 def test_rkt_runtime_runs_rkt_s_built_in_default_network_when_no_file_names_it(setup, capsys, fp):
     """`rkt run` without --net joins "default": rkt's own ptp network unless net.d replaces it."""
     tmp_path, argv = setup
