@@ -95,8 +95,9 @@ def parse_capability_args(raw: str, source: str) -> dict:
 
 
 def expand_valid(valid, cached, ifname: str) -> list[tuple[str, str]]:
-    """A CID alone keeps every cached attachment of it, and CID:IFNAME (--ifname) besides, as
-    `cni-rkt ipam reclaim --valid CID` keeps all of its reservations."""
+    """A CID alone keeps every cached attachment of it, and CID:IFNAME (--ifname) besides: the
+    plugins' GC is sent these pairs, so unlike `cni-rkt ipam reclaim --valid CID` it keeps only
+    those of CID's attachments that the cache knows of."""
     whole = {cid for cid, item_ifname in valid if item_ifname is None}
     pairs = [(cid, item_ifname or ifname) for cid, item_ifname in valid]
     pairs += [(a.container_id, a.ifname) for a in cached if a.container_id in whole]

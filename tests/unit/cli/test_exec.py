@@ -158,7 +158,8 @@ def test_rkt_runtime_finds_only_conf_files_and_sends_them_unchanged(setup, capsy
 
 
 def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, capsys):
-    """As `cni-rkt ipam reclaim --valid CID` does: a bare CID is not CID:eth0, which would DEL its eth1."""
+    """As `cni-rkt ipam reclaim --valid CID` does for the attachments in the cache: a bare CID is not
+    CID:eth0, which would DEL its net1."""
     tmp_path, argv = setup
     data = host_local_network(tmp_path)
     for cid, ifname in (("c1", "eth0"), ("c1", "net1"), ("c2", "eth0")):
@@ -166,6 +167,19 @@ def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, caps
     assert main(argv("gc", "net", "--valid", "c1")) == 0
     assert sorted(os.listdir(tmp_path / "cache")) == ["net-c1-eth0", "net-c1-net1"]
     assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2", "10.7.0.3"]
+    capsys.readouterr()
+
+
+def test_gc_valid_cid_alone_keeps_only_the_attachments_the_cache_knows_of(setup, capsys):
+    """Unlike `ipam reclaim --valid CID` (the README says so): the plugins' GC is sent CID's cached
+    attachments, so host-local releases CID's address on an interface whose cache entry is gone."""
+    tmp_path, argv = setup
+    data = host_local_network(tmp_path)
+    for ifname in ("eth0", "net1"):
+        assert main(argv("add", "net", "/var/run/netns/x", "--container-id", "c1", "--ifname", ifname)) == 0
+    os.unlink(tmp_path / "cache" / "net-c1-net1")
+    assert main(argv("gc", "net", "--valid", "c1")) == 0
+    assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2"]
     capsys.readouterr()
 
 
