@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cni_rkt
 from cni_rkt.cli.demo_sandbox import DemoSandbox, changes
+from cni_rkt.cli.main import INTERRUPTED_STATUS
 
 EXAMPLE = Path("examples/rkt/net.d/10-rkt.kubernetes.io.conf")
 DEMO_VERSION = "1.0.0"  # set in memory: CHECK needs 0.4.0 or later; rkt sends the file without one
@@ -33,7 +34,6 @@ EXIT_STATUS = ("exit status: 0 every step passed; 1 a step failed; 2 bad argumen
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXIT_STATUS
     parser.add_argument("--config", type=Path,
                         help=f"bridge network config to use (default: the checkout's {EXAMPLE})")
 
@@ -68,7 +68,7 @@ def execute(args: argparse.Namespace) -> int:
         return demo.run()
     except KeyboardInterrupt:
         print("\ninterrupted")
-        return 130
+        return INTERRUPTED_STATUS
     finally:
         demo.clean_up()
 

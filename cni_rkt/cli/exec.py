@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+from cni_rkt.cli.usage import UsageError, parse_valid
+
 VERBS = ("add", "check", "del", "status", "gc")
 NEEDS_NETNS = ("add", "check", "del")
 RKT_VERBS = ("add", "del")  # rkt never sends CHECK, STATUS or GC
@@ -25,15 +27,10 @@ EXIT_STATUS = ("exit status: 0 done; 1 a plugin failed, or the network's lookup 
                "which plugin on stderr); 2 bad arguments")
 
 
-class UsageError(Exception):
-    """Bad command-line input: exit 2."""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cni_rkt.runtime.cache import DEFAULT_CACHE_DIR
 
     env = os.environ
-    parser.epilog = EXIT_STATUS
     parser.add_argument("verb", choices=VERBS, help="the CNI verb to run")
     parser.add_argument("network", help="the network's name (its `name` key)")
     parser.add_argument("netns", nargs="?", default="",
@@ -75,34 +72,32 @@ def parse_args_pairs(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def parse_capability_args(raw: str) -> dict:
+def capability_args(args: argparse.Namespace) -> dict:
+    """--cap-args, else $CAP_ARGS; a bad value is blamed on where it came from. rkt sends none,
+    so with --runtime rkt neither is read (check_usage refuses --cap-args there)."""
+    if args.runtime == "rkt":
+        return {}
+    if args.cap_args is not None:
+        return parse_capability_args(args.cap_args, "--cap-args")
+    return parse_capability_args(os.environ.get("CAP_ARGS", ""), "$CAP_ARGS")
+
+
+def parse_capability_args(raw: str, source: str) -> dict:
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise UsageError(f"--cap-args: not JSON: {exc}") from exc
+        raise UsageError(f"{source}: not JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise UsageError("--cap-args: must be a JSON object, e.g. '{\"portMappings\": [...]}'")
+        raise UsageError(f"{source}: must be a JSON object, e.g. '{{\"portMappings\": [...]}}'")
     return value
 
 
-def parse_valid(items: list[str]) -> list[tuple[str, str | None]]:
-    """--valid items as (CID, IFNAME), IFNAME None for a CID given alone."""
-    valid = []
-    for item in items:
-        container_id, sep, item_ifname = item.partition(":")
-        if not container_id:
-            raise UsageError(f"--valid: {item!r} names no container id")
-        if sep and not item_ifname:
-            raise UsageError(f"--valid: {item!r} names no interface (give CID or CID:IFNAME)")
-        valid.append((container_id, item_ifname or None))
-    return valid
-
-
 def expand_valid(valid, cached, ifname: str) -> list[tuple[str, str]]:
-    """A CID alone keeps every cached attachment of it, and CID:IFNAME (--ifname) besides, as
-    `cni-rkt ipam reclaim --valid CID` keeps all of its reservations."""
+    """A CID alone keeps every cached attachment of it, and CID:IFNAME (--ifname) besides: the
+    plugins' GC is sent these pairs, so unlike `cni-rkt ipam reclaim --valid CID` it keeps only
+    those of CID's attachments that the cache knows of."""
     whole = {cid for cid, item_ifname in valid if item_ifname is None}
     pairs = [(cid, item_ifname or ifname) for cid, item_ifname in valid]
     pairs += [(a.container_id, a.ifname) for a in cached if a.container_id in whole]
@@ -149,8 +144,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         check_usage(args)
         cni_args = parse_args_pairs(args.args)
-        capability_args = parse_capability_args(os.environ.get("CAP_ARGS", "") if args.cap_args is None
-                                                else args.cap_args)
+        cap_args = capability_args(args)
         valid = parse_valid(args.valid)
         check_names(args, valid)
     except UsageError as exc:
@@ -159,7 +153,7 @@ def execute(args: argparse.Namespace) -> int:
     from cni_rkt.errors import CNIError
 
     try:
-        result = run_verb(args, cni_args, capability_args, valid)
+        result = run_verb(args, cni_args, cap_args, valid)
     except CNIError as error:
         return report_error(error)
     if result is not None:
@@ -182,7 +176,8 @@ def run_verb(args, cni_args, capability_args, valid) -> dict | None:
     if args.verb == "status":
         return libcni.status(net, rt)
     if args.verb == "gc":
-        return libcni.gc(net, expand_valid(valid, cached_attachments(rt.cache_dir, net.name), args.ifname), rt)
+        cached = cached_attachments(rt.cache_dir, net.name)  # read once: the attachments kept and those DELed
+        return libcni.gc(net, expand_valid(valid, cached, args.ifname), rt, cached)
     netns = os.path.abspath(args.netns)
     attachment = Attachment(
         network=net.name,

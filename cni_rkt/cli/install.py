@@ -18,7 +18,6 @@ EXIT_STATUS = ("exit status: 0 installed; 1 the directory could not be written, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXIT_STATUS
     parser.add_argument(
         "--dir",
         required=True,

@@ -3,7 +3,7 @@
     cni-rkt ipam list [--data-dir DIR] [--json] [NETWORK]
     cni-rkt ipam reclaim NETWORK (--valid CID[:IFNAME] ... | --container CID [--ifname IF]) [--dry-run]
 
-Exit status: EXIT_STATUS below (also shown by --help).
+Exit status: ACTIONS_EXIT_STATUS below (also shown by --help).
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import sys
 from datetime import datetime, timezone
 from functools import partial
 
+from cni_rkt.cli.actions import add_action
 from cni_rkt.cli.shown import shown
+from cni_rkt.cli.usage import UsageError, parse_valid
 
 
-EXIT_STATUS = ("exit status: 0 done; 1 the data dir could not be read or changed, or has no such network; "
-               "2 bad arguments")
+# Shown by each action's --help, as worker's are (the `ipam` parser itself lists the actions only).
+ACTIONS_EXIT_STATUS = ("exit status: 0 done; 1 the data dir could not be read or changed, or has no such "
+                       "network; 2 bad arguments")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    listing = add_action(actions, "list", "show the reservations of every network, or of one (reads only)")
+    listing = add_action(actions, "list", "show the reservations of every network, or of one (reads only)",
+                         ACTIONS_EXIT_STATUS)
     listing.add_argument("network", nargs="?", help="only this network")
-    reclaim = add_action(actions, "reclaim", "release reservations, as host-local's GC or DEL would")
+    reclaim = add_action(actions, "reclaim", "release reservations, as host-local's GC or DEL would",
+                         ACTIONS_EXIT_STATUS)
     reclaim.add_argument("network", help="the network (its directory in the data dir)")
     which = reclaim.add_mutually_exclusive_group(required=True)
     which.add_argument("--valid", action="append", metavar="CID[:IFNAME]",
@@ -41,24 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                          help=f"host-local dataDir (default: {DEFAULT_DATA_DIR})")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-class UsageError(Exception):
-    """Bad command-line input: exit 2 (a ValueError from elsewhere is no usage error)."""
-
-
-def add_action(actions, name: str, text: str) -> argparse.ArgumentParser:
-    return actions.add_parser(name, help=text, description=text, epilog=EXIT_STATUS)
-
-
-def parse_valid(items: list[str]) -> list[tuple[str, str | None]]:
-    valid = []
-    for item in items:
-        container_id, sep, ifname = item.partition(":")
-        if not container_id or (sep and not ifname):
-            raise UsageError(f"--valid: {item!r} is not CID or CID:IFNAME")
-        valid.append((container_id, ifname or None))
-    return valid
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> module with `add_arguments(parser)` and `execute(args) -> int`.
+# subcommand -> module with `add_arguments(parser)` and `execute(args) -> int`, and EXIT_STATUS,
+# the end of its --help, unless it is made of actions whose --help each says its own.
 # Modules are imported only when their subcommand runs, to keep start-up cheap.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "install": ("cni_rkt.cli.install", "write the plugin executables into a CNI plugin directory"),
@@ -29,7 +30,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         if only is None or name == only:
-            importlib.import_module(module_name).add_arguments(sub_parser)
+            module = importlib.import_module(module_name)
+            sub_parser.epilog = getattr(module, "EXIT_STATUS", None)
+            module.add_arguments(sub_parser)
     return parser
 
 

@@ -17,7 +17,6 @@ EXIT_STATUS = ("exit status: 0 clean; 1 findings at or above --fail-level; 2 usa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXIT_STATUS
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="files, directories (checked as the runtime's loader reads them), globs, or - for stdin; "
                              ".yaml/.yml files are Kubernetes pod manifests")

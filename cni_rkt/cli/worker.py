@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 
+from cni_rkt.cli.actions import add_action
 from cni_rkt.cli.shown import shown
 
 NONE_RUNNING = 3
@@ -37,10 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stop.add_argument("--wait", type=seconds, default=30.0, help="seconds to wait for them to end (default: 30)")
     for sub in (status, stop):
         sub.add_argument("--socket-dir", default=default_dir, help=f"where their sockets are (default: {default_dir})")
-
-
-def add_action(actions, name: str, text: str, exit_status: str) -> argparse.ArgumentParser:
-    return actions.add_parser(name, help=text, description=text, epilog=exit_status)
 
 
 def seconds(text: str) -> float:

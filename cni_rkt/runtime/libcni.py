@@ -213,13 +213,18 @@ def _deletable_prev_result(net: NetworkList, attachment: Attachment, rt: Runtime
         return None
 
 
-def gc(net: NetworkList, valid: Iterable[tuple[str, str]], rt: Runtime) -> None:
-    """Every step runs; errors are collected and raised together at the end."""
+def gc(net: NetworkList, valid: Iterable[tuple[str, str]], rt: Runtime,
+       cached: Iterable[Attachment] | None = None) -> None:
+    """Every step runs; errors are collected and raised together at the end. `cached` is the
+    network's cached attachments when the caller has read them to build `valid` (as `cni-rkt exec
+    gc` does): a second reading could hold one cached meanwhile, which `valid` was made without."""
     if net.disable_gc:
         return
     valid = list(dict.fromkeys(valid))
     errors: list[CNIError] = []
-    for attachment in cache.cached_attachments(rt.cache_dir, net.name):
+    if cached is None:
+        cached = cache.cached_attachments(rt.cache_dir, net.name)
+    for attachment in cached:
         if (attachment.container_id, attachment.ifname) in valid:
             continue
         try:

@@ -158,7 +158,8 @@ def test_rkt_runtime_finds_only_conf_files_and_sends_them_unchanged(setup, capsy
 
 
 def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, capsys):
-    """As `cni-rkt ipam reclaim --valid CID` does: a bare CID is not CID:eth0, which would DEL its eth1."""
+    """As `cni-rkt ipam reclaim --valid CID` does for the attachments in the cache: a bare CID is not
+    CID:eth0, which would DEL its net1."""
     tmp_path, argv = setup
     data = host_local_network(tmp_path)
     for cid, ifname in (("c1", "eth0"), ("c1", "net1"), ("c2", "eth0")):
@@ -166,6 +167,51 @@ def test_gc_valid_cid_alone_keeps_every_attachment_of_that_container(setup, caps
     assert main(argv("gc", "net", "--valid", "c1")) == 0
     assert sorted(os.listdir(tmp_path / "cache")) == ["net-c1-eth0", "net-c1-net1"]
     assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2", "10.7.0.3"]
+    capsys.readouterr()
+
+
+def test_gc_valid_cid_alone_keeps_only_the_attachments_the_cache_knows_of(setup, capsys):
+    """Unlike `ipam reclaim --valid CID` (the README says so): the plugins' GC is sent CID's cached
+    attachments, so host-local releases CID's address on an interface whose cache entry is gone."""
+    tmp_path, argv = setup
+    data = host_local_network(tmp_path)
+    for ifname in ("eth0", "net1"):
+        assert main(argv("add", "net", "/var/run/netns/x", "--container-id", "c1", "--ifname", ifname)) == 0
+    os.unlink(tmp_path / "cache" / "net-c1-net1")
+    assert main(argv("gc", "net", "--valid", "c1")) == 0
+    assert sorted(n for n in os.listdir(data / "net") if n[0].isdigit()) == ["10.7.0.2"]
+    capsys.readouterr()
+
+
+def test_gc_valid_cid_alone_never_dels_that_containers_attachment_cached_while_gc_runs(setup, capsys, fp,
+                                                                                     monkeypatch):
+    """The cache is read once: the attachments a bare --valid CID keeps and those gc DELs come from
+    the same listing, so one of CID's cached just after it (a runtime's ADD meanwhile) is not DELed."""
+    from cni_rkt.runtime import cache
+    from cni_rkt.runtime.cache import Attachment
+
+    tmp_path, argv = setup
+    (tmp_path / "net.d" / "10-net.conflist").write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "net", "plugins": [{"type": "fake"}]}))
+    exe = fake_plugin(tmp_path / "bin", "fake")
+    deleted = []
+    fp.register([exe], callback=lambda p: deleted.append((p.kwargs["env"]["CNI_CONTAINERID"],
+                                                          p.kwargs["env"]["CNI_IFNAME"])))
+    fp.keep_last_process(True)
+    result = {"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.5/24"}]}
+    for cid in ("c1", "c2"):
+        cache.write_entry(str(tmp_path / "cache"), Attachment("net", cid, "eth0"), b"{}", result)
+    listed = cache.cached_attachments
+
+    def listed_then_an_add_meanwhile(cache_dir, network):
+        found = listed(cache_dir, network)
+        cache.write_entry(cache_dir, Attachment("net", "c1", "net1"), b"{}", result)
+        return found
+
+    monkeypatch.setattr(cache, "cached_attachments", listed_then_an_add_meanwhile)
+    assert main(argv("gc", "net", "--valid", "c1")) == 0
+    assert deleted == [("c2", "eth0")]
+    assert sorted(os.listdir(tmp_path / "cache")) == ["net-c1-eth0", "net-c1-net1"]
     capsys.readouterr()
 
 
@@ -184,11 +230,28 @@ def test_rkt_runtime_runs_rkt_s_built_in_default_network_when_no_file_names_it(s
     assert "no net configurations found" in capsys.readouterr().out
 
 
-def test_cap_args_from_the_environment_are_no_usage_error_for_rkt(setup, capsys, fp, monkeypatch):
+@pytest.mark.parametrize("cap_args", ['{"portMappings": []}', "{", "[1]"])
+def test_cap_args_from_the_environment_are_not_read_for_rkt(setup, capsys, fp, monkeypatch, cap_args):
+    """rkt passes no capability args: $CAP_ARGS, even a malformed one, neither fails the command
+    nor is recorded in the cache entry."""
     tmp_path, argv = setup
-    monkeypatch.setenv("CAP_ARGS", '{"portMappings": []}')
+    monkeypatch.setenv("CAP_ARGS", cap_args)
     (tmp_path / "net.d" / "10-net.conf").write_text('{"name": "net", "type": "fake"}')
     exe = fake_plugin(tmp_path / "bin", "fake")
     fp.register([exe], stdout='{"ip4": {"ip": "10.1.0.5/24"}}')
-    assert main(argv("add", "net", "/var/run/netns/p", "--runtime", "rkt")) == 0
+    assert main(argv("add", "net", "/var/run/netns/p", "--runtime", "rkt", "--container-id", "c1")) == 0
+    assert "capabilityArgs" not in json.loads((tmp_path / "cache" / "net-c1-eth0").read_text())
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("cap_args, message", [
+    ("{", "$CAP_ARGS: not JSON"),
+    ("[1]", "$CAP_ARGS: must be a JSON object"),
+])
+def test_a_malformed_cap_args_environment_variable_is_named_not_the_flag(setup, capsys, fp, monkeypatch,
+                                                                         cap_args, message):
+    _, argv = setup
+    monkeypatch.setenv("CAP_ARGS", cap_args)
+    assert main(argv("add", "net", "/x")) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--cap-args" not in err

@@ -158,7 +158,8 @@ def test_reclaim_refuses_a_network_dir_that_is_a_symlink_out(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--valid", "c1", "--ifname", "eth0"], "--ifname goes with --container"),
-    (["--valid", "c1:"], "is not CID or CID:IFNAME"),
+    (["--valid", "c1:"], "--valid: 'c1:' names no interface (give CID or CID:IFNAME)"),
+    (["--valid", ":eth0"], "--valid: ':eth0' names no container id"),  # as `exec gc` says it
 ])
 def test_bad_reclaim_arguments_exit_2(populated, capsys, args, message):
     code, _, err = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, *args)
