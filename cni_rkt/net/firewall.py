@@ -95,19 +95,15 @@ def _legacy_nat_table_in_use(version: int) -> bool:
         return True  # cannot tell
 
 
-def nft_table_exists(family: str, table: str) -> bool:
-    """True only when the kernel says so (asked over netlink, no program run)."""
-    from cni_rkt.net.nft_probe import table_exists
-
-    return table_exists(family, table) is True
-
-
-def nft_list_table(family: str, table: str) -> str | None:
+def nft_list_table(family: str, table: str, run_when_unsure: bool = True) -> str | None:
     """`nft -j list table`, or None when the table does not exist (asked over netlink
-    first, so the usual case, no such table, runs no program)."""
+    first, so the usual case, no such table, runs no program). Where netlink cannot tell,
+    `run_when_unsure` False answers None too: a caller that only may find rules there (a DEL
+    whose config has ipMasq off) need not pay a program to look."""
     from cni_rkt.net.nft_probe import table_exists
 
-    if table_exists(family, table) is False:
+    present = table_exists(family, table)
+    if present is False or (present is None and not run_when_unsure):
         return None
     proc = _run(NFT, ["-j", "list", "table", family, table])
     if proc.returncode == 0:

@@ -59,6 +59,12 @@ def test_a_missing_nft_table_is_none(fp, monkeypatch):
     assert firewall.nft_list_table("inet", "t") is None
 
 
+def test_a_look_up_told_not_to_run_nft_when_netlink_cannot_tell_runs_nothing(fp, monkeypatch):
+    monkeypatch.setattr("cni_rkt.net.nft_probe.table_exists", lambda family, table: None)
+    assert firewall.nft_list_table("inet", "t", run_when_unsure=False) is None
+    assert len(fp.calls) == 0
+
+
 def test_a_missing_tool_is_named(monkeypatch):
     monkeypatch.setattr(firewall, "find_tool", lambda name: None)
     with pytest.raises(CNIError, match="failed to locate nft"):
