@@ -22,6 +22,9 @@ _LOCK_HELD = "xtables lock"
 _NO_SUCH_OBJECT = "No such file or directory"
 
 SETPRIV = "setpriv"  # util-linux: sets the parent-death signal, then execs the program
+# Set once setpriv has refused --pdeathsig (util-linux before 2.33): this process, a worker
+# serving many ADDs, does not try it again.
+_setpriv_lacks_pdeathsig = False
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 SAVE = {4: "iptables-save", 6: "ip6tables-save"}
 NFT = "nft"
@@ -38,15 +41,17 @@ def _run(tool: str, args: list[str], stdin: str = "", dies_with_us: bool = False
     ADD asks for it: a runtime that times out an ADD (often one whose iptables-restore waits
     for the xtables lock) kills the plugin and runs DEL at once; a program left running would
     make its rules after that DEL, and they would stay. Without setpriv it runs as it is."""
+    global _setpriv_lacks_pdeathsig
     path = find_tool(tool)
     if path is None:
         raise CNIError(ErrorCode.INTERNAL, f"failed to locate {tool}")
-    guard = find_tool(SETPRIV) if dies_with_us else None
+    guard = find_tool(SETPRIV) if dies_with_us and not _setpriv_lacks_pdeathsig else None
     if guard is not None:
         proc = subprocess.run([guard, "--pdeathsig", "KILL", "--", path, *args], input=stdin,
                               capture_output=True, text=True, check=False)
-        if "--pdeathsig" not in proc.stderr:  # (util-linux before 2.33 lacks it)
+        if "--pdeathsig" not in proc.stderr:
             return proc
+        _setpriv_lacks_pdeathsig = True  # it refused before running the program
     return subprocess.run([path, *args], input=stdin, capture_output=True, text=True, check=False)
 
 
