@@ -22,6 +22,9 @@ _LOCK_HELD = "xtables lock"
 _NO_SUCH_OBJECT = "No such file or directory"
 
 SETPRIV = "setpriv"  # util-linux: sets the parent-death signal, then execs the program
+# Set once setpriv has refused --pdeathsig (util-linux before 2.33): this process, a worker
+# serving many ADDs, does not try it again.
+_setpriv_lacks_pdeathsig = False
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 SAVE = {4: "iptables-save", 6: "ip6tables-save"}
 NFT = "nft"
@@ -38,15 +41,17 @@ def _run(tool: str, args: list[str], stdin: str = "", dies_with_us: bool = False
     ADD asks for it: a runtime that times out an ADD (often one whose iptables-restore waits
     for the xtables lock) kills the plugin and runs DEL at once; a program left running would
     make its rules after that DEL, and they would stay. Without setpriv it runs as it is."""
+    global _setpriv_lacks_pdeathsig
     path = find_tool(tool)
     if path is None:
         raise CNIError(ErrorCode.INTERNAL, f"failed to locate {tool}")
-    guard = find_tool(SETPRIV) if dies_with_us else None
+    guard = find_tool(SETPRIV) if dies_with_us and not _setpriv_lacks_pdeathsig else None
     if guard is not None:
         proc = subprocess.run([guard, "--pdeathsig", "KILL", "--", path, *args], input=stdin,
                               capture_output=True, text=True, check=False)
-        if "--pdeathsig" not in proc.stderr:  # (util-linux before 2.33 lacks it)
+        if "--pdeathsig" not in proc.stderr:
             return proc
+        _setpriv_lacks_pdeathsig = True  # it refused before running the program
     return subprocess.run([path, *args], input=stdin, capture_output=True, text=True, check=False)
 
 
@@ -95,19 +100,15 @@ def _legacy_nat_table_in_use(version: int) -> bool:
         return True  # cannot tell
 
 
-def nft_table_exists(family: str, table: str) -> bool:
-    """True only when the kernel says so (asked over netlink, no program run)."""
-    from cni_rkt.net.nft_probe import table_exists
-
-    return table_exists(family, table) is True
-
-
-def nft_list_table(family: str, table: str) -> str | None:
+def nft_list_table(family: str, table: str, run_when_unsure: bool = True) -> str | None:
     """`nft -j list table`, or None when the table does not exist (asked over netlink
-    first, so the usual case, no such table, runs no program)."""
+    first, so the usual case, no such table, runs no program). Where netlink cannot tell,
+    `run_when_unsure` False answers None too: a caller that only may find rules there (a DEL
+    whose config has ipMasq off) need not pay a program to look."""
     from cni_rkt.net.nft_probe import table_exists
 
-    if table_exists(family, table) is False:
+    present = table_exists(family, table)
+    if present is False or (present is None and not run_when_unsure):
         return None
     proc = _run(NFT, ["-j", "list", "table", family, table])
     if proc.returncode == 0:

@@ -22,13 +22,14 @@ from cni_rkt.net.netlink import (
     get_link,
     netlink_errors,
     open_netlink,
+    pod_links,
     port_flags,
     ports_of,
     strerror,
 )
 
 # re-exported, so a verb needs one import for links
-__all__ = ["Link", "find_link", "get_link", "open_netlink", "port_flags", "ports_of"]
+__all__ = ["Link", "find_link", "get_link", "open_netlink", "pod_links", "port_flags", "ports_of"]
 
 # The reference polls the new port this often (s apart) before "bridge port in error state".
 OPER_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)

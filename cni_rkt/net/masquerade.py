@@ -52,8 +52,8 @@ def _by_family(interfaces: list) -> dict[int, list]:
     return groups
 
 
-def _nft_rules() -> list[nft.NftRule]:
-    listing = firewall.nft_list_table("inet", NFT_TABLE)
+def _nft_rules(run_when_unsure: bool = True) -> list[nft.NftRule]:
+    listing = firewall.nft_list_table("inet", NFT_TABLE, run_when_unsure)
     return nft.parse_table(listing) if listing is not None else []
 
 
@@ -100,8 +100,8 @@ def remove_masquerade(network: str, container_id: str, ifname: str, addresses: l
         group = groups.get(version, [])
         if firewall.find_tool(firewall.RESTORE[version]) and _worth_a_look(version, chain, group, ip_masq, interfaces):
             _collect(errors, _remove_family, version, chain, comment, group)
-    if firewall.find_tool(firewall.NFT) and (ip_masq or firewall.nft_table_exists("inet", NFT_TABLE)):
-        _collect(errors, _remove_nft, nft_instance_hash(network, ifname, container_id))
+    if firewall.find_tool(firewall.NFT):
+        _collect(errors, _remove_nft, nft_instance_hash(network, ifname, container_id), ip_masq)
     if errors:
         raise CNIError(errors[0].code, "ipMasq tear-down failed: " + "; ".join(e.msg for e in errors))
 
@@ -134,8 +134,8 @@ def _remove_family(version: int, chain: str, comment: str, group: list) -> None:
         raise failure
 
 
-def _remove_nft(instance_hash: str) -> None:
-    handles = [r.handle for r in nft.rules_with_prefix(_nft_rules(), instance_hash)]
+def _remove_nft(instance_hash: str, ip_masq: bool) -> None:
+    handles = [r.handle for r in nft.rules_with_prefix(_nft_rules(run_when_unsure=ip_masq), instance_hash)]
     if handles:
         firewall.nft_apply(nft.render_delete(handles))
 

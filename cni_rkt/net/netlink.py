@@ -112,3 +112,11 @@ def port_flags(ipr, index: int) -> tuple[bool, bool]:
 def ports_of(ipr, bridge_index: int) -> list[Link]:
     with netlink_errors("could not list links"):
         return [_to_link(m) for m in ipr.dump_links(master=bridge_index)]
+
+
+def pod_links(ipr) -> list[Link]:
+    """The links of this netns that may carry a pod's traffic: every port of any bridge (or
+    other master) and every veth end. More than the pods' links, never fewer."""
+    with netlink_errors("could not list links"):
+        found = [_to_link(m) for m in ipr.dump_links()]
+    return [link for link in found if link.master or link.kind == "veth"]

@@ -182,10 +182,13 @@ def add_gateway_addresses(
     target, ours = bridge, {host_veth.index}
     if conf.vlan_gateway_port:
         target = ensure_vlan_gateway_port(socks, conf, bridge, host_veth, undo)
-        ours.add(target.peer)
+        ours.update((target.index, target.peer))  # the VLAN's leg is the bridge's, not a pod's
 
     def only_ours_left() -> bool:
         return all(p.index in ours for p in links.ports_of(socks.host, bridge.index))
+
+    def no_other_pod_in_netns() -> bool:  # forwarding is the netns's: any bridge's pod needs it
+        return all(link.index in ours for link in links.pod_links(socks.host))
 
     for cidr in plan.bridge_addresses:
         added, replaced = addrs.ensure_address(socks.host, target, cidr, conf.force_address)
@@ -200,10 +203,10 @@ def add_gateway_addresses(
     for family in sorted({ipaddress.ip_interface(c).version for c in plan.bridge_addresses}):
         name = sysctl.forwarding_sysctl(family)
         before = sysctl.ensure_sysctl(name, "1")
-        if before is not None:  # as the address: not under a pod attached meanwhile
+        if before is not None:  # not under a pod attached meanwhile, to this bridge or another
             undo.push(
                 f"restore {name}",
-                lambda name=name, before=before: only_ours_left() and sysctl.write_sysctl(name, before),
+                lambda name=name, before=before: no_other_pod_in_netns() and sysctl.write_sysctl(name, before),
             )
     return target if target is not bridge else None
 

@@ -113,19 +113,25 @@ def test_failure_after_the_gateway_step_turns_forwarding_back_off(sandbox, bridg
     assert sandbox.sh(forwarding).split() == ["0", "0"]
 
 
-def test_a_failed_add_leaves_forwarding_on_for_a_pod_attached_meanwhile(sandbox, bridge, monkeypatch):
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["same-bridge", "another-bridge"])
+def test_a_failed_add_leaves_forwarding_on_for_a_pod_attached_meanwhile(sandbox, bridge, monkeypatch, elsewhere):
     """Two first ADDs on a host with forwarding off: the second sees it on, made by the first,
     which then fails. The undo must not turn forwarding off under the second pod, whose
-    traffic leaves through the bridge's gateway."""
+    traffic leaves through its bridge's gateway: this bridge's, or another's in the same
+    netns (forwarding is the netns's, not a bridge's)."""
     forwarding = "cat /proc/sys/net/ipv4/ip_forward"
     assert sandbox.sh(forwarding).strip() == "0"
+    other_config = bridge.config
+    if elsewhere:
+        other_config = {**bridge.config, "name": "othernet", "bridge": "otherbr0",
+                        "ipam": {**bridge.config["ipam"], "subnet": "10.77.0.0/16"}}
     real = bridge_plugin.add_gateway_addresses
     other = sandbox.pod("other")
     meanwhile = []
 
     def another_pod_then_fail(*args, **kwargs):
         real(*args, **kwargs)
-        meanwhile.append(bridge.run("ADD", other, "cid-other"))  # exec'd: it sees forwarding on
+        meanwhile.append(bridge.run("ADD", other, "cid-other", config=other_config))  # exec'd: it sees forwarding on
         raise CNIError(999, "injected")
 
     monkeypatch.setattr(bridge_plugin, "add_gateway_addresses", another_pod_then_fail)

@@ -11,6 +11,7 @@ from cni_rkt.net import firewall
 @pytest.fixture(autouse=True)
 def tools_in_sbin(monkeypatch):
     monkeypatch.setattr(firewall, "find_tool", lambda name: f"/sbin/{name}")
+    monkeypatch.setattr(firewall, "_setpriv_lacks_pdeathsig", False)  # each test's own "process"
 
 
 def test_restore_uses_noflush_and_the_xtables_lock(fp):
@@ -32,6 +33,15 @@ def test_a_setpriv_without_pdeathsig_runs_the_program_itself(fp):
     fp.register(["/sbin/nft", "-f", "-"])
     firewall.nft_apply("", dies_with_us=True)
     assert [call[0] for call in fp.calls] == ["/sbin/setpriv", "/sbin/nft"]
+
+
+def test_a_setpriv_without_pdeathsig_is_not_tried_again(fp):
+    """A worker serves many ADDs: one refused setpriv is enough."""
+    fp.register(["/sbin/setpriv", fp.any()], returncode=1, stderr="setpriv: unrecognized option '--pdeathsig'\n")
+    fp.register(["/sbin/nft", "-f", "-"], occurrences=2)
+    firewall.nft_apply("", dies_with_us=True)
+    firewall.nft_apply("", dies_with_us=True)
+    assert [call[0] for call in fp.calls] == ["/sbin/setpriv", "/sbin/nft", "/sbin/nft"]
 
 
 def test_a_held_xtables_lock_is_try_again_later(fp):
@@ -57,6 +67,12 @@ def test_a_missing_nft_table_is_none(fp, monkeypatch):
     fp.register(["/sbin/nft", "-j", "list", "table", "inet", "t"], returncode=1,
                 stderr="Error: No such file or directory\nlist table inet t\n")
     assert firewall.nft_list_table("inet", "t") is None
+
+
+def test_a_look_up_told_not_to_run_nft_when_netlink_cannot_tell_runs_nothing(fp, monkeypatch):
+    monkeypatch.setattr("cni_rkt.net.nft_probe.table_exists", lambda family, table: None)
+    assert firewall.nft_list_table("inet", "t", run_when_unsure=False) is None
+    assert len(fp.calls) == 0
 
 
 def test_a_missing_tool_is_named(monkeypatch):

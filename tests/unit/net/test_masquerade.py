@@ -11,6 +11,7 @@ import pytest
 from cni_rkt.errors import CNIError, ErrorCode
 from cni_rkt.net import firewall, masquerade
 from cni_rkt.net import masquerade_iptables as ipt
+from cni_rkt.net.masquerade_names import NFT_TABLE
 
 NET, CID = "rkt.kubernetes.io", "abc123"
 _BUILTIN_TARGETS = {"ACCEPT", "MASQUERADE"}
@@ -27,12 +28,17 @@ class FakeFirewall:
         # iptables-nft's chains are visible over netlink; iptables-legacy's are not (None)
         monkeypatch.setattr(firewall, "nat_chain_exists",
                             lambda version, chain: chain in self.tables[version].chains if netlink_sees_chains else None)
-        monkeypatch.setattr(firewall, "nft_table_exists", lambda family, table: False)
         monkeypatch.setattr(firewall, "find_tool", lambda name: f"/sbin/{name}" if name in tools else None)
         monkeypatch.setattr(firewall, "restore_nat", self.restore_nat)
         monkeypatch.setattr(firewall, "save_nat", self.save_nat)
-        monkeypatch.setattr(firewall, "nft_list_table", lambda *a: self.calls.append(("nft list",)))
+        monkeypatch.setattr(firewall, "nft_list_table", self.nft_list_table)
         monkeypatch.setattr(firewall, "nft_apply", lambda script, dies_with_us=False: self.calls.append(("nft -f", script)))
+
+    def nft_list_table(self, family, table, run_when_unsure=True):
+        """No nftables table here, and netlink taken as unable to tell: each look-up that
+        may run nft is recorded."""
+        if run_when_unsure:
+            self.calls.append(("nft list",))
 
     def save_nat(self, version):
         self.calls.append(("save", version))
@@ -143,6 +149,16 @@ def test_del_with_ipmasq_off_and_chains_netlink_cannot_see_runs_nothing(monkeypa
     assert fake.calls == []
     masquerade.remove_masquerade(NET, CID, "eth0", [])  # ipMasq on, no address: look everywhere
     assert fake.calls == [("save", 4), ("save", 6), ("nft list",)]
+
+
+def test_del_with_ipmasq_off_asks_the_kernel_about_the_nft_table_once(fp, monkeypatch):
+    """The table is there (an earlier config's): one netlink question, then one listing."""
+    probes = []
+    monkeypatch.setattr("cni_rkt.net.nft_probe.table_exists", lambda family, table: probes.append(table) or True)
+    monkeypatch.setattr(firewall, "find_tool", lambda name: f"/sbin/{name}" if name == "nft" else None)
+    fp.register(["/sbin/nft", "-j", "list", "table", "inet", NFT_TABLE], stdout='{"nftables": []}')
+    masquerade.remove_masquerade(NET, CID, "eth0", ["10.22.0.2/16"], False)
+    assert probes == [NFT_TABLE] and len(fp.calls) == 1
 
 
 def test_del_of_one_interface_keeps_the_chain_the_containers_other_interface_jumps_to(fake):

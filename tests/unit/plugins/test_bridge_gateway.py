@@ -21,6 +21,7 @@ BRIDGE = Link(3, "br0", "bridge", "02:00:00:00:00:03", 1500, 0, 0, "UP", 0)
 HOST_VETH = Link(4, "vethaaaa0000", "veth", "02:00:00:00:00:04", 1500, 3, 0, "UP", 0)
 GATEWAY = Link(6, "br0.100", "veth", "02:00:00:00:00:06", 1500, 0, 5, "UP", 0)
 GATEWAY_PEER = Link(5, "vethbbbb1111", "veth", "02:00:00:00:00:05", 1500, 3, 6, "UP", 0)
+OTHER_BRIDGE_POD = Link(12, "vethdddd3333", "veth", "02:00:00:00:00:0c", 1500, 11, 0, "UP", 0)
 
 
 class FakeHost:
@@ -95,3 +96,16 @@ def test_a_failed_add_keeps_the_port_while_another_pod_is_on_the_bridge(host):
         step({"vlan": 100}, undo)
         raise RuntimeError("a later step failed")
     assert not [c for c in host.calls if c[0].startswith("remove")]
+
+
+@pytest.mark.parametrize("others, restored", [([], True), ([OTHER_BRIDGE_POD], False)], ids=["alone", "pod-on-another-bridge"])
+def test_a_failed_add_turns_forwarding_back_off_unless_another_pod_is_in_the_netns(host, monkeypatch, others, restored):
+    """The VLAN's gateway leg and its peer are the bridge's, not pods: alone with them, forwarding goes back off."""
+    writes = []
+    monkeypatch.setattr(plugin.sysctl, "ensure_sysctl", lambda name, value: "0")
+    monkeypatch.setattr(plugin.sysctl, "write_sysctl", lambda name, value: writes.append((name, value)))
+    monkeypatch.setattr(links, "pod_links", lambda ipr: [HOST_VETH, GATEWAY, GATEWAY_PEER, *others])
+    with pytest.raises(RuntimeError), UndoStack() as undo:
+        step({"vlan": 100}, undo)
+        raise RuntimeError("a later step failed")
+    assert writes == ([("net/ipv4/ip_forward", "0")] if restored else [])
