@@ -72,7 +72,7 @@ def check_directory(directory: str, schemas: SchemaSet, profile: Profile,
         docs.append(doc)
         summaries.append(check_document(doc, schemas, profile))
         if model.runtime == "libcni":
-            report_aborted_lookup(doc)  # rkt's equivalent (RKT402) is a per-file rule
+            report_aborted_lookup(doc, read[read.index(name) + 1:])  # rkt's equivalent (RKT402) is a per-file rule
     check_names(summaries, model.runtime)
     check_overlaps(summaries, profile)
     check_bridges(summaries)
@@ -86,11 +86,12 @@ def directory_finding(path: str, rule: str, message: str) -> Finding:
     return Finding(path, "", 1, 1, RULES[rule].severity, rule, message)
 
 
-def report_aborted_lookup(doc: Document) -> None:
-    """CNI304 on a file libcni cannot parse or load (as `cni-rkt exec` reads it, runtime/netconf.py)."""
+def report_aborted_lookup(doc: Document, later_files: list[str]) -> None:
+    """CNI304 on a file libcni cannot parse or load (as `cni-rkt exec` reads it, runtime/netconf.py),
+    naming the files whose networks the stop hides, so an operator sees what breaks."""
     from cni_rkt.runtime.netconf import libcni_load_error
 
-    consequence = "networks defined after this file cannot be found"
+    consequence = f"no network in it{_and_the_files(later_files)} can be found"
     if doc.syntax_error is not None:
         position = doc.syntax_error.position
         doc.emit_at("CNI304", position.line, position.col,
@@ -100,6 +101,13 @@ def report_aborted_lookup(doc: Document) -> None:
     if error is not None:
         reason = error.msg.removeprefix(f"{doc.path}: ")
         doc.emit("CNI304", "", f"libcni stops its lookup at the first file it cannot load ({reason}): {consequence}")
+
+
+def _and_the_files(names: list[str], shown: int = 3) -> str:
+    if not names:
+        return ""
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return f" or in the {len(names)} file{'s' if len(names) > 1 else ''} read after it ({listed})"
 
 
 def check_names(summaries: list[NetworkSummary], runtime: str) -> None:

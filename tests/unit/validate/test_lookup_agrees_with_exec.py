@@ -49,3 +49,15 @@ def test_cni304_says_why_libcni_refuses_the_file(tmp_path):
                    args=["d"])
     [finding] = [f for f in findings if f.rule == "CNI304"]
     assert "cannot load (a plugin config has no type)" in finding.message
+
+
+@pytest.mark.parametrize("later_files, expected", [
+    ({}, "no network in it can be found"),
+    ({"d/20-later.conf": LATER}, "no network in it or in the 1 file read after it (20-later.conf) can be found"),
+    ({f"d/{n}-x.conf": conf(name=f"n{n}") for n in range(20, 25)},
+     "no network in it or in the 5 files read after it (20-x.conf, 21-x.conf, 22-x.conf and 2 more) can be found"),
+])
+def test_cni304_names_the_files_whose_networks_the_stop_hides(tmp_path, later_files, expected):
+    findings = run(tmp_path, {"d/10-a.conf": "{", **later_files}, args=["d"])
+    [finding] = [f for f in findings if f.rule == "CNI304"]
+    assert finding.message.endswith(expected)
