@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from functools import partial
 
 from cni_rkt.cli.actions import add_action
-from cni_rkt.cli.shown import shown
+from cni_rkt.cli.shown import shown, shown_text
 from cni_rkt.cli.usage import UsageError, parse_valid
 
 
@@ -124,8 +124,8 @@ def reclaim(args: argparse.Namespace) -> int:
 
 def holder(reservation) -> str:
     if reservation.ifname is None:
-        return f"container {reservation.container_id}, legacy file without ifname"
-    return f"container {reservation.container_id}, {reservation.ifname}"
+        return f"container {shown_text(reservation.container_id)}, legacy file without ifname"
+    return f"container {shown_text(reservation.container_id)}, {shown_text(reservation.ifname)}"
 
 
 def modified(mtime: float) -> str | None:
@@ -142,7 +142,7 @@ TABLE_HEADER = ("ADDRESS", "CONTAINER", "IFNAME", "MODIFIED (UTC)", "")
 def entry_row(entry) -> tuple[str, ...]:
     r = entry.reservation
     note = "legacy file: container id only" if entry.legacy else ""
-    return (r.name, r.container_id, r.ifname or "-", modified(entry.mtime) or "-", note)
+    return (r.name, shown_text(r.container_id), shown_text(r.ifname or "-"), modified(entry.mtime) or "-", note)
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:

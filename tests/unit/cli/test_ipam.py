@@ -276,3 +276,19 @@ def test_a_file_time_out_of_datetimes_range_is_listed_not_taken_for_a_bad_argume
     assert out.splitlines()[2].split() == ["10.5.0.2", "c1", "eth0", "-"]
     code, out, _ = ipam(capsys, "list", "--data-dir", populated, NETWORK, "--json")
     assert code == 0 and json.loads(out)["networks"][0]["reservations"][0]["modified"] is None
+
+
+def test_control_characters_in_a_file_cannot_forge_lines_or_escapes_in_the_text_output(populated, capsys):
+    """A file's container id and ifname are shown escaped in list and reclaim's text (the JSON keeps them)."""
+    go_file(populated, "10.5.0.12", "evil\n10.5.0.99  c9  eth0\x1b[2J\r\neth\t0")
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated, NETWORK)
+    assert code == 0
+    assert "\x1b" not in out and "\t" not in out
+    [row] = [line for line in out.splitlines() if "10.5.0.12" in line]
+    assert "evil\\n10.5.0.99  c9  eth0\\x1b[2J" in row and "eth\\t0" in row
+    assert not any(line.lstrip().startswith("10.5.0.99") for line in out.splitlines())
+    code, out, _ = ipam(capsys, "list", "--data-dir", populated, "--json")
+    assert json.loads(out)["networks"][0]["reservations"][-1]["containerID"] == "evil\n10.5.0.99  c9  eth0\x1b[2J"
+    code, out, _ = ipam(capsys, "reclaim", NETWORK, "--data-dir", populated, "--dry-run",
+                        "--container", "evil\n10.5.0.99  c9  eth0\x1b[2J")
+    assert out.splitlines()[0] == "would release 10.5.0.12 (container evil\\n10.5.0.99  c9  eth0\\x1b[2J, eth\\t0)"
