@@ -8,6 +8,7 @@ from collections.abc import Callable
 from io import TextIOBase as TextIO
 
 from cni_rkt import __version__
+from cni_rkt.cli.shown import shown_text
 from cni_rkt.validate.findings import Finding, Report, Severity
 from cni_rkt.validate.rules import RULES
 
@@ -23,8 +24,9 @@ def render_text(report: Report, out: TextIO, *, color: bool = False) -> None:
 
     for finding in report.sorted_findings():
         level = paint(_COLOURS[finding.severity], str(finding.severity))
-        location = paint(_BOLD, f"{finding.path}:{finding.line}:{finding.col}:")
-        out.write(f"{location} {level}: {finding.message} {paint(_DIM, f'[{finding.rule}]')}\n")
+        # A file name or key with a newline or a terminal escape must not forge a finding's line.
+        location = paint(_BOLD, f"{shown_text(finding.path)}:{finding.line}:{finding.col}:")
+        out.write(f"{location} {level}: {shown_text(finding.message)} {paint(_DIM, f'[{finding.rule}]')}\n")
         snippet = source_snippet(report.sources.get(finding.path), finding.line, finding.col)
         if snippet:
             out.write(snippet)
@@ -41,6 +43,7 @@ def source_snippet(text: str | None, line: int, col: int) -> str:
     if not 1 <= line <= len(lines):
         return ""
     source = lines[line - 1].rstrip("\r").expandtabs(1)
+    source = "".join(c if c.isprintable() else "\ufffd" for c in source)  # one column each, as the caret counts
     width = 1
     if source[col - 1 : col] == '"':
         closing = source.find('"', col)

@@ -44,6 +44,20 @@ def test_text_is_gcc_style_with_the_source_line_and_a_caret():
     assert "\033[" not in text
 
 
+def test_text_escapes_what_could_forge_a_line_or_reach_the_terminal():
+    """A net.d file name or key holding a newline or a terminal escape is shown escaped; the
+    snippet keeps one column per character, so the caret still points at the finding."""
+    path = "net.d/30-x\nFAKE: error.conf"
+    source = '{"a\x1b[2J": 1, "b": }\n'
+    report = Report(files=[path], sources={path: source})
+    report.add(Finding(path, "", 1, 20, Severity.ERROR, "CNI100", 'unknown key "a\x1b[2J"'))
+    lines = render(render_text, report).splitlines()
+    assert lines[0] == 'net.d/30-x\\nFAKE: error.conf:1:20: error: unknown key "a\\x1b[2J" [CNI100]'
+    assert lines[1] == '    1 | {"a\ufffd[2J": 1, "b": }'
+    assert lines[2].index("^") - lines[1].index("{") == 19
+    assert "\x1b" not in "\n".join(lines)
+
+
 def test_text_colour_only_when_asked():
     assert "\033[1;33mwarning" in render(render_text, sample_report(), color=True)
 
