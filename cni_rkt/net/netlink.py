@@ -116,7 +116,8 @@ def ports_of(ipr, bridge_index: int) -> list[Link]:
 
 def pod_links(ipr) -> list[Link]:
     """The links of this netns that may carry a pod's traffic: every port of any bridge (or
-    other master) and every veth end. More than the pods' links, never fewer."""
+    other master) and every veth end. That covers every pod a bridge or ptp plugin made, and
+    more; a pod whose host end is neither (a netkit device, say) is not seen."""
     with netlink_errors("could not list links"):
         found = [_to_link(m) for m in ipr.dump_links()]
     return [link for link in found if link.master or link.kind == "veth"]
