@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from cni_rkt.cli.package_owner import DPKG_DIR, dpkg_owner
 from cni_rkt.launcher import PLUGIN_NAMES, install_launchers
 from cni_rkt.protocol.delegate import own_launcher_plugin
 
@@ -49,9 +50,17 @@ def execute(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     for path in foreign:  # a plugin dir is often shared with the Go plugins: say what went
-        print(f"cni-rkt install: replaced {path}, which was not a cni-rkt launcher "
-              "(reinstall its package to get it back)", file=sys.stderr)
+        print(f"cni-rkt install: {replaced_note(path)}", file=sys.stderr)
     return 0
+
+
+def replaced_note(path: str, dpkg_dir: str = DPKG_DIR) -> str:
+    package = dpkg_owner(path, dpkg_dir)
+    if package is None:
+        return f"replaced {path}, which was not a cni-rkt launcher (reinstall its package to get it back)"
+    return (f"replaced {path} of the Debian package {package}, whose next upgrade puts its own back; "
+            f"to keep cni-rkt's, run 'dpkg-divert --local --rename --add {path}' and install again "
+            f"(to go back: rm {path} && dpkg-divert --rename --remove {path})")
 
 
 def _is_other_plugin(path: str) -> bool:

@@ -132,3 +132,48 @@ def test_an_interrupted_install_leaves_no_partial_launcher(tmp_path, monkeypatch
     assert sorted(os.listdir(directory)) == ["bridge"]  # no flannel, no scratch file
     rewritten = (directory / "bridge").read_bytes()
     assert rewritten != before and b"/run/elsewhere" in rewritten  # whole: old or new, never half
+
+
+def dpkg_database(tmp_path, package_list_name: str, files: list[str]) -> str:
+    admin = tmp_path / "dpkg"
+    (admin / "info").mkdir(parents=True)
+    (admin / "info" / "other.list").write_text("/usr/bin/other\n")
+    (admin / "info" / package_list_name).write_text("".join(f"{f}\n" for f in ["/usr/lib/x", *files]))
+    return str(admin)
+
+
+@pytest.mark.parametrize("list_name", ["containernetworking-plugins.list", "containernetworking-plugins:amd64.list"])
+def test_replacing_a_packaged_plugin_says_its_upgrade_puts_it_back_and_how_to_divert(tmp_path, list_name):
+    from cni_rkt.cli.install import replaced_note
+
+    plugin_dir = tmp_path / "cni"
+    plugin_dir.mkdir()
+    path = str(plugin_dir / "bridge")
+    admin = dpkg_database(tmp_path, list_name, [path])
+    note = replaced_note(path, admin)
+    assert note.startswith(f"replaced {path} of the Debian package containernetworking-plugins, whose next upgrade")
+    assert f"dpkg-divert --local --rename --add {path}" in note
+    assert replaced_note(str(plugin_dir / "flannel"), admin).endswith("(reinstall its package to get it back)")
+    assert replaced_note(path, str(tmp_path / "no-dpkg")).endswith("(reinstall its package to get it back)")
+
+
+def test_a_plugin_diverted_with_dpkg_divert_is_not_reported_as_going_back(tmp_path):
+    """The real dpkg-divert, on a database of its own (--admindir), as the note tells an operator."""
+    from cni_rkt.cli.package_owner import dpkg_owner
+
+    plugin_dir = tmp_path / "cni"
+    plugin_dir.mkdir()
+    path = plugin_dir / "bridge"
+    path.write_bytes(b"\x7fELF the Go bridge")
+    admin = dpkg_database(tmp_path, "containernetworking-plugins.list", [str(path)])
+    assert dpkg_owner(str(path), admin) == "containernetworking-plugins"
+    subprocess.run(["dpkg-divert", "--admindir", admin, "--local", "--rename", "--add", str(path)],
+                   check=True, capture_output=True)
+    assert (plugin_dir / "bridge.distrib").read_bytes() == b"\x7fELF the Go bridge"
+    assert dpkg_owner(str(path), admin) is None
+
+
+def test_debian_s_go_bridge_is_known_as_its_package_s():
+    from cni_rkt.cli.package_owner import dpkg_owner
+
+    assert dpkg_owner("/usr/lib/cni/bridge") == "containernetworking-plugins"
