@@ -13,5 +13,5 @@ def shown(path: str) -> str:
 def shown_text(text: str) -> str:
     """Text read from a file, its characters that are not printable escaped: a container id
     holding a newline or a terminal escape must not forge lines or colours in a listing."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in text)

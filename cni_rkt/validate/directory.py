@@ -62,7 +62,7 @@ def check_directory(directory: str, schemas: SchemaSet, profile: Profile,
                                            f"{model.runtime} does not read {name!r} (it reads only {model.reads} "
                                            "directly in the directory)"))
     docs, summaries = [], []
-    for name in read:
+    for position, name in enumerate(read):
         path = os.path.join(directory, name)
         try:
             doc = load_document(path)
@@ -72,7 +72,7 @@ def check_directory(directory: str, schemas: SchemaSet, profile: Profile,
         docs.append(doc)
         summaries.append(check_document(doc, schemas, profile))
         if model.runtime == "libcni":
-            report_aborted_lookup(doc, read[read.index(name) + 1:])  # rkt's equivalent (RKT402) is a per-file rule
+            report_aborted_lookup(doc, read[position + 1:])  # rkt's equivalent (RKT402) is a per-file rule
     check_names(summaries, model.runtime)
     check_overlaps(summaries, profile)
     check_bridges(summaries)
