@@ -73,7 +73,9 @@ def _status(args: argparse.Namespace) -> int:
         state = "listening" if worker.listening else "retired, finishing its requests"
         children = ", ".join(f"{pid} ({kib / 1024:.1f} MiB)" for pid, kib in worker.children.items()) or "none"
         print(f"worker {worker.pid}: {state} on {shown(worker.socket)}")
-        print(f"  up {worker.uptime_seconds:.0f} s, ends after {worker.idle_seconds:g} s without a request")
+        rest = worker.idle_seconds * identity.REST_FRACTION
+        print(f"  up {worker.uptime_seconds:.0f} s; without a request, lets its children go after {rest:g} s"
+              f" and ends after {worker.idle_seconds:g} s")
         print(f"  resident {worker.resident_kib / 1024:.1f} MiB (peak {worker.peak_resident_kib / 1024:.1f} MiB)")
         print(f"  children: {children}")
     return 0

@@ -18,7 +18,8 @@ import posix
 DEFAULT_SOCKET_DIR = "/run/cni-rkt"
 # Operators turn the worker off without touching a runtime's environment by creating this file.
 NO_WORKER_FLAG = "/etc/cni-rkt/no-worker"
-DEFAULT_IDLE_SECONDS = 60.0
+DEFAULT_IDLE_SECONDS = 600.0
+REST_FRACTION = 0.1  # of the idle time: how long a worker keeps its children without a request (server.py)
 
 
 def install_id(interpreter: str, roots: list[str]) -> str:

@@ -4,6 +4,9 @@ Life cycle: leave the spawner's namespaces (root only, see namespaces.py), watch
 on disk (codewatch.py), take the lock beside the socket (one worker per socket), import the
 plugins, listen, serve (pool.py: pre-forked children, each serving one caller at a time),
 and exit after `idle` seconds without a request, or as soon as the code on disk changed.
+After a tenth of `idle` without a request it rests: it lets its children go and keeps only
+itself (a third of the memory), so that a node with a pod now and then is served by a fresh
+child (about 10 ms more than a spare) instead of the launcher's in-process start-up.
 
 Who is served is admission.py's call; anyone refused runs in-process.
 
@@ -118,6 +121,8 @@ class Worker:
         self.code = code
         self.lock = lock
         self.idle = idle
+        self.rest_after = idle * identity.REST_FRACTION
+        self.resting = False  # children let go for want of requests; none is forked until the next
         self.spare_target = spares
         self.spares: list[Child] = []
         self.busy: list[Child] = []
@@ -165,8 +170,12 @@ class Worker:
                     self.retire()  # busy children still finish and reply
                 if self.busy or events:
                     self.last_activity = time.monotonic()
-                elif self.listener is not None and time.monotonic() - self.last_activity >= self.idle:
-                    self.retire()
+                elif self.listener is not None:
+                    quiet = time.monotonic() - self.last_activity
+                    if quiet >= self.idle:
+                        self.retire()
+                    elif quiet >= self.rest_after and not self.resting:
+                        self._rest()
                 if self._wants_spare() and not self.selector.select(0):
                     self._add_spare(rehearse=not self.busy)  # under load, rehearsing costs more CPU than it saves
         finally:
@@ -178,14 +187,22 @@ class Worker:
     def _wants_spare(self) -> bool:
         """Fork while no child is busy, and whenever no spare is left: children reply to
         their callers themselves, so a fork delays no reply, only the next accept."""
-        return self.listener is not None and len(self.spares) < self.spare_target and not (self.busy and self.spares)
+        return (self.listener is not None and not self.resting and len(self.spares) < self.spare_target
+                and not (self.busy and self.spares))
 
     def _timeout(self) -> float | None:
         if self._wants_spare():
             return 0.0
         if self.busy:
             return None
-        return min(LONGEST_WAIT, max(0.0, self.idle - (time.monotonic() - self.last_activity)))
+        until = self.idle if self.resting else self.rest_after
+        return min(LONGEST_WAIT, max(0.0, until - (time.monotonic() - self.last_activity)))
+
+    def _rest(self) -> None:
+        """No request for a while: let the spare children go (each holds about 14 MiB of its
+        own, the worker 20 MiB) and fork none until a caller comes."""
+        self.resting = True
+        self._let_spares_go()
 
     def retire(self) -> None:
         """Stop taking requests and give up the socket at once; running ones still finish."""
@@ -204,6 +221,9 @@ class Worker:
         if self.code.fileno() is not None:
             self.selector.unregister(self.code.fileno())
         self.code.close()
+        self._let_spares_go()
+
+    def _let_spares_go(self) -> None:
         for spare in self.spares:  # a spare exits when its control socket closes
             self._drop(spare)
             os.waitpid(spare.pid, 0)
@@ -280,6 +300,7 @@ class Worker:
     def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
         """Hand `request` to a spare. The child replies to the caller on `conn`, except the
         DEL `undoing` a lost ADD, whose result comes back here."""
+        self.resting = False  # spares again once this caller is served
         fds = list(request.fds.values())
         reply_to = REPLY_TO_WORKER if undoing else REPLY_TO_CALLER
         if reply_to == REPLY_TO_CALLER:

@@ -36,7 +36,9 @@ def test_status_shows_the_worker_and_stop_ends_it(tmp_path, capsys):
         assert worker["idleSeconds"] == 120.0 and worker["residentKiB"] > 0
         assert worker["children"] and all(os.readlink(f"/proc/{c['pid']}/exe") for c in worker["children"])
         assert main(["worker", "status", "--socket-dir", sockets]) == 0
-        assert f"worker {proc.pid}: listening on {path}" in capsys.readouterr().out
+        shown = capsys.readouterr().out
+        assert f"worker {proc.pid}: listening on {path}" in shown
+        assert "lets its children go after 12 s and ends after 120 s" in shown
 
         assert main(["worker", "stop", "--socket-dir", sockets]) == 0
         assert capsys.readouterr().out == f"worker {proc.pid}: ended\n"

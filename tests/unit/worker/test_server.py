@@ -16,7 +16,7 @@ import pytest
 from worker_process import child_holding, request_key, running_worker, wait_until_released
 
 from cni_rkt.protocol import runner
-from cni_rkt.worker import admission, client, server, warmup, wire
+from cni_rkt.worker import admission, client, identity, server, warmup, wire
 
 MISSING_NETNS = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
 CONFIG = b'{"cniVersion":"1.0.0","name":"n"}'
@@ -86,6 +86,22 @@ def test_worker_exits_when_idle_and_removes_its_socket(tmp_path):
     with running_worker(str(tmp_path / "sockets"), idle=0.5) as (proc, path):
         assert proc.wait(timeout=30) == 0
         assert not os.path.exists(path) and not os.path.exists(path + ".pid")
+
+
+def test_worker_rests_after_a_tenth_of_idle_and_serves_the_next_caller(tmp_path):
+    """A node with a pod now and then: the worker lets its children go (their memory is most
+    of its own) but stays, and the next caller is served by a child forked for it."""
+    idle = 8.0
+    with running_worker(str(tmp_path / "sockets"), idle=idle) as (proc, path):
+        wait_for_spares(proc.pid)
+        deadline = time.monotonic() + idle * identity.REST_FRACTION + 5.0  # slack for a loaded machine
+        while _children(proc.pid):
+            assert time.monotonic() < deadline, "the idle worker kept its children"
+            time.sleep(0.02)
+        assert proc.poll() is None and os.path.exists(path)  # resting, not retired
+        assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG) == runner.run(
+            "bridge", MISSING_NETNS, CONFIG)
+        wait_for_spares(proc.pid)  # a caller came: spares again for the next ones
 
 
 @pytest.mark.parametrize("idle", [float("inf"), 30 * 86400.0])
