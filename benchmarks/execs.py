@@ -123,6 +123,33 @@ def run_parallel(spec: dict, config: dict) -> dict:
     return {"ADD": adds, "DEL": dels, "wall": {"ADD": add_wall, "DEL": del_wall}}
 
 
+def run_sporadic(spec: dict, config: dict) -> dict:
+    """A pod now and then: each ADD, and each DEL, after `pause` seconds of quiet (ours: long
+    enough for the worker to rest, letting its children go; short of its exit)."""
+    wait_for_worker(spec, config)
+    pods = list(enumerate(spec["pods"]))
+    adds, dels = [], []
+    for i, netns in pods:
+        time.sleep(spec["pause"])
+        adds.append(pod_verbs(spec, config, i, netns)["ADD"])
+    for i, netns in pods:
+        time.sleep(spec["pause"])
+        dels.append(follow_up(spec, config, "DEL", i, netns, adds[i]))
+    return {"ADD": adds, "DEL": dels}
+
+
+def wait_for_worker(spec: dict, config: dict) -> Sample:
+    """One DEL of a container that never existed; for ours it runs in-process and starts the
+    worker, which this waits for (Go has none to wait for)."""
+    sample = timed_exec(spec["plugin"], plugin_env(spec, "DEL", "warm-up", spec["pods"][0]), json.dumps(config).encode())
+    deadline = time.monotonic() + 60
+    while spec.get("worker_socket") and not os.path.exists(spec["worker_socket"]):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return sample
+
+
 def run_version(spec: dict) -> dict:
     env = plugin_env(spec, "VERSION")
     samples = [timed_exec(spec["plugin"], env, b"") for _ in range(spec["runs"])]
@@ -130,15 +157,10 @@ def run_version(spec: dict) -> dict:
 
 
 def warm_up(spec: dict, config: dict) -> dict:
-    """One DEL of a container that never existed, in-process: it starts our worker."""
+    """The first exec, in-process (it starts our worker), and its peak memory."""
+    sample = wait_for_worker(spec, config)
     env = plugin_env(spec, "DEL", "warm-up", spec["pods"][0])
-    sample = timed_exec(spec["plugin"], env, json.dumps(config).encode())
     sample.maxrss_kib = peak_memory_kib(spec["plugin"], dict(env, CNI_RKT_WORKER="0"), json.dumps(config).encode()).maxrss_kib
-    deadline = time.monotonic() + 60
-    while spec.get("worker_socket") and not os.path.exists(spec["worker_socket"]):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
     return {"first": [sample]}
 
 
@@ -152,6 +174,8 @@ def main(spec: dict) -> dict:
             samples = warm_up(spec, config)
         elif spec["mode"] == "sequential":
             samples = run_sequential(spec, config)
+        elif spec["mode"] == "sporadic":
+            samples = run_sporadic(spec, config)
         else:
             samples = run_parallel(spec, config)
     wall = samples.pop("wall", {})

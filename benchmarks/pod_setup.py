@@ -6,8 +6,9 @@
 Not a test. Each implementation gets its own sandbox (a host netns and pod netns, see
 tests/sandbox.py) and its own host-local dataDir; the config is the seed's
 rkt.kubernetes.io bridge network at cniVersion 1.0.0, with ipMasq on and off. Scenarios:
-sequential (ADD every pod, CHECK every pod, DEL every pod) and parallel (ADD then DEL
-`--parallel-pods` pods from `--workers` threads), plus VERSION probes. The two
+sequential (ADD every pod, CHECK every pod, DEL every pod), parallel (ADD then DEL
+`--parallel-pods` pods from `--workers` threads), sporadic (a pod now and then: each ADD and
+DEL after a pause in which our worker rests, letting its children go), plus VERSION probes. The two
 implementations alternate scenario by scenario, so that both see the same machine.
 `--rounds N` repeats the whole series (who goes first alternating too) and pools the
 samples: a virtual machine's speed drifts by tens of percent within minutes, and the
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
@@ -41,6 +43,10 @@ from cni_rkt.launcher import install_launchers  # noqa: E402
 from cni_rkt.worker.control import describe_workers  # noqa: E402
 
 GO_DIR = "/usr/lib/cni"
+# The sporadic scenario's worker: its own socket dir, and an idle time that makes it rest
+# (identity.REST_FRACTION of it: 1 s) within each pause, but not exit.
+SPORADIC_IDLE_SECONDS = 10.0
+SPORADIC_PAUSE_SECONDS = 2.0
 SEED_CONFIG = os.path.join(REPO, "examples", "rkt", "net.d", "10-rkt.kubernetes.io.conf")
 EXECS = os.path.join(REPO, "benchmarks", "execs.py")
 IMPLEMENTATIONS = ("go", "ours")
@@ -90,9 +96,13 @@ def worker_memory(sockets: str) -> str:
     if not workers:
         return "no worker running"
     worker = workers[0]
-    children = ", ".join(f"{kib / 1024:.1f}" for kib in worker.children.values()) or "none"
+    children = ", ".join(f"{kib / 1024:.1f} MiB" for kib in worker.children.values()) or "none"
     return (f"worker pid {worker.pid}: resident {worker.resident_kib / 1024:.1f} MiB "
-            f"(peak {worker.peak_resident_kib / 1024:.1f}); its children: {children} MiB")
+            f"(peak {worker.peak_resident_kib / 1024:.1f}); its children: {children}")
+
+
+def sporadic_socket_dir(tmp: str) -> str:
+    return os.path.join(tmp, "sockets-sporadic")
 
 
 def scenarios(args) -> list[tuple[str, str, bool]]:
@@ -101,6 +111,9 @@ def scenarios(args) -> list[tuple[str, str, bool]]:
     for masq in (False, True):
         out.append((f"{args.pods} pods sequential, ipMasq {str(masq).lower()}", "sequential", masq))
         out.append((f"{args.parallel_pods} pods, {args.workers} parallel, ipMasq {str(masq).lower()}", "parallel", masq))
+    if args.sporadic_pods:
+        out.append((f"{args.sporadic_pods} pods now and then ({SPORADIC_PAUSE_SECONDS:g} s apart), ipMasq false",
+                    "sporadic", False))
     return out
 
 
@@ -113,15 +126,22 @@ def measure(args, tmp: str, boxes: dict, pods: dict, sockets: str, ours_bin: str
         order = IMPLEMENTATIONS if (number + round_no) % 2 == 0 else IMPLEMENTATIONS[::-1]
         results = {}
         for impl in order:
-            count = args.pods if mode == "sequential" else args.parallel_pods
+            count = {"sequential": args.pods, "sporadic": args.sporadic_pods}.get(mode, args.parallel_pods)
             spec = dict(base, mode=mode, plugin=plugin[impl], cni_path=cni_path[impl],
                         config=write_config(tmp, f"{impl}-{round_no}-{number}", masq), pods=pods[impl][:count],
                         container_prefix=f"bench{round_no}-{number}-")
+            if mode == "sporadic":
+                resting = sporadic_socket_dir(tmp)
+                spec.update(pause=SPORADIC_PAUSE_SECONDS, worker_socket=worker_socket(resting, args.python) if impl == "ours" else "",
+                            extra_env={"CNI_RKT_WORKER_SOCKET_DIR": resting, "CNI_RKT_WORKER_IDLE": str(SPORADIC_IDLE_SECONDS)})
             if impl == "ours" and number == 0 and round_no == 0:
                 warm = dict(spec, mode="warm-up", worker_socket=worker_socket(sockets, args.python),
                             config=write_config(tmp, "warm-up", False))
                 results["first"] = {"ours": run_in_sandbox(boxes[impl], warm)}
             results.setdefault("run", {})[impl] = run_in_sandbox(boxes[impl], spec)
+            if mode == "sporadic" and impl == "ours":
+                time.sleep(SPORADIC_PAUSE_SECONDS)
+                results["resting"] = worker_memory(resting)
         rows.append((label, results))
     return rows
 
@@ -187,6 +207,8 @@ def main() -> int:
     parser.add_argument("--parallel-pods", type=int, default=100, help="pods in the parallel scenarios")
     parser.add_argument("--workers", type=int, default=4, help="parallel execs in the parallel scenarios")
     parser.add_argument("--version-runs", type=int, default=30, help="VERSION execs per implementation")
+    parser.add_argument("--sporadic-pods", type=int, default=3,
+                        help=f"pods in the sporadic scenario, each verb {SPORADIC_PAUSE_SECONDS:g} s apart (0: skip it)")
     parser.add_argument("--python", default=sys.executable, help="interpreter our launchers name (default: this one)")
     parser.add_argument("--rounds", type=_at_least_one, default=1,
                         help="repeat every scenario this many times; the table pools the rounds' samples")
@@ -208,10 +230,14 @@ def main() -> int:
             memory = worker_memory(sockets)
         finally:
             end_background_workers(sockets)
+            end_background_workers(sporadic_socket_dir(tmp))
             for box in boxes.values():
                 box.close()
     print(f"machine: {machine()}; our launchers on {args.python}")
     print(f"ours: {memory}")
+    resting = [results["resting"] for _label, results in rounds[-1] if "resting" in results]
+    if resting:
+        print(f"ours, resting in the sporadic scenario: {resting[0]}")
     print_table(rounds)
     return 0
 
