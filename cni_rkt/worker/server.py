@@ -5,8 +5,9 @@ on disk (codewatch.py), take the lock beside the socket (one worker per socket),
 plugins, listen, serve (pool.py: pre-forked children, each serving one caller at a time),
 and exit after `idle` seconds without a request, or as soon as the code on disk changed.
 After a tenth of `idle` without a request it rests: it lets its children go and keeps only
-itself (a third of the memory), so that a node with a pod now and then is served by a fresh
-child (about 10 ms more than a spare) instead of the launcher's in-process start-up.
+itself (less than half the memory), so that a node with a pod now and then is served by a
+child forked for the request (5-15 ms slower than a spare) instead of the launcher's
+in-process start (0.1-0.3 s).
 
 Who is served is admission.py's call; anyone refused runs in-process.
 
