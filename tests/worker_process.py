@@ -52,16 +52,33 @@ def _accepts(path: str) -> bool:
         probe.close()
 
 
+# The worker's bootstrap with its forks failing (EAGAIN, as under a pids limit) while a file exists.
+_FAILING_FORKS_BOOTSTRAP = """
+import errno, os, sys
+sys.path[:0] = sys.argv[3:]
+import cni_rkt.worker.server as server
+real_fork_child = server.fork_child
+def fork_child(*args, **kwargs):
+    if os.path.exists({flag!r}):
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+    return real_fork_child(*args, **kwargs)
+server.fork_child = fork_child
+server.main(sys.argv[1], float(sys.argv[2]), sys.argv[3:])
+"""
+
+
 @contextmanager
 def running_worker(directory: str, idle: float = 120.0, extra_roots: tuple[str, ...] = (),
-                   interpreter: str = sys.executable):
+                   interpreter: str = sys.executable, forks_fail_while: str = ""):
     """A worker on a private socket in `directory`; yields (Popen, socket path).
 
-    `extra_roots` are appended to its import roots (which it watches for changes).
+    `extra_roots` are appended to its import roots (which it watches for changes). While the
+    file `forks_fail_while` exists, the worker's forks of children fail.
     """
     path = worker_socket(directory, interpreter)
     roots = [*import_roots(), *extra_roots]
-    argv = [interpreter, "-IS", "-c", client._BOOTSTRAP, path, repr(idle), *roots]
+    bootstrap = _FAILING_FORKS_BOOTSTRAP.format(flag=forks_fail_while) if forks_fail_while else client._BOOTSTRAP
+    argv = [interpreter, "-IS", "-c", bootstrap, path, repr(idle), *roots]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_ready(path, proc)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 
 from cni_rkt.cli.actions import add_action
@@ -73,12 +74,19 @@ def _status(args: argparse.Namespace) -> int:
         state = "listening" if worker.listening else "retired, finishing its requests"
         children = ", ".join(f"{pid} ({kib / 1024:.1f} MiB)" for pid, kib in worker.children.items()) or "none"
         print(f"worker {worker.pid}: {state} on {shown(worker.socket)}")
-        rest = worker.idle_seconds * identity.REST_FRACTION
-        print(f"  up {worker.uptime_seconds:.0f} s; without a request, lets its children go after {rest:g} s"
-              f" and ends after {worker.idle_seconds:g} s")
+        print(f"  up {worker.uptime_seconds:.0f} s; {_idle_plan(worker.idle_seconds)}")
         print(f"  resident {worker.resident_kib / 1024:.1f} MiB (peak {worker.peak_resident_kib / 1024:.1f} MiB)")
         print(f"  children: {children}")
     return 0
+
+
+def _idle_plan(idle: float) -> str:
+    from cni_rkt.worker import identity
+
+    if math.isinf(idle):
+        return "without a request, it keeps its children and never ends"
+    rest = idle * identity.REST_FRACTION
+    return f"without a request, it lets its children go after {rest:g} s and ends after {idle:g} s"
 
 
 def _as_json(worker) -> dict:

@@ -72,7 +72,12 @@ def fork_child(inherited_fds: list[int], rehearse: bool = True) -> Child:
     A spare forked ahead of time rehearses while it waits (warmup.rehearse).
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # out of processes or memory: the caller decides what that means
+        ours.close()
+        theirs.close()
+        raise
     if pid == 0:
         status = 1
         try:

@@ -7,9 +7,11 @@ and exit after `idle` seconds without a request, or as soon as the code on disk 
 After a tenth of `idle` without a request it rests: it lets its children go and keeps only
 itself (less than half the memory), so that a node with a pod now and then is served by a
 child forked for the request (5-15 ms slower than a spare) instead of the launcher's
-in-process start (0.1-0.3 s).
+in-process start (0.1-0.3 s). Both times run from the last activity: a request, a refused
+caller or a child's message. A request ends the rest; spares are forked again behind it.
 
-Who is served is admission.py's call; anyone refused runs in-process.
+Who is served is admission.py's call; anyone refused runs in-process. So is a caller when
+no child can be had (the system refuses the fork): that is known before "accepted".
 
 Once it said "accepted", the worker hands the caller's connection to the child, which
 replies itself (pool.py); the worker follows the child's progress on its control socket.
@@ -175,10 +177,13 @@ class Worker:
                     quiet = time.monotonic() - self.last_activity
                     if quiet >= self.idle:
                         self.retire()
-                    elif quiet >= self.rest_after and not self.resting:
-                        self._rest()
+                    elif quiet >= self.rest_after and (self.spares or not self.resting):
+                        self._rest()  # (also lets go of spares kept since a fork failed)
                 if self._wants_spare() and not self.selector.select(0):
-                    self._add_spare(rehearse=not self.busy)  # under load, rehearsing costs more CPU than it saves
+                    try:
+                        self._add_spare(rehearse=not self.busy)  # under load, rehearsing costs more CPU than it saves
+                    except OSError:  # out of processes or memory: no spares until a caller comes
+                        self.resting = True
         finally:
             self.retire()
 
@@ -269,6 +274,7 @@ class Worker:
             reason = admission.peer_refusal(pid, uid, pidfd)
             request = None if reason else parse_request(fields, fds, uid, gid)
             reason = reason or self._key_refusal(request.key) or admission.plugin_refusal(request.plugin)
+            reason = reason or self._no_child_refusal([*fds, conn.fileno()])
             if reason:
                 _send(conn, b"refused", reason.encode())
                 raise wire.ProtocolError(reason)
@@ -280,8 +286,20 @@ class Worker:
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-        self._dispatch(request, conn)
+        self._dispatch(request, conn)  # a child is there: _no_child_refusal made sure
         self.code.rewalk_if_due()  # the child has the request: this delays nobody
+
+    def _no_child_refusal(self, waiting: list[int]) -> str:
+        """Make sure a child can take the request before it is accepted: once accepted, the
+        caller no longer runs it itself. A resting worker (or one whose spares are all busy)
+        forks one now; when the system refuses the fork, the caller runs in-process."""
+        if self.spares:
+            return ""
+        try:
+            self._add_spare(rehearse=False, waiting=waiting)  # the request waits for it
+        except OSError as exc:
+            return f"the worker cannot start a process for the request: {exc.strerror or exc}"
+        return ""
 
     def _key_refusal(self, key: bytes) -> str:
         if self._retire_if_code_changed():
@@ -298,16 +316,17 @@ class Worker:
         self.retire()
         return True
 
-    def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> None:
-        """Hand `request` to a spare. The child replies to the caller on `conn`, except the
-        DEL `undoing` a lost ADD, whose result comes back here."""
-        self.resting = False  # spares again once this caller is served
+    def _dispatch(self, request, conn: socket.socket, undoing: str = "") -> bool:
+        """Hand `request` to a spare (forked now if none is free); False when the system
+        refused that fork. The child replies to the caller on `conn`, except the DEL
+        `undoing` a lost ADD, whose result comes back here."""
+        self.resting = False  # a caller came: the loop forks spares for the next ones
         fds = list(request.fds.values())
         reply_to = REPLY_TO_WORKER if undoing else REPLY_TO_CALLER
         if reply_to == REPLY_TO_CALLER:
             fds.append(conn.fileno())
-        if not self.spares:
-            self._add_spare(rehearse=False, waiting=[*request.fds.values(), conn.fileno()])  # the request waits for it
+        if self._no_child_refusal([*request.fds.values(), conn.fileno()]):
+            return False
         child = self.spares.pop(0)
         child.request, child.conn, child.undoing = request, conn, undoing
         self.busy.append(child)
@@ -315,6 +334,7 @@ class Worker:
             wire.send_frame_with_fds(child.control, handoff_fields(request, reply_to), fds)
         except OSError:
             pass  # the child is gone: _collect sees its end of file and reports it
+        return True
 
     def _collect(self, child: Child) -> None:
         try:
@@ -374,7 +394,8 @@ class Worker:
         """The child ended while running the request: tell the caller; undo a lost ADD first."""
         if child.request.command == "ADD":
             undo_env = dict(child.request.environ, CNI_COMMAND="DEL")
-            self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=lost.describe(status))
+            if not self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=lost.describe(status)):
+                self._finish_with_error(child, lost.lost_add(lost.describe(status), None))
         else:
             self._finish_with_error(child, lost.while_running(child.request.command, status))
 

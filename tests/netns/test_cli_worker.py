@@ -38,7 +38,7 @@ def test_status_shows_the_worker_and_stop_ends_it(tmp_path, capsys):
         assert main(["worker", "status", "--socket-dir", sockets]) == 0
         shown = capsys.readouterr().out
         assert f"worker {proc.pid}: listening on {path}" in shown
-        assert "lets its children go after 12 s and ends after 120 s" in shown
+        assert "it lets its children go after 12 s and ends after 120 s" in shown
 
         assert main(["worker", "stop", "--socket-dir", sockets]) == 0
         assert capsys.readouterr().out == f"worker {proc.pid}: ended\n"

@@ -27,3 +27,17 @@ def test_stop_refuses_a_wait_that_is_not_a_number_of_seconds(tmp_path, capsys, w
         main(["worker", "stop", "--socket-dir", str(tmp_path), "--wait", wait])
     assert exited.value.code == 2
     assert "argument --wait: invalid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("idle, plan", [
+    (600.0, "without a request, it lets its children go after 60 s and ends after 600 s"),
+    (float("inf"), "without a request, it keeps its children and never ends"),  # CNI_RKT_WORKER_IDLE=inf
+])
+def test_status_says_when_the_worker_rests_and_ends(monkeypatch, tmp_path, capsys, idle, plan):
+    from cni_rkt.worker import control
+
+    worker = control.WorkerInfo(pid=10, socket=str(tmp_path / "w.sock"), idle_seconds=idle, uptime_seconds=5.0,
+                                resident_kib=2048, peak_resident_kib=4096, listening=True)
+    monkeypatch.setattr(control, "describe_workers", lambda directory: [worker])
+    assert main(["worker", "status", "--socket-dir", str(tmp_path)]) == 0
+    assert f"  up 5 s; {plan}\n" in capsys.readouterr().out

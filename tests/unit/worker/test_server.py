@@ -88,20 +88,54 @@ def test_worker_exits_when_idle_and_removes_its_socket(tmp_path):
         assert not os.path.exists(path) and not os.path.exists(path + ".pid")
 
 
-def test_worker_rests_after_a_tenth_of_idle_and_serves_the_next_caller(tmp_path):
+def test_worker_rests_after_a_tenth_of_idle_sleeps_and_serves_the_next_caller(tmp_path):
     """A node with a pod now and then: the worker lets its children go (their memory is most
-    of its own) but stays, and the next caller is served by a child forked for it."""
-    idle = 8.0
+    of its own) but stays, asleep, and the next caller is served by a child forked for it."""
+    idle = 20.0
+    rest = idle * identity.REST_FRACTION
     with running_worker(str(tmp_path / "sockets"), idle=idle) as (proc, path):
         wait_for_spares(proc.pid)
-        deadline = time.monotonic() + idle * identity.REST_FRACTION + 5.0  # slack for a loaded machine
+        before = time.monotonic()  # the request's activity comes after this: no rest before `rest` from here
+        assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+        after = time.monotonic()
         while _children(proc.pid):
-            assert time.monotonic() < deadline, "the idle worker kept its children"
+            assert time.monotonic() < after + rest + 3.0, "the idle worker kept its children"
             time.sleep(0.02)
+        assert time.monotonic() >= before + rest, "the worker rested before a tenth of its idle time"
         assert proc.poll() is None and os.path.exists(path)  # resting, not retired
+        used = _cpu_seconds(proc.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(proc.pid) - used < 0.05, "a resting worker keeps waking up"
         assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG) == runner.run(
             "bridge", MISSING_NETNS, CONFIG)
         wait_for_spares(proc.pid)  # a caller came: spares again for the next ones
+
+
+@pytest.mark.parametrize("when", ["from its start", "once resting"])
+def test_a_worker_that_cannot_fork_refuses_the_caller_and_lives_on(tmp_path, when):
+    """Out of processes (a pids limit): the caller is refused before "accepted", so it runs the
+    request itself instead of losing it, and the worker serves again once forks work."""
+    no_forks = tmp_path / "no-forks"
+    if when == "from its start":
+        no_forks.touch()
+    with running_worker(str(tmp_path / "sockets"), idle=2.0, forks_fail_while=str(no_forks)) as (proc, path):
+        if when == "once resting":
+            wait_for_spares(proc.pid)
+            no_forks.touch()
+            while _children(proc.pid):
+                time.sleep(0.02)
+        with pytest.raises(client.Declined, match="cannot start a process") as declined:
+            client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)
+        assert not declined.value.start_another  # forking fails for a new worker too
+        assert proc.poll() is None
+        no_forks.unlink()
+        assert client.request(path, request_key(), "bridge", MISSING_NETNS, CONFIG)[1] == 1
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 @pytest.mark.parametrize("idle", [float("inf"), 30 * 86400.0])
