@@ -394,8 +394,9 @@ class Worker:
         """The child ended while running the request: tell the caller; undo a lost ADD first."""
         if child.request.command == "ADD":
             undo_env = dict(child.request.environ, CNI_COMMAND="DEL")
-            if not self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=lost.describe(status)):
-                self._finish_with_error(child, lost.lost_add(lost.describe(status), None))
+            what_happened = lost.describe(status)
+            if not self._dispatch(replace(child.request, environ=undo_env), child.conn, undoing=what_happened):
+                self._finish_with_error(child, lost.lost_add(what_happened, None))
         else:
             self._finish_with_error(child, lost.while_running(child.request.command, status))
 
