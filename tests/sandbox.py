@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 NETNS_DIR = "/var/run/netns"
+EXPECT_VLAN_FILTERING = "CNI_RKT_TEST_EXPECT_VLAN_FILTERING"  # set by tests/vm
 
 
 def _ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -76,6 +77,15 @@ class Sandbox:
         proc = subprocess.run(["ip", "netns", "exec", netns or self.host, "sh", "-c", command],
                               capture_output=True, text=True, check=True)
         return proc.stdout
+
+    def has_vlan_filtering(self) -> bool:
+        """Whether this kernel's bridges filter VLANs (this machine's does not). tests/vm runs the
+        VLAN tests on one that does, with EXPECT_VLAN_FILTERING set: a kernel without then fails
+        the test instead of sending it down the branch for such kernels."""
+        probe = self.run(["ip", "link", "add", "vlprobe0", "type", "bridge", "vlan_filtering", "1"])
+        self.run(["ip", "link", "del", "vlprobe0"])
+        assert probe.returncode == 0 or os.environ.get(EXPECT_VLAN_FILTERING) != "1", probe.stderr
+        return probe.returncode == 0
 
     def snapshot(self, data_dirs: tuple[str, ...] = ()) -> dict:
         """What ADD may change and DEL must restore: links, addresses, routes, rules, IPAM files."""

@@ -82,6 +82,47 @@ def test_add_gives_the_same_result_and_host_state(sides, variant):
         assert our_run.json()["interfaces"][2]["mac"] == go_run.json()["interfaces"][2]["mac"] == "02:aa:bb:cc:dd:ee"
 
 
+# Go 1.1.1 knows `vlan` but not vlanTrunk nor preserveDefaultVlan (whose default, true, is
+# what it does); its gateway port for a VLAN is a veth pair as ours.
+VLAN_VARIANTS = {
+    "access-port": {"vlan": 100, "isGateway": False},
+    "access-port-with-the-gateway": {"vlan": 100, "isGateway": True},
+}
+
+
+@pytest.mark.parametrize("variant", VLAN_VARIANTS)
+def test_vlan_ports_match_go_s(sides, variant):
+    """The same result, host state and VLAN table of every port. tests/vm runs this on a kernel
+    with VLAN filtering; on one without, both refuse the ADD and ours leaves nothing behind."""
+    runs = []
+    for side in sides:
+        pod = side.sandbox.pod()
+        before = side.state()
+        runs.append((side, side.cni("ADD", side.config(cniVersion="1.0.0", ipMasq=False, **VLAN_VARIANTS[variant]), pod),
+                     before))
+    if not sides[0].sandbox.has_vlan_filtering():
+        assert [run.returncode for _side, run, _before in runs] == [1, 1]
+        ours, _run, before = runs[1]
+        assert ours.state() == before
+        return
+    for side, run, _before in runs:
+        assert run.returncode == 0, f"{side.name}: {run.stdout!r} {run.stderr!r}"
+    (go, go_run, _), (ours, our_run, _) = runs
+    assert normalise(json.dumps(our_run.json()), ours.sandbox.prefix) == normalise(
+        json.dumps(go_run.json()), go.sandbox.prefix
+    )
+    assert ours.state() == go.state()
+    assert vlan_table(ours, our_run.json()) == vlan_table(go, go_run.json())
+
+
+def vlan_table(side: Side, result: dict) -> dict[str, list]:
+    """`bridge vlan show` by the role of each port: the bridge, the pod's port, the gateway's."""
+    roles = {result["interfaces"][0]["name"]: "bridge", result["interfaces"][1]["name"]: "pod port"}
+    shown = json.loads(side.sandbox.sh("bridge -j vlan show"))
+    return {roles.get(entry["ifname"], "gateway port"): sorted((v["vlan"], sorted(v.get("flags", [])))
+                                                               for v in entry["vlans"]) for entry in shown}
+
+
 def test_pods_on_two_networks_give_the_same_host_state_after_adds_and_a_del(sides):
     """ipMasq's chains and POSTROUTING jumps of several attachments, in Go's order; the DEL
     of one takes only its own."""
