@@ -11,6 +11,7 @@ packages=(
   iptables nftables        # ipMasq backends
   containernetworking-plugins  # the reference Go plugins, for side-by-side tests
   procps util-linux        # ps, nsenter, flock
+  qemu-system-x86 busybox-static  # a guest on Debian's kernel, for the VLAN tests (tests/guest_vm.py)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,3 +27,5 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# Debian's kernel for that guest (this machine's has no bridge VLAN filtering), kept in .cache/
+.venv/bin/python tests/guest_vm.py prepare
