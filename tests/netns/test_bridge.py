@@ -392,6 +392,35 @@ def test_add_check_del_restores_the_host(sandbox, bridge, name):
     assert after == before
 
 
+VLAN_ROUND_TRIP_CONFIGS = {
+    "vlan access port": {"vlan": 100, "isGateway": False},
+    "vlan trunk": {"vlanTrunk": [{"id": 7}, {"minID": 10, "maxID": 12}], "isGateway": False},
+    "vlan with its gateway port": {"vlan": 100},
+}
+
+
+@pytest.mark.parametrize("name", VLAN_ROUND_TRIP_CONFIGS, ids=list(VLAN_ROUND_TRIP_CONFIGS))
+def test_vlan_add_check_del_restores_the_host(sandbox, bridge, name):
+    """As above, for VLAN configs (tests/vm runs them on a kernel with VLAN filtering): the
+    VLAN's gateway port stays after DEL, as the bridge does. Without kernel support the ADD
+    fails and changes nothing."""
+    bridge.config.update(VLAN_ROUND_TRIP_CONFIGS[name])
+    pod = sandbox.pod()
+    before = bridge.state()
+    done = bridge.run("ADD", pod)
+    if not sandbox.has_vlan_filtering():
+        assert done.returncode == 1 and "VLAN filtering" in done.json()["msg"], done.stdout
+        assert bridge.state() == before
+        return
+    assert done.returncode == 0, done.stdout
+    prev = bridge.with_prev(done.json())
+    check = bridge.run("CHECK", pod, config=prev)
+    assert check.returncode == 0, check.stdout
+    bridge.delete(pod, config=prev)
+    sandbox.sh("ip link del tbr0.100 2>/dev/null || true")  # one end of the gateway port's veth pair
+    assert bridge.state_without_bridge() == before
+
+
 def test_del_twice(sandbox, bridge):
     pod = sandbox.pod()
     bridge.add(pod)

@@ -16,6 +16,7 @@ from sandbox import EXPECT_VLAN_FILTERING
 VLAN_TESTS = {
     "tests/netns/test_bridge.py::test_vlan_access_and_trunk_ports": 3,
     "tests/netns/test_bridge.py::test_vlan_gateway_port_carries_the_gateway_address": 1,
+    "tests/netns/test_bridge.py::test_vlan_add_check_del_restores_the_host": 3,
     "tests/reference/test_bridge_vs_go.py::test_vlan_ports_match_go_s": 2,
 }
 GUEST_TIMEOUT = 1200.0  # seconds; under emulation these few tests take 2-4 minutes
