@@ -15,8 +15,12 @@ and a few modules, in an initramfs) under .cache/guest-kernel; scripts/setup.sh 
 
 from __future__ import annotations
 
+import ctypes
 import gzip
+import hashlib
 import os
+import shlex
+import signal
 import shutil
 import subprocess
 import sys
@@ -24,17 +28,21 @@ import tempfile
 from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.path.join(REPO, ".cache", "guest-kernel")
+CACHES = os.path.join(REPO, ".cache", "guest-kernel")
 KERNEL_PACKAGE = "linux-image-amd64"  # Debian's metapackage: it depends on the current kernel
 BUSYBOX = "/bin/busybox"  # busybox-static: the initramfs's only program
-# What the guest loads before it runs anything: the 9p root, then what the tests create.
-MODULES = ("virtio_pci", "9pnet_virtio", "9p", "bridge", "veth", "8021q")
+# What the guest loads before it runs anything: the 9p root, then what the tests create and
+# look at (nf_tables: iptables-save and nft list the rules in every host-state snapshot).
+MODULES = ("virtio_pci", "9pnet_virtio", "9p", "bridge", "veth", "8021q", "nf_tables")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-JOB_MOUNT = "/mnt"  # where the guest sees the job directory (an empty directory on Debian)
+GUEST_OWN = ("/tmp", "/run", "/var/tmp")  # the guest's tmpfs: what the host has there is hidden
+JOB_MOUNT = "/run/cni-rkt-job"  # where the guest sees the job directory (in its own /run)
 BOOT_SECONDS = 60  # on top of the script's own time: a boot under emulation takes 5-10 s
+PR_SET_PDEATHSIG = 1
 
 # The guest's PID 1, from the initramfs: load the modules, mount this machine's root read-only
-# with the guest's own /tmp, /run, /proc, /sys and /dev, run the job there, power off.
+# with the guest's own /tmp, /run, /proc, /sys and /dev, run the job there, power off. The job
+# mounts the checkout and the interpreter itself where they hide under the guest's own (run()).
 INIT = f"""#!/bin/sh
 export PATH=/bin
 mkdir -p /proc /sys /dev /host
@@ -42,10 +50,12 @@ mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtm
 echo /bin/modprobe > /proc/sys/kernel/modprobe
 for module in {" ".join(MODULES)}; do modprobe $module; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host
+for directory in {" ".join(GUEST_OWN)}; do mount -t tmpfs tmpfs /host$directory; done
+mkdir -p /host{JOB_MOUNT}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 job /host{JOB_MOUNT}
-for directory in tmp run var/tmp; do mount -t tmpfs tmpfs /host/$directory; done
 mount -t proc proc /host/proc && mount -t sysfs sysfs /host/sys && mount -t devtmpfs devtmpfs /host/dev
-mount -t devpts devpts /host/dev/pts
+mkdir -p /host/dev/pts /host/dev/shm
+mount -t devpts devpts /host/dev/pts && mount -t tmpfs tmpfs /host/dev/shm
 chroot /host /bin/sh {JOB_MOUNT}/job.sh > /host{JOB_MOUNT}/output 2>&1
 echo $? > /host{JOB_MOUNT}/status
 poweroff -f
@@ -57,30 +67,50 @@ class GuestRun:
     status: int | None  # the script's exit status; None if the guest never got to write it
     output: str  # the script's stdout and stderr
     console: str  # the guest's serial console (boot messages, kernel errors)
+    timed_out: bool = False  # the guest was ended after the script's time and BOOT_SECONDS
+
+
+def _cache() -> str:
+    """This INIT's and MODULES' cache: a change to either builds a new initramfs."""
+    key = hashlib.sha256(f"{INIT}{MODULES}".encode()).hexdigest()[:12]
+    return os.path.join(CACHES, key)
 
 
 def kernel_files() -> tuple[str, str]:
-    return os.path.join(CACHE, "vmlinuz"), os.path.join(CACHE, "initrd.gz")
+    return os.path.join(_cache(), "vmlinuz"), os.path.join(_cache(), "initrd.gz")
 
 
 def prepare() -> None:
     """Fetch and unpack the kernel package once; later calls find it in the cache."""
     if all(os.path.exists(path) for path in kernel_files()):
         return
+    shutil.rmtree(CACHES, ignore_errors=True)  # another INIT's
     with tempfile.TemporaryDirectory(prefix="cni-rkt-guest-") as work:
-        package = _kernel_package()
-        subprocess.run(["apt-get", "download", "-q", package], cwd=work, check=True, capture_output=True)
+        _download(_kernel_package(), work)
         [deb] = [name for name in os.listdir(work) if name.endswith(".deb")]
         unpacked = os.path.join(work, "unpacked")
         subprocess.run(["dpkg-deb", "-x", os.path.join(work, deb), unpacked], check=True)
         [version] = os.listdir(os.path.join(unpacked, "lib", "modules"))
-        os.makedirs(CACHE, exist_ok=True)
+        os.makedirs(_cache(), exist_ok=True)
         initrd = _build_initramfs(unpacked, version, os.path.join(work, "initrd"))
-        shutil.copyfile(os.path.join(unpacked, "boot", f"vmlinuz-{version}"), os.path.join(CACHE, "vmlinuz.new"))
-        with open(os.path.join(CACHE, "initrd.gz.new"), "wb") as f:
+        kernel_file, initrd_file = kernel_files()
+        with open(initrd_file + ".new", "wb") as f:
             f.write(gzip.compress(initrd, compresslevel=1))
-        for path in kernel_files():  # the kernel last: its presence says the cache is complete
-            os.replace(path + ".new", path)
+        os.replace(initrd_file + ".new", initrd_file)
+        shutil.copyfile(os.path.join(unpacked, "boot", f"vmlinuz-{version}"), kernel_file + ".new")
+        os.replace(kernel_file + ".new", kernel_file)  # prepare() is done once both are there
+
+
+def _download(package: str, directory: str) -> None:
+    """apt-get download, after fetching apt's lists if the first try fails (they may name a
+    kernel version the archive has replaced since)."""
+    for attempt in range(2):
+        done = subprocess.run(["apt-get", "download", "-q", package], cwd=directory, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        if attempt == 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+    raise RuntimeError(f"apt-get download {package} failed: {done.stderr.strip()}")
 
 
 def _kernel_package() -> str:
@@ -135,26 +165,54 @@ def _with_dependencies(modules_dep: str, modules: tuple[str, ...]) -> set[str]:
 
 
 def run(script: str, timeout: float) -> GuestRun:
-    """Boot the guest, run `script` (sh) as root in it with this checkout as cwd, power off."""
+    """Boot the guest, run `script` (sh) as root in it with this checkout as cwd, power off.
+
+    The script runs under `timeout` in the guest, and qemu is killed (by its PID) if the guest
+    overstays that, if this call is interrupted, or if this process dies (PR_SET_PDEATHSIG).
+    """
     prepare()
     kernel, initrd = kernel_files()
+    shares = {"checkout": REPO, "interpreter": sys.prefix}
     with tempfile.TemporaryDirectory(prefix="cni-rkt-guest-job-") as job:
         with open(os.path.join(job, "job.sh"), "w") as f:
-            f.write(f"export PATH={GUEST_PATH} PYTHONDONTWRITEBYTECODE=1\ncd {REPO}\n{script}\n")
+            f.write(f"export PATH={GUEST_PATH} PYTHONDONTWRITEBYTECODE=1\n")
+            for tag, path in shares.items():
+                if _hidden_in_guest(path):
+                    f.write(f"mkdir -p {shlex.quote(path)} && mount -t 9p -o trans=virtio,version=9p2000.L,ro "
+                            f"{tag} {shlex.quote(path)}\n")
+            f.write(f"cd {shlex.quote(REPO)}\ntimeout {int(timeout)} sh -c {shlex.quote(script)}\n")
         argv = [
             "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1536",
             "-nographic", "-no-reboot", "-nic", "none",
             "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1",
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
             "-virtfs", f"local,path={job},mount_tag=job,security_model=none,multidevs=remap",
-        ]
-        with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as qemu:
-            try:
-                console, _ = qemu.communicate(timeout=timeout + BOOT_SECONDS)
-            except subprocess.TimeoutExpired:
+            *(option for tag, path in shares.items() for option in
+              ("-virtfs", f"local,path={path},mount_tag={tag},security_model=none,readonly=on,multidevs=remap")),
+        ]  # no -accel kvm: on this machine /dev/kvm exists but a KVM guest hangs at boot
+        qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
+        timed_out = False
+        try:
+            console, _ = qemu.communicate(timeout=timeout + BOOT_SECONDS)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            console = b""
+        finally:
+            if qemu.poll() is None:
                 qemu.kill()  # our own qemu, by its PID
-                console, _ = qemu.communicate()
-        return GuestRun(_read_status(job), _read(job, "output"), console.decode(errors="replace"))
+                console += qemu.communicate()[0] or b""
+        return GuestRun(_read_status(job), _read(job, "output"), console.decode(errors="replace"), timed_out)
+
+
+def _hidden_in_guest(path: str) -> bool:
+    return any(path == own or path.startswith(own + "/") for own in GUEST_OWN) and not (
+        path != REPO and path.startswith(REPO + "/"))  # (inside the checkout: mounted with it)
+
+
+def _die_with_parent() -> None:
+    """In qemu's child process before exec: the kernel kills it when the test process dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _read(job: str, name: str) -> str:
