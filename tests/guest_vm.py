@@ -102,28 +102,39 @@ def prepare() -> None:
 
 
 def _download(package: str, directory: str) -> None:
-    """apt-get download, after fetching apt's lists if the first try fails (they may name a
-    kernel version the archive has replaced since)."""
-    for attempt in range(2):
+    errors = []
+
+    def download() -> bool | None:
         done = subprocess.run(["apt-get", "download", "-q", package], cwd=directory, capture_output=True, text=True)
-        if done.returncode == 0:
-            return
-        if attempt == 0:
-            subprocess.run(["apt-get", "update", "-qq"], check=True)
-    raise RuntimeError(f"apt-get download {package} failed: {done.stderr.strip()}")
+        errors.append(done.stderr.strip())
+        return True if done.returncode == 0 else None
+
+    _with_fresh_lists(download, lambda: f"apt-get download {package} failed: {errors[-1]}")
 
 
 def _kernel_package() -> str:
-    """The kernel image package the metapackage depends on now (apt's lists fetched if need be)."""
-    for attempt in range(2):
+    """The kernel image package the metapackage depends on now."""
+    def depends() -> str | None:
         shown = subprocess.run(["apt-cache", "depends", KERNEL_PACKAGE], capture_output=True, text=True)
         for line in shown.stdout.splitlines():
             name = line.split(":", 1)[-1].strip()
             if line.strip().startswith("Depends:") and name.startswith("linux-image-"):
                 return name
-        if attempt == 0:
-            subprocess.run(["apt-get", "update", "-qq"], check=True)
-    raise RuntimeError(f"apt knows no {KERNEL_PACKAGE}: {shown.stderr.strip()}")
+        return None
+
+    return _with_fresh_lists(depends, lambda: f"apt knows no {KERNEL_PACKAGE}")
+
+
+def _with_fresh_lists(ask, failure):
+    """ask()'s answer; if None, again after fetching apt's lists (missing on a new machine, or
+    naming a kernel version the archive has replaced since)."""
+    answer = ask()
+    if answer is None:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        answer = ask()
+    if answer is None:
+        raise RuntimeError(failure())
+    return answer
 
 
 def _build_initramfs(unpacked: str, version: str, root: str) -> bytes:
@@ -192,12 +203,11 @@ def run(script: str, timeout: float) -> GuestRun:
         ]  # no -accel kvm: on this machine /dev/kvm exists but a KVM guest hangs at boot
         qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)
-        timed_out = False
+        timed_out, console = False, b""
         try:
             console, _ = qemu.communicate(timeout=timeout + BOOT_SECONDS)
         except subprocess.TimeoutExpired:
             timed_out = True
-            console = b""
         finally:
             if qemu.poll() is None:
                 qemu.kill()  # our own qemu, by its PID
