@@ -19,7 +19,7 @@ VLAN_TESTS = {
     "tests/netns/test_bridge.py::test_vlan_add_check_del_restores_the_host": 3,
     "tests/reference/test_bridge_vs_go.py::test_vlan_ports_match_go_s": 2,
 }
-GUEST_TIMEOUT = 1200.0  # seconds; under emulation these few tests take 4-6 minutes
+GUEST_TIMEOUT = 1200.0  # seconds; under emulation these few tests take 4-8 minutes
 
 
 @needs_root
